@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from xfer.nets import SIZES, build_network, net_spec
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return build_network(net_spec("tiny")).eval()
+
+
+def test_shapes_of_inference(tiny):
+    obs = torch.randint(0, 256, (5, 12, 96, 96), dtype=torch.uint8)
+    root = tiny.initial_inference(obs)
+    assert root.latent.shape == (5, 32, 6, 6)
+    assert root.value.shape == (5,) and root.policy_logits.shape == (5, 18)
+    assert root.value_logits.shape == (5, 2 * SIZES["tiny"].support_size + 1)
+    assert root.lstm_state[0].shape == (1, 5, SIZES["tiny"].lstm_hidden)
+    out = tiny.recurrent_inference(root.latent, root.lstm_state, torch.arange(5))
+    assert out.latent.shape == root.latent.shape
+    assert out.value_prefix.shape == (5,) and out.value.shape == (5,)
+    assert out.lstm_state[0].shape == root.lstm_state[0].shape
+
+
+def test_latent_is_min_max_normalised(tiny):
+    obs = torch.randint(0, 256, (3, 12, 96, 96), dtype=torch.uint8)
+    latent = tiny.initial_inference(obs).latent.flatten(1)
+    assert torch.allclose(latent.min(1).values, torch.zeros(3), atol=1e-5)
+    assert torch.allclose(latent.max(1).values, torch.ones(3), atol=1e-4)
+
+
+def test_action_changes_dynamics(tiny):
+    obs = torch.randint(0, 256, (1, 12, 96, 96), dtype=torch.uint8).repeat(2, 1, 1, 1)
+    root = tiny.initial_inference(obs)
+    out = tiny.recurrent_inference(root.latent, root.lstm_state, torch.tensor([0, 17]))
+    assert not torch.allclose(out.latent[0], out.latent[1])
+
+
+def test_unknown_size_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown network size 'huge'"):
+        net_spec("huge")
+
+
+@pytest.mark.parametrize("size,blocks", [("ez", 1), ("ez-l", 4)])
+def test_paper_sizes_follow_appendix_h(size, blocks):
+    spec = net_spec(size)
+    assert (spec.channels, spec.repr_blocks, spec.lstm_hidden, spec.support_size) == (64, blocks, 512, 300)
+    net = build_network(spec).eval()
+    with torch.no_grad():
+        root = net.initial_inference(torch.zeros(2, 12, 96, 96, dtype=torch.uint8))
+    assert root.latent.shape == (2, 64, 6, 6) and root.value_logits.shape == (2, 601)

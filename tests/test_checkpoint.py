@@ -1,0 +1,451 @@
+"""Checkpoints: model weights + sidecar, resumable training state, optimizer/RNG flattening."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import xfer.checkpoint as ckpt
+from xfer.checkpoint import (
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointFormatError,
+    CheckpointMismatchError,
+    CheckpointNotFoundError,
+    ModelMeta,
+    has_training_state,
+    load_model,
+    load_training_state,
+    optimizer_state_from_flat,
+    optimizer_state_to_flat,
+    read_model_meta,
+    rng_state_from_json,
+    rng_state_to_json,
+    save_model,
+    save_training_state,
+    sha256_file,
+)
+from xfer.nets import EfficientZeroNet, net_spec
+
+OBS_SIZE = 32  # small input keeps the nets cheap; the latent is 2x2
+
+
+def _net(size: str = "tiny", seed: int = 0) -> EfficientZeroNet:
+    torch.manual_seed(seed)
+    net = EfficientZeroNet(net_spec(size), num_actions=18, obs_channels=12, obs_size=OBS_SIZE)
+    # Non-default BatchNorm buffers so that eval outputs depend on them round-tripping.
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.num_batches_tracked.fill_(7)
+    return net.eval()
+
+
+def _meta(net: EfficientZeroNet, size: str = "tiny") -> ModelMeta:
+    return ModelMeta(
+        size=size,
+        spec=net.spec.to_dict(),
+        num_actions=net.num_actions,
+        obs_channels=net.obs_channels,
+        obs_size=net.obs_size,
+        games=["Pong", "Breakout"],
+        action_maps={"Pong": [0, 1, 3, 4, 11, 12], "Breakout": [0, 1, 3, 4]},
+        step=123,
+        env_steps=4567,
+        config_hash="abcdef012345",
+    )
+
+
+def _outputs(net: EfficientZeroNet) -> list[torch.Tensor]:
+    obs = torch.randint(0, 256, (2, 12, OBS_SIZE, OBS_SIZE), generator=torch.Generator().manual_seed(1)).to(
+        torch.uint8
+    )
+    with torch.no_grad():
+        root = net.initial_inference(obs)
+        rec = net.recurrent_inference(root.latent, root.lstm_state, torch.tensor([3, 17]))
+    return [root.latent, root.value_logits, root.policy_logits, rec.value_prefix_logits, rec.latent]
+
+
+@pytest.fixture()
+def saved(tmp_path: Path) -> tuple[Path, EfficientZeroNet]:
+    net = _net()
+    path = tmp_path / "model.safetensors"
+    save_model(path, net, _meta(net))
+    return path, net
+
+
+# ---- model checkpoints ---------------------------------------------------------------------
+def test_model_round_trip_identical_outputs(saved: tuple[Path, EfficientZeroNet]) -> None:
+    path, net = saved
+    loaded, meta = load_model(path, expected_size="tiny")
+    assert not loaded.training
+    for a, b in zip(_outputs(net), _outputs(loaded)):
+        assert torch.equal(a, b)
+    original, restored = net.state_dict(), loaded.state_dict()
+    assert original.keys() == restored.keys()
+    for k in original:
+        assert original[k].dtype == restored[k].dtype and torch.equal(original[k], restored[k]), k
+    assert restored["representation_net.net.1.num_batches_tracked"].dtype == torch.int64
+    assert meta == read_model_meta(path)
+
+
+def test_sidecar_fields(saved: tuple[Path, EfficientZeroNet]) -> None:
+    path, net = saved
+    data = json.loads(path.with_suffix(".json").read_text())
+    assert set(data) == set(ModelMeta.model_fields)
+    assert data["format_version"] == 1 and data["architecture"] == "efficientzero"
+    assert data["size"] == "tiny" and data["spec"] == net.spec.to_dict()
+    assert (data["num_actions"], data["obs_channels"], data["obs_size"]) == (18, 12, OBS_SIZE)
+    assert data["action_maps"]["Breakout"] == [0, 1, 3, 4] and data["games"] == ["Pong", "Breakout"]
+    assert (data["step"], data["env_steps"], data["config_hash"]) == (123, 4567, "abcdef012345")
+    assert data["weights_sha256"] == sha256_file(path)
+    assert not list(path.parent.glob(".*tmp*"))  # no temporary files left behind
+
+
+def test_truncated_weights_reported_corrupt(saved: tuple[Path, EfficientZeroNet]) -> None:
+    path, _ = saved
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CheckpointCorruptError, match="corrupt") as info:
+        load_model(path)
+    assert "sha256" in str(info.value) and str(path) in str(info.value)
+    read_model_meta(path)  # the sidecar alone is still fine
+
+
+def test_unreadable_safetensors_header(saved: tuple[Path, EfficientZeroNet]) -> None:
+    path, _ = saved
+    path.write_bytes(b"\x00" * 64)
+    sidecar = path.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    data["weights_sha256"] = sha256_file(path)
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(CheckpointFormatError, match="safetensors"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"format_version": 2}', "unknown format_version 2"),
+        ('{"format_version": 1, "size": "tiny"}', "schema"),
+    ],
+)
+def test_bad_sidecar(saved: tuple[Path, EfficientZeroNet], text: str, match: str) -> None:
+    path, _ = saved
+    path.with_suffix(".json").write_text(text)
+    with pytest.raises(CheckpointFormatError, match=match) as info:
+        load_model(path)
+    assert str(path.with_suffix(".json")) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("architecture", "muzero", "unsupported architecture"),
+        ("size", "huge", "unknown network size"),
+        ("extra_field", 1, "extra"),
+        ("weights_sha256", "", "no weights_sha256"),
+        ("action_maps", {"Pong": [0, 18]}, "action_maps"),
+    ],
+)
+def test_sidecar_schema_violations(
+    saved: tuple[Path, EfficientZeroNet], field: str, value: object, match: str
+) -> None:
+    path, _ = saved
+    sidecar = path.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    data[field] = value
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(CheckpointFormatError, match=match):
+        read_model_meta(path)
+
+
+def test_sidecar_spec_must_match_size(saved: tuple[Path, EfficientZeroNet]) -> None:
+    path, _ = saved
+    sidecar = path.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    data["spec"] = net_spec("ez").to_dict()
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(CheckpointFormatError, match="spec does not match size 'tiny'"):
+        read_model_meta(path)
+
+
+def test_support_size_override_allowed(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = EfficientZeroNet(net_spec("tiny", support_size=5), obs_size=OBS_SIZE)
+    save_model(tmp_path / "m.safetensors", net, _meta(net))
+    loaded, meta = load_model(tmp_path / "m.safetensors")
+    assert loaded.spec.support_size == 5 and meta.spec["support_size"] == 5
+
+
+def test_missing_files_name_the_path(saved: tuple[Path, EfficientZeroNet], tmp_path: Path) -> None:
+    path, _ = saved
+    absent = tmp_path / "absent.safetensors"
+    with pytest.raises(CheckpointNotFoundError, match="absent.safetensors"):
+        load_model(absent)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(CheckpointNotFoundError, match=r"model\.json") as info:
+        read_model_meta(path)
+    assert isinstance(info.value, CheckpointError)
+    with pytest.raises(CheckpointFormatError, match="not its sidecar"):
+        load_model(path.with_suffix(".json"))
+
+
+def test_expected_size_checked_before_hashing_or_building(
+    saved: tuple[Path, EfficientZeroNet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = saved
+    path.write_bytes(b"truncated")  # would fail the sha check if it came first
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network built before the size check")
+
+    monkeypatch.setattr(ckpt, "EfficientZeroNet", boom)
+    with pytest.raises(CheckpointMismatchError, match="is size 'tiny' but --size ez was requested"):
+        load_model(path, expected_size="ez")
+
+
+def test_ez_weights_under_tiny_sidecar(saved: tuple[Path, EfficientZeroNet], tmp_path: Path) -> None:
+    path, _ = saved
+    ez = _net("ez")
+    ez_path = tmp_path / "ez.safetensors"
+    save_model(ez_path, ez, _meta(ez, "ez"))
+    assert load_model(ez_path, expected_size="ez")[1].size == "ez"
+    # Swap in the ez weights and make the tiny sidecar's checksum agree with them.
+    path.write_bytes(ez_path.read_bytes())
+    sidecar = path.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    data["weights_sha256"] = sha256_file(path)
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(CheckpointMismatchError, match="do not fit") as info:
+        load_model(path)
+    assert "unexpected keys" in str(info.value) and "shape/dtype mismatches" in str(info.value)
+
+
+def test_obs_channels_shape_mismatch(saved: tuple[Path, EfficientZeroNet]) -> None:
+    path, _ = saved
+    sidecar = path.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    data["obs_channels"] = 3
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(CheckpointMismatchError, match=r"representation_net\.net\.0\.weight"):
+        load_model(path)
+
+
+def test_save_model_rejects_inconsistent_meta(tmp_path: Path) -> None:
+    net = _net()
+    with pytest.raises(ValueError, match="obs_size"):
+        save_model(tmp_path / "m.safetensors", net, _meta(net).model_copy(update={"obs_size": 96}))
+    with pytest.raises(ValueError, match=r"\.safetensors"):
+        save_model(tmp_path / "m.pt", net, _meta(net))
+    assert not list(tmp_path.iterdir())
+
+
+# ---- training state ------------------------------------------------------------------------
+def _small_model() -> nn.Module:
+    return nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def _train_step(model: nn.Module, opt: torch.optim.Optimizer, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(8, 6, generator=g), torch.randn(8, 3, generator=g)
+    opt.zero_grad()
+    nn.functional.mse_loss(model(x), y).backward()
+    opt.step()
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-4),
+        lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.8, 0.99)),
+    ],
+    ids=["sgd-momentum", "adam"],
+)
+def test_optimizer_state_round_trip(tmp_path: Path, make_opt) -> None:
+    torch.manual_seed(0)
+    model = _small_model()
+    opt = make_opt(model.parameters())
+    for seed in range(3):
+        _train_step(model, opt, seed)
+
+    opt_tensors, opt_meta = optimizer_state_to_flat(opt.state_dict())
+    model_tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    save_training_state(tmp_path / "state", {**model_tensors, **opt_tensors}, {}, {"optimizer": opt_meta})
+    tensors, _, meta = load_training_state(tmp_path / "state")
+
+    torch.manual_seed(1)  # the fresh model starts from other weights
+    model2 = _small_model()
+    model2.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
+    opt2 = make_opt(model2.parameters())
+    opt2.load_state_dict(optimizer_state_from_flat(tensors, meta["optimizer"]))
+    assert opt2.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
+
+    _train_step(model, opt, 99)
+    _train_step(model2, opt2, 99)
+    for (name, a), b in zip(model.state_dict().items(), model2.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_flat_state_handles_odd_values() -> None:
+    state = {
+        "state": {0: {"step": 3.0, "buf": None}},
+        "param_groups": [{"betas": (0.9, torch.tensor(0.99)), "params": [0], "__odd": 1}],
+        "extra": {1.5: "x", None: [1, (2, 3)]},
+    }
+    tensors, meta = optimizer_state_to_flat(state, prefix="opt.")
+    assert list(tensors) == ["opt.param_groups.0.betas.1"]
+    back = optimizer_state_from_flat(tensors, json.loads(json.dumps(meta)))
+    assert back["state"] == {0: {"step": 3.0, "buf": None}}
+    assert back["extra"] == {1.5: "x", None: [1, (2, 3)]}
+    betas = back["param_groups"][0]["betas"]
+    assert isinstance(betas, tuple) and betas[0] == 0.9 and torch.equal(betas[1], torch.tensor(0.99))
+    assert back["param_groups"][0]["__odd"] == 1
+    with pytest.raises(CheckpointFormatError, match="missing"):
+        optimizer_state_from_flat({}, meta)
+    with pytest.raises(ValueError, match="without pickle"):
+        optimizer_state_to_flat({"state": {}, "param_groups": [{"fn": object()}]})
+
+
+@pytest.mark.parametrize("bit_generator", ["PCG64", "MT19937"])
+def test_numpy_rng_round_trip(tmp_path: Path, bit_generator: str) -> None:
+    rng = np.random.Generator(getattr(np.random, bit_generator)(1234))
+    rng.random(17)
+    save_training_state(tmp_path / "s", {}, {}, {"rng": rng_state_to_json(rng)})
+    _, _, meta = load_training_state(tmp_path / "s")
+    restored = rng_state_from_json(meta["rng"])
+    assert np.array_equal(rng.random(10), restored.random(10))
+    assert np.array_equal(rng.integers(0, 1000, 5), restored.integers(0, 1000, 5))
+    with pytest.raises(CheckpointFormatError, match="bit generator"):
+        rng_state_from_json({"bit_generator": "os.system"})
+
+
+def test_torch_rng_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(5)
+    save_training_state(tmp_path / "s", ckpt.torch_rng_state_to_tensors(), {}, {})
+    expected = torch.rand(4)
+    torch.manual_seed(6)
+    tensors, _, _ = load_training_state(tmp_path / "s")
+    ckpt.restore_torch_rng_state(tensors)
+    assert torch.equal(torch.rand(4), expected)
+
+
+def _state(tag: int) -> tuple[dict, dict, dict]:
+    tensors = {f"t{tag}": torch.full((3,), float(tag)), "count": torch.tensor([tag], dtype=torch.int64)}
+    arrays = {
+        f"a{tag}": np.arange(4, dtype=np.uint8) + tag,
+        "file": np.zeros((2, 2), dtype=np.float32),  # a key np.savez(file, **arrays) could not take
+        "rec": np.zeros(2, dtype=[("x", "<i4"), ("y", "<f8")]),
+    }
+    return tensors, arrays, {"tag": tag, "nested": {"rng": [1, 2**100]}}
+
+
+def _assert_state(loaded: tuple[dict, dict, dict], tag: int) -> None:
+    tensors, arrays, meta = loaded
+    want_t, want_a, want_m = _state(tag)
+    assert tensors.keys() == want_t.keys() and arrays.keys() == want_a.keys() and meta == want_m
+    for k, v in want_t.items():
+        assert tensors[k].dtype == v.dtype and torch.equal(tensors[k], v)
+    for k, v in want_a.items():
+        assert arrays[k].dtype == v.dtype and np.array_equal(arrays[k], v)
+
+
+def test_training_state_round_trip_and_replace(tmp_path: Path) -> None:
+    d = tmp_path / "resume"
+    assert not has_training_state(d)
+    save_training_state(d, *_state(1))
+    assert has_training_state(d)
+    _assert_state(load_training_state(d), 1)
+    save_training_state(d, *_state(2))
+    _assert_state(load_training_state(d), 2)  # old content gone, new content readable
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resume"]
+    assert sorted(p.name for p in d.iterdir()) == ["arrays.npz", "meta.json", "tensors.safetensors"]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_crash_between_renames_recovers_from_old(tmp_path: Path) -> None:
+    d, old = tmp_path / "resume", tmp_path / "resume.old"
+    save_training_state(d, *_state(1))
+    d.rename(old)  # crash after "resume -> resume.old", before "tmp -> resume"
+    stale_tmp = tmp_path / f"resume.tmp-{_dead_pid()}"
+    stale_tmp.mkdir()
+    (stale_tmp / "meta.json").write_text("{half written")
+    assert has_training_state(d)
+    _assert_state(load_training_state(d), 1)
+    save_training_state(d, *_state(2))
+    _assert_state(load_training_state(d), 2)
+    assert not old.exists() and not stale_tmp.exists()
+
+
+def test_crash_after_second_rename_prefers_new(tmp_path: Path) -> None:
+    d, old = tmp_path / "resume", tmp_path / "resume.old"
+    save_training_state(tmp_path / "prev", *_state(1))
+    save_training_state(d, *_state(2))
+    (tmp_path / "prev").rename(old)  # crash after "tmp -> resume", before deleting resume.old
+    _assert_state(load_training_state(d), 2)
+    save_training_state(d, *_state(3))
+    _assert_state(load_training_state(d), 3)
+    assert not old.exists()
+
+
+def test_incomplete_first_save_is_no_state(tmp_path: Path) -> None:
+    d = tmp_path / "resume"
+    tmp = tmp_path / f"resume.tmp-{_dead_pid()}"
+    tmp.mkdir()
+    save_training_state(tmp_path / "x", *_state(1))
+    for f in (tmp_path / "x").iterdir():
+        f.rename(tmp / f.name)  # even a complete-looking tmp dir is ignored
+    assert not has_training_state(d)
+    with pytest.raises(CheckpointNotFoundError, match="resume"):
+        load_training_state(d)
+
+
+def test_training_state_corruption_detected(tmp_path: Path) -> None:
+    d = tmp_path / "resume"
+    save_training_state(d, *_state(1))
+    blob = bytearray((d / "tensors.safetensors").read_bytes())
+    blob[-1] ^= 0xFF
+    (d / "tensors.safetensors").write_bytes(bytes(blob))
+    with pytest.raises(CheckpointCorruptError, match=r"tensors\.safetensors.*corrupt"):
+        load_training_state(d)
+
+    save_training_state(d, *_state(1))
+    (d / "arrays.npz").write_bytes((d / "arrays.npz").read_bytes()[:50])
+    with pytest.raises(CheckpointCorruptError, match=r"arrays\.npz"):
+        load_training_state(d)
+
+    save_training_state(d, *_state(1))
+    (d / "meta.json").write_text("{oops")
+    with pytest.raises(CheckpointFormatError, match="not valid JSON"):
+        load_training_state(d)
+
+    save_training_state(d, *_state(1))
+    (d / "arrays.npz").unlink()
+    with pytest.raises(CheckpointNotFoundError, match=r"arrays\.npz"):
+        load_training_state(d)
+
+
+def test_invalid_training_state_inputs_rejected(tmp_path: Path) -> None:
+    d = tmp_path / "resume"
+    with pytest.raises(ValueError, match="object dtype"):
+        save_training_state(d, {}, {"bad": np.array([1, "a", None], dtype=object)}, {})
+    with pytest.raises(ValueError, match="object dtype"):
+        save_training_state(d, {}, {"bad": np.zeros(1, dtype=[("o", object)])}, {})
+    with pytest.raises(ValueError, match="JSON"):
+        save_training_state(d, {}, {}, {"x": object()})
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import torch
+
+from tests.replay.test_targets import index, make_segment
+from xfer.config import LossConfig, OptimConfig
+from xfer.learner import Learner, learning_rate
+from xfer.nets import build_network, net_spec
+from xfer.replay.targets import build_batch
+
+
+def test_learning_rate_schedule():
+    cfg = OptimConfig(lr=0.2, warmup_fraction=0.01, lr_decay_steps=100, lr_decay_rate=0.1)
+    assert learning_rate(0, 1000, cfg) == pytest.approx(0.2 / 10)
+    assert learning_rate(9, 1000, cfg) == pytest.approx(0.2)
+    assert learning_rate(99, 1000, cfg) == pytest.approx(0.2)
+    assert learning_rate(100, 1000, cfg) == pytest.approx(0.02)
+
+
+def real_batch(seed=0):
+    rng = np.random.default_rng(seed)
+    seg = make_segment(T=12, rewards=rng.integers(0, 2, 12))
+    seg.frames[:] = rng.integers(0, 256, seg.frames.shape, dtype=np.uint8)
+    seg = type(seg)(**{**seg.__dict__, "frames": np.repeat(np.repeat(seg.frames, 24, 2), 24, 3)})
+    idx = index(seg, [0, 3, 6, 9])
+    return build_batch(idx, 5, 5, 10**9, 12, 0.997, 5, 0.0, lambda o: np.zeros(len(o), np.float32), None, rng)
+
+
+def test_learner_overfits_a_fixed_batch():
+    torch.manual_seed(0)
+    net = build_network(net_spec("tiny"))
+    learner = Learner(net, OptimConfig(kind="adam", lr=3e-3, warmup_fraction=0.0), LossConfig(), 5, 100,
+                      augment=False)
+    batch = real_batch()
+    first = learner.step(batch).metrics["loss"]
+    for _ in range(30):
+        last = learner.step(batch)
+    assert last.metrics["loss"] < 0.7 * first
+    assert last.priorities.shape == (4,) and np.all(last.priorities >= 0)
+    assert learner.step_count == 31
+
+
+def test_target_network_refresh_copies_weights():
+    net = build_network(net_spec("tiny"))
+    learner = Learner(net, OptimConfig(), LossConfig(), 5, 10, augment=True)
+    learner.step(real_batch(1))
+    p_online = next(learner.net.parameters())
+    p_target = next(learner.target_net.parameters())
+    assert not torch.equal(p_online, p_target)
+    learner.refresh_target()
+    assert torch.equal(next(learner.net.parameters()), next(learner.target_net.parameters()))

@@ -1,0 +1,92 @@
+"""End-to-end checks of ``xfer train`` on a real ALE game with a tiny network and tiny budgets."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from xfer import checkpoint as ckpt
+from xfer.cli import main
+
+TINY = [
+    "--size", "tiny", "--preset", "cpu", "--no-progress",
+    "--set", "mcts.num_simulations=4", "--set", "batch_size=8", "--set", "start_transitions=40",
+    "--set", "num_envs=2", "--set", "eval_episodes=1", "--set", "eval_max_steps=20",
+    "--set", "replay.segment_length=20", "--set", "checkpoint_every=40", "--set", "eval_every=100",
+]
+
+
+def test_train_smoke_writes_model_metrics_and_curve(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--game", "Breakout", "--env-steps", "120", "--out", str(out), *TINY]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_steps"] == 120 and summary["train_steps"] > 0
+    net, meta = ckpt.load_model(out / "model.safetensors", expected_size="tiny")
+    assert meta.games == ["Breakout"] and meta.action_maps["Breakout"] == [0, 1, 3, 4]
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    rows = (out / "metrics" / "eval.tsv").read_text().splitlines()
+    assert rows[0].startswith("env_steps") and len(rows) >= 3  # header + initial + final evaluation
+
+
+def test_unknown_game_fails_before_work(tmp_path, capsys):
+    assert main(["train", "--game", "Pongg", "--out", str(tmp_path / "x"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "Pongg" in err and "Pong" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_size_is_rejected():
+    with pytest.raises(SystemExit):
+        main(["train", "--game", "Pong", "--size", "huge"])
+
+
+def test_bad_override_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--game", "Pong", "--out", str(tmp_path / "x"), *TINY, "--set", "mcts.num_sims=3"]) == 2
+    assert "num_sims" in capsys.readouterr().err
+
+
+def test_init_checkpoint_errors(tmp_path, capsys):
+    missing = tmp_path / "nope.safetensors"
+    assert main(["train", "--game", "Pong", "--init", str(missing), "--out", str(tmp_path / "x"), *TINY]) == 2
+    assert "nope" in capsys.readouterr().err
+    from xfer.nets import build_network, net_spec
+    from xfer.presets import build_train_config
+    from xfer.train import Counters, model_meta
+
+    cfg = build_train_config("paper", {"env": {"game": "Pong"}, "net": {"size": "ez"}})
+    path = tmp_path / "ez.safetensors"
+    ckpt.save_model(path, build_network(net_spec("ez")), model_meta(cfg, Counters()))
+    assert main(["train", "--game", "Pong", "--init", str(path), "--out", str(tmp_path / "y"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "ez" in err and "tiny" in err
+    assert not (tmp_path / "y").exists()
+
+
+def test_killed_run_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "xfer.cli", "train", "--game", "Breakout", "--env-steps", "400",
+           "--out", str(out), *TINY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    deadline = time.time() + 240
+    while time.time() < deadline and not ckpt.has_training_state(out / "state"):
+        time.sleep(0.2)
+    assert ckpt.has_training_state(out / "state"), "no checkpoint appeared"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, _, meta = ckpt.load_training_state(out / "state")  # not corrupt
+    killed_at = meta["counters"]["env_steps"]
+    assert 0 < killed_at < 400
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resumed from {out / 'state'} at {killed_at} agent steps" in done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    _, _, final = ckpt.load_training_state(out / "state")
+    assert summary["env_steps"] == final["counters"]["env_steps"] == 400
+    assert final["counters"]["train_steps"] == final["learner_steps"] > meta["counters"]["train_steps"]
+    steps = [int(line.split("\t")[0]) for line in (out / "metrics" / "eval.tsv").read_text().splitlines()[1:]]
+    assert steps == sorted(steps) and steps[-1] == 400

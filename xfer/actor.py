@@ -1,0 +1,134 @@
+"""Self-play and evaluation over vectorised Atari environments.
+
+Self-play acts by sampling from root visit counts with the EfficientZero temperature schedule
+(1.0, 0.5 after 50% of training, 0.25 after 75%) and Dirichlet root noise; evaluation acts by
+argmax of visit counts without noise (reference.md section 1). Both record raw episode scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from xfer.config import AtariConfig, MCTSConfig
+from xfer.envs.atari import VectorAtari, clip_reward
+from xfer.inference import search_policy
+from xfer.mcts import select_action
+from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.replay.segment import Segment, SegmentBuilder
+
+
+def temperature_at(progress: float) -> float:
+    """Self-play temperature for training progress in [0, 1] (EfficientZero schedule)."""
+    if progress < 0.5:
+        return 1.0
+    if progress < 0.75:
+        return 0.5
+    return 0.25
+
+
+@dataclass
+class StepOutcome:
+    """What one vectorised self-play step produced: finished segments and episode raw returns."""
+
+    segments: list[Segment] = field(default_factory=list)
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+
+
+class SelfPlay:
+    """Collects experience with N environments, one search over N roots per agent step.
+
+    Args:
+        env_cfg: Atari protocol settings; num_envs: parallel environments; seed: env ``i`` gets ``seed+i``.
+        segment_length: agent steps per stored segment.
+    """
+
+    def __init__(self, env_cfg: AtariConfig, num_envs: int, seed: int, segment_length: int) -> None:
+        self.env_cfg = env_cfg
+        self.envs = VectorAtari(env_cfg, num_envs, seed)
+        self.obs, _ = self.envs.reset(seed=seed)
+        self.mask = np.broadcast_to(self.envs.action_mask, (num_envs, len(self.envs.action_mask))).copy()
+        self.builders = [
+            SegmentBuilder(env_cfg.stack, segment_length, self.envs.action_mask, env_cfg.game) for _ in range(num_envs)
+        ]
+        self.steps = 0
+        for i, b in enumerate(self.builders):
+            b.start(self.obs[i], first_step=i)
+
+    def step(
+        self, net: EfficientZeroNet, mcts: MCTSConfig, temperature: float, rng: np.random.Generator, device: str = "cpu"
+    ) -> StepOutcome:
+        """Act once in every env; returns finished segments and episodes."""
+        out = search_policy(net, self.obs, self.mask, mcts, rng, add_noise=True, use_search=mcts.search_for_acting,
+                            device=device)
+        if mcts.search_for_acting:
+            actions = select_action(out.visit_counts, temperature, rng, deterministic=False)
+        else:
+            actions = np.array([rng.choice(len(p), p=p) for p in out.policy])
+        res = self.envs.step(actions)
+        result = StepOutcome()
+        for i, builder in enumerate(self.builders):
+            over = bool(res.terminated[i] or res.truncated[i])
+            next_frame = res.final_frame[i] if over else res.frame[i]
+            self.steps += 1
+            seg = builder.add(
+                action=int(actions[i]),
+                reward=float(clip_reward(res.reward[i])) if self.env_cfg.clip_rewards else float(res.reward[i]),
+                raw_reward=float(res.reward[i]),
+                cut=bool(res.life_loss[i]),
+                root_value=float(out.root_value[i]),
+                visit_dist=out.policy[i],
+                next_frame=next_frame,
+                episode_over=over,
+                terminal=bool(res.terminated[i]),
+                next_obs_stack=res.obs[i],
+                step_counter=self.steps,
+            )
+            if seg is not None:
+                result.segments.append(seg)
+            if over:
+                result.episode_returns.append(float(res.episode_return[i]))
+                result.episode_lengths.append(int(res.episode_length[i]))
+        self.obs = res.obs
+        return result
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def evaluate(
+    net: EfficientZeroNet,
+    env_cfg: AtariConfig,
+    mcts: MCTSConfig,
+    episodes: int,
+    max_steps: int,
+    seed: int,
+    device: str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """Play ``episodes`` episodes greedily (argmax visits, no noise); returns raw scores ``[episodes]``.
+
+    Episodes run in parallel, one env each, and stop at ``max_steps`` agent steps (the score so
+    far counts). ``mcts.search_at_eval = False`` acts on the network prior instead.
+    """
+    rng = np.random.default_rng(seed)
+    scores = np.zeros(episodes, dtype=np.float64)
+    with VectorAtari(env_cfg, episodes, seed) as envs:
+        obs, _ = envs.reset(seed=seed)
+        mask = np.broadcast_to(envs.action_mask, (episodes, len(envs.action_mask))).copy()
+        running = np.ones(episodes, dtype=bool)
+        for _ in range(max_steps):
+            out = search_policy(net, obs, mask, mcts, rng, add_noise=False, use_search=mcts.search_at_eval, device=device)
+            if mcts.search_at_eval:
+                actions = select_action(out.visit_counts, 1.0, rng, deterministic=True)
+            else:
+                actions = np.argmax(out.policy, axis=1)
+            res = envs.step(actions)
+            scores += np.where(running, res.reward, 0.0)
+            running &= ~(res.terminated | res.truncated)
+            obs = res.obs
+            if not running.any():
+                break
+    return scores

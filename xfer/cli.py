@@ -1,0 +1,99 @@
+"""The ``xfer`` command line: ``xfer train`` (single-task online EfficientZero) and friends.
+
+Run ``xfer --help`` or ``xfer <command> --help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from xfer.checkpoint import CheckpointError
+
+EPILOG_TRAIN = """examples:
+  xfer train --game Breakout --env-steps 20000 --size tiny --preset cpu --out runs/breakout
+  xfer train --game Pong --size ez --preset paper --device cuda --out runs/pong   # GPU worker
+  xfer train --game Pong --preset cpu --set mcts.num_simulations=8 --set batch_size=16
+
+Rerunning the same command with the same --out resumes from the last checkpoint in OUT/state.
+Agent steps: 1 agent step = 4 emulator frames (Atari100k budget = 100k agent steps)."""
+
+
+def _train(args: argparse.Namespace) -> int:
+    from xfer.envs.atari import validate_game
+    from xfer.presets import build_train_config, parse_overrides
+    from xfer.train import run_training
+
+    overrides = parse_overrides(args.set or [])
+    overrides.setdefault("env", {})["game"] = validate_game(args.game)
+    overrides.setdefault("net", {})
+    if args.size:
+        overrides["net"]["size"] = args.size
+    for key, val in (("env_steps", args.env_steps), ("device", args.device), ("seed", args.seed)):
+        if val is not None:
+            overrides[key] = val
+    cfg = build_train_config(args.preset, overrides)
+    init = Path(args.init) if args.init else None
+    if init is not None:
+        from xfer.checkpoint import CheckpointMismatchError, read_model_meta
+
+        meta = read_model_meta(init)
+        if meta.size != cfg.net.size:
+            raise CheckpointMismatchError(
+                f"--init checkpoint {init} is size {meta.size!r} but the run uses size {cfg.net.size!r}; "
+                f"pass --size {meta.size} or another checkpoint"
+            )
+    summary = run_training(cfg, Path(args.out), progress=not args.no_progress, init=init)
+    print(json.dumps(summary, indent=2))
+    print(f"learning curve: {Path(args.out) / 'learning_curve.png'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``xfer`` (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="xfer", description="XTRA cross-task transfer for EfficientZero: training, pipeline stages, data."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="single-task online EfficientZero on a real Atari game",
+                       description="Train EfficientZero online on one Atari game (Atari100k protocol) "
+                       "with periodic evaluation, metrics TSVs, a learning-curve PNG and resumable checkpoints.",
+                       epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--game", required=True, help="ALE game name, e.g. Pong, Breakout, MsPacman")
+    t.add_argument("--env-steps", type=int, help="agent steps to collect (default: preset's, 100000)")
+    t.add_argument("--size", choices=["tiny", "ez", "ez-l"], help="network size (default: preset's)")
+    t.add_argument("--device", choices=["cpu", "cuda"], help="torch device (default cpu)")
+    t.add_argument("--preset", default="cpu", choices=["cpu", "paper"], help="settings preset (default cpu)")
+    t.add_argument("--seed", type=int, help="random seed (default 0)")
+    t.add_argument("--out", default="runs/train", help="output directory (resumes if it holds a state)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any TrainConfig field, e.g. mcts.num_simulations=8 (repeatable)")
+    t.add_argument("--init", help="start from the weights of this model checkpoint (.safetensors + .json sidecar); "
+                   "ignored when resuming from OUT/state")
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.set_defaults(func=_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``xfer`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ValueError, ValidationError, FileNotFoundError, RuntimeError, CheckpointError) as exc:
+        print(f"xfer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

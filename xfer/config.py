@@ -1,0 +1,138 @@
+"""Typed, frozen configuration for every part of xfer.
+
+Each section of ``params.yaml`` maps to one pydantic model below. Models are frozen and forbid
+unknown keys, so a typo in ``params.yaml`` fails loudly (``pydantic.ValidationError`` naming the
+key) before any work starts. Defaults follow ``shared/reference.md`` section 2 (EfficientZero,
+Ye et al. 2021; XTRA appendix I), except where a field says it is a CPU-scale default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NetSize = Literal["tiny", "ez", "ez-l"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AtariConfig(_Frozen):
+    """Atari100k protocol (reference.md section 1). Units: agent steps unless named ``frames``."""
+
+    game: str = "Pong"
+    noop_max: int = Field(30, ge=0, description="1..noop_max random no-ops at reset")
+    frame_skip: int = Field(4, ge=1)
+    screen_size: int = Field(96, ge=16)
+    stack: int = Field(4, ge=1, description="frames per observation stack")
+    max_episode_frames: int = Field(108_000, ge=1000, description="episode cap in frames")
+    clip_rewards: bool = True
+
+
+class MCTSConfig(_Frozen):
+    """Batched MCTS with EfficientZero semantics, plus the planning-ablation knobs of seed 001."""
+
+    num_simulations: int = Field(50, ge=1)
+    c1: float = 1.25
+    c2: float = 19652.0
+    discount: float = Field(0.997, gt=0.0, le=1.0)
+    dirichlet_alpha: float = Field(0.3, gt=0.0)
+    exploration_fraction: float = Field(0.25, ge=0.0, le=1.0)
+    min_max_delta: float = Field(0.01, gt=0.0, description="floor of the min-max Q range")
+    lstm_horizon: int = Field(5, ge=1, description="value-prefix LSTM reset every this many depths")
+    max_depth: int = Field(0, ge=0, description="0 = unlimited; otherwise leaves are cut at this depth")
+    # Planning ablations (Hamrick et al. 2021; reference.md section 7).
+    search_for_targets: bool = True
+    search_for_acting: bool = True
+    search_at_eval: bool = True
+
+
+class ReplayConfig(_Frozen):
+    """Prioritised replay of game segments and target construction (reference.md section 2)."""
+
+    capacity: int = Field(100_000, ge=100, description="transitions kept")
+    segment_length: int = Field(200, ge=8, description="agent steps per stored game segment")
+    alpha: float = Field(0.6, ge=0.0)
+    beta_start: float = Field(0.4, ge=0.0, le=1.0)
+    beta_end: float = Field(1.0, ge=0.0, le=1.0)
+    priority_eps: float = Field(1e-6, gt=0.0)
+    unroll_steps: int = Field(5, ge=1)
+    td_steps: int = Field(5, ge=1)
+    off_policy_age_scale: int = Field(
+        30_000, ge=1, description="td = clip(td_steps - age // scale, 1, td_steps); age in transitions"
+    )
+    reanalyse_fraction: float = Field(0.99, ge=0.0, le=1.0)
+    value_prefix_horizon: int = Field(5, ge=1)
+
+
+class NetConfig(_Frozen):
+    """World-model size (XTRA appendix H); ``tiny`` is the same code at CPU scale."""
+
+    size: NetSize = "tiny"
+    support_size: int | None = Field(
+        None, ge=1, description="override the size's value/value-prefix support (bins = 2*s+1)"
+    )
+
+
+class OptimConfig(_Frozen):
+    """SGD schedule of EfficientZero; ``adam`` is offered for small CPU runs."""
+
+    kind: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(0.2, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    warmup_fraction: float = Field(0.01, ge=0.0, le=1.0)
+    lr_decay_steps: int = Field(100_000, ge=1, description="lr x lr_decay_rate at this training step")
+    lr_decay_rate: float = Field(0.1, gt=0.0, le=1.0)
+    grad_clip: float = Field(5.0, gt=0.0)
+
+
+class LossConfig(_Frozen):
+    """EfficientZero loss weights (reference.md section 2)."""
+
+    value_prefix: float = 1.0
+    value: float = 0.25
+    policy: float = 1.0
+    consistency: float = 2.0
+    hidden_grad_scale: float = 0.5
+
+
+class TrainConfig(_Frozen):
+    """Single-task online EfficientZero (``xfer train``). Steps are agent steps (1 step = 4 frames)."""
+
+    env: AtariConfig = AtariConfig()
+    net: NetConfig = NetConfig()
+    mcts: MCTSConfig = MCTSConfig()
+    replay: ReplayConfig = ReplayConfig()
+    optim: OptimConfig = OptimConfig()
+    loss: LossConfig = LossConfig()
+    seed: int = 0
+    env_steps: int = Field(100_000, ge=1, description="agent steps collected in total")
+    num_envs: int = Field(1, ge=1)
+    batch_size: int = Field(256, ge=2)
+    train_ratio: float = Field(1.0, gt=0.0, description="training steps per agent step after start")
+    start_transitions: int = Field(2000, ge=1, description="learning starts after this many")
+    self_play_refresh: int = Field(100, ge=1, description="training steps between actor weight copies")
+    target_refresh: int = Field(200, ge=1, description="training steps between target-net copies")
+    augment: bool = True
+    eval_every: int = Field(10_000, ge=1, description="agent steps between evaluations")
+    eval_episodes: int = Field(8, ge=1)
+    eval_max_steps: int = Field(27_000, ge=1, description="agent-step cap per evaluation episode")
+    checkpoint_every: int = Field(2_000, ge=1, description="agent steps between resume checkpoints")
+    device: Literal["cpu", "cuda"] = "cpu"
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.start_transitions > self.replay.capacity:
+            raise ValueError("start_transitions must not exceed replay.capacity")
+        return self
+
+
+def config_hash(cfg: BaseModel) -> str:
+    """Stable 12-hex-digit SHA-256 of a config's JSON form (sorted keys)."""
+    blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]

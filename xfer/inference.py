@@ -1,0 +1,116 @@
+"""Glue between the torch world model and the numpy batched search.
+
+:class:`NetworkSearchModel` implements :class:`xfer.mcts.SearchModel`: it keeps every tree node's
+latent state ``[B, N, C, 6, 6]`` and LSTM state ``[B, N, H]`` in preallocated tensors indexed by
+node id, so the search only passes node indices and actions. :func:`search_policy` runs initial
+inference + MCTS for a batch of observations (self-play, evaluation and reanalyse all use it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from xfer.config import MCTSConfig
+from xfer.mcts import RecurrentStep, RootInputs, SearchResult, run_search
+from xfer.nets.efficientzero import EfficientZeroNet
+
+
+class NetworkSearchModel:
+    """Adapter from :class:`EfficientZeroNet` to the search's node-indexed recurrent calls.
+
+    Args:
+        net: the network (used in eval mode, without gradients).
+        latent: root latents ``[B, C, h, w]``; num_nodes: ``simulations + 1``.
+    """
+
+    def __init__(self, net: EfficientZeroNet, latent: torch.Tensor, num_nodes: int) -> None:
+        self.net = net
+        B = latent.shape[0]
+        self.batch = torch.arange(B, device=latent.device)
+        self.latents = torch.empty((B, num_nodes, *latent.shape[1:]), device=latent.device)
+        self.latents[:, 0] = latent
+        H = net.spec.lstm_hidden
+        self.h = torch.zeros((B, num_nodes, H), device=latent.device)
+        self.c = torch.zeros((B, num_nodes, H), device=latent.device)
+
+    @torch.no_grad()
+    def recurrent(self, parent: np.ndarray, action: np.ndarray, child: np.ndarray, reset_lstm: np.ndarray) -> RecurrentStep:
+        dev = self.latents.device
+        parent_t = torch.from_numpy(np.asarray(parent, dtype=np.int64)).to(dev)
+        child_t = torch.from_numpy(np.asarray(child, dtype=np.int64)).to(dev)
+        keep = torch.from_numpy(~np.asarray(reset_lstm, dtype=bool)).to(dev).float().unsqueeze(-1)
+        latent = self.latents[self.batch, parent_t]
+        h = (self.h[self.batch, parent_t] * keep).unsqueeze(0)
+        c = (self.c[self.batch, parent_t] * keep).unsqueeze(0)
+        act = torch.from_numpy(np.asarray(action, dtype=np.int64)).to(dev)
+        out = self.net.recurrent_inference(latent, (h, c), act)
+        self.latents[self.batch, child_t] = out.latent
+        self.h[self.batch, child_t] = out.lstm_state[0][0]
+        self.c[self.batch, child_t] = out.lstm_state[1][0]
+        return RecurrentStep(
+            value_prefix=out.value_prefix.float().cpu().numpy(),
+            value=out.value.float().cpu().numpy(),
+            policy_logits=out.policy_logits.float().cpu().numpy(),
+        )
+
+
+@dataclass
+class PolicyOutput:
+    """Search (or prior) result for B observations: ``policy [B, A]`` float32 normalised visit
+    counts (or prior), ``root_value [B]`` float32, ``visit_counts [B, A]`` int32 (zeros without
+    search), ``prior_value [B]`` the network's value estimate."""
+
+    policy: np.ndarray
+    root_value: np.ndarray
+    visit_counts: np.ndarray
+    prior_value: np.ndarray
+
+
+def masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Softmax over legal actions: ``[B, A]`` float with mask ``[B, A]`` bool -> ``[B, A]``."""
+    z = np.where(mask, logits, -np.inf)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@torch.no_grad()
+def search_policy(
+    net: EfficientZeroNet,
+    obs: np.ndarray,
+    action_mask: np.ndarray,
+    cfg: MCTSConfig,
+    rng: np.random.Generator,
+    add_noise: bool,
+    use_search: bool = True,
+    device: str | torch.device = "cpu",
+    chunk: int = 1024,
+) -> PolicyOutput:
+    """Run the network (and MCTS when ``use_search``) on stacked observations.
+
+    Args:
+        obs: ``[B, C, H, W]`` uint8 stacked observations.
+        action_mask: ``[B, A]`` bool legal actions.
+        add_noise: Dirichlet noise at the roots (self-play), off for evaluation/reanalyse.
+        use_search: False gives the network prior (planning ablations: no search).
+        chunk: roots per search call (bounds memory of the node buffers).
+    """
+    net.eval()
+    parts = []
+    for s in range(0, len(obs), chunk):
+        o = torch.from_numpy(obs[s : s + chunk]).to(device)
+        m = action_mask[s : s + chunk]
+        root = net.initial_inference(o)
+        logits = root.policy_logits.float().cpu().numpy()
+        value = root.value.float().cpu().numpy()
+        if not use_search:
+            prior = masked_softmax(logits, m)
+            parts.append(PolicyOutput(prior, value, np.zeros(prior.shape, np.int32), value))
+            continue
+        model = NetworkSearchModel(net, root.latent, cfg.num_simulations + 1)
+        res: SearchResult = run_search(model, RootInputs(value, logits, m), cfg, rng, add_noise)
+        parts.append(PolicyOutput(res.policy.astype(np.float32), res.root_value, res.visit_counts, value))
+    return PolicyOutput(*(np.concatenate([getattr(p, f) for p in parts]) for f in PolicyOutput.__dataclass_fields__))

@@ -1,0 +1,227 @@
+"""Batched MCTS driver with EfficientZero semantics (Ye et al. 2021; MuZero appendix B).
+
+:func:`run_search` runs ``cfg.num_simulations`` simulations over ``B`` roots at once. Each
+simulation is one batched descent (:meth:`xfer.mcts.tree.Tree.select`), one batched model call for
+the ``B`` new leaves (:meth:`SearchModel.recurrent`) and one batched backup. The network side only
+sees node ids: root = node 0 and simulation ``s`` creates node ``s + 1`` in every tree, so an
+adapter can keep latents and LSTM states in ``[B, num_simulations + 1, ...]`` buffers.
+
+Root rules (EfficientZero): prior = softmax of the logits over legal actions only (illegal prior
+0, never selected); with ``add_noise`` the legal part becomes
+``(1 - f) * prior + f * Dirichlet(alpha)`` drawn over the legal actions only. The root starts with
+0 visits and ``value_sum`` 0 and every simulation backs up through it, so after ``S`` simulations
+it has ``S`` visits; the root value from the initial inference (``RootInputs.value``) is therefore
+not part of any statistic (as in EfficientZero) and is only validated.
+
+XTRA (Xu et al. 2022) plans with this EfficientZero search unchanged; its planning ablations
+(seed 001) only switch where search is used (``MCTSConfig.search_for_*``, read by the callers) and
+cut the tree depth (``MCTSConfig.max_depth``, handled here).
+
+Randomness: ``rng`` draws the Dirichlet noise (only with ``add_noise``) and one pool of
+``[B + S, A]`` uniform tie-break values per search; simulation ``s`` adds rows ``s .. s + B - 1``
+(times ``TIE_EPS = 1e-9``) to the scores, so exact ties are broken uniformly at random and the
+result is a deterministic function of the inputs, the model and the generator state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from xfer.config import MCTSConfig
+from xfer.mcts.tree import TIE_EPS, Tree, masked_softmax
+
+
+@dataclass
+class RootInputs:
+    """Initial-inference outputs for ``B`` roots.
+
+    ``value [B]`` float32 scalar root value; ``policy_logits [B, A]`` float32;
+    ``action_mask [B, A]`` bool, True = legal (at least one True per row).
+    """
+
+    value: np.ndarray
+    policy_logits: np.ndarray
+    action_mask: np.ndarray
+
+
+@dataclass
+class RecurrentStep:
+    """Recurrent-inference outputs for the ``B`` new leaves of one simulation.
+
+    ``value_prefix [B]`` float32 scalar value prefix of the new child; ``value [B]`` float32;
+    ``policy_logits [B, A]`` float32.
+    """
+
+    value_prefix: np.ndarray
+    value: np.ndarray
+    policy_logits: np.ndarray
+
+
+class SearchModel(Protocol):
+    """What :func:`run_search` needs from the network (the adapter is written elsewhere)."""
+
+    def recurrent(
+        self, parent: np.ndarray, action: np.ndarray, child: np.ndarray, reset_lstm: np.ndarray
+    ) -> RecurrentStep:
+        """Expand one leaf per root.
+
+        ``parent [B]`` int32 node id of the parent within each tree (root = 0), ``action [B]``
+        int64, ``child [B]`` int32 node id to store the new latent under (``s + 1`` at simulation
+        ``s``, the same for all roots), ``reset_lstm [B]`` bool: True when the parent's depth is a
+        multiple of ``lstm_horizon`` and the value-prefix LSTM must start from a zero state.
+
+        Under ``max_depth`` some roots may not expand in a simulation; they are still in the batch
+        (fixed shape) with ``parent = 0, action = 0, reset_lstm = True``, their outputs are ignored
+        and their slot ``child`` stays unused. If no root expands the call is skipped.
+        """
+        ...
+
+
+@dataclass
+class SearchResult:
+    """Search statistics of ``B`` roots.
+
+    ``visit_counts [B, A]`` int32 root child visits; ``root_value [B]`` float32 = root
+    ``value_sum / visits``; ``root_q [B, A]`` float32 Q of root children (nan if unvisited);
+    ``policy [B, A]`` float32 normalised visit counts (the policy target).
+    """
+
+    visit_counts: np.ndarray
+    root_value: np.ndarray
+    root_q: np.ndarray
+    policy: np.ndarray
+
+
+def root_prior(
+    logits: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    add_noise: bool,
+    alpha: float,
+    fraction: float,
+) -> np.ndarray:
+    """Root prior ``[B, A]`` float64: legal-only softmax, optionally mixed with Dirichlet noise.
+
+    The Dirichlet sample over each row's legal actions is drawn as normalised independent
+    ``Gamma(alpha, 1)`` variables (exactly ``Dirichlet(alpha, ..., alpha)`` over the legal
+    subset), so rows with different numbers of legal actions are drawn in one vectorised call.
+    Illegal actions keep prior 0. Consumes the generator only when noise is added.
+    """
+    prior = masked_softmax(logits, mask)
+    if add_noise and fraction > 0.0:
+        g = rng.standard_gamma(alpha, size=prior.shape) * mask
+        tot = g.sum(axis=1, keepdims=True)
+        bad = tot[:, 0] <= 0.0  # every gamma underflowed (tiny alpha): use uniform legal noise
+        if bad.any():
+            g[bad] = mask[bad]
+            tot[bad] = mask[bad].sum(axis=1, keepdims=True)
+        prior = (1.0 - fraction) * prior + fraction * (g / tot)
+    return prior
+
+
+def _check_inputs(root: RootInputs) -> tuple[np.ndarray, np.ndarray]:
+    logits = np.asarray(root.policy_logits)
+    mask = np.asarray(root.action_mask, dtype=bool)
+    value = np.asarray(root.value)
+    if logits.ndim != 2 or mask.shape != logits.shape or value.shape != logits.shape[:1]:
+        raise ValueError(
+            f"root shapes must be value [B], policy_logits [B, A], action_mask [B, A]; got "
+            f"{value.shape}, {logits.shape}, {mask.shape}"
+        )
+    if not mask.any(axis=1).all():
+        raise ValueError("every root needs at least one legal action (action_mask row all False)")
+    return logits, mask
+
+
+def run_search(
+    model: SearchModel, root: RootInputs, cfg: MCTSConfig, rng: np.random.Generator, add_noise: bool
+) -> SearchResult:
+    """Run ``cfg.num_simulations`` EfficientZero simulations over ``B`` roots in lock-step.
+
+    Args:
+        model: batched recurrent inference (see :class:`SearchModel`).
+        root: initial inference of the ``B`` roots (:class:`RootInputs`).
+        cfg: search constants (c1, c2, discount, Dirichlet, min-max delta, LSTM horizon, max depth).
+        rng: source of the Dirichlet noise and of the tie-breaking jitter; the result is a
+            deterministic function of the model, the inputs and the generator state.
+        add_noise: mix Dirichlet noise into the root prior (acting during training).
+
+    Returns:
+        :class:`SearchResult` (float32 / int32 arrays).
+    """
+    logits, mask = _check_inputs(root)
+    B, A = logits.shape
+    S = int(cfg.num_simulations)
+    tree = Tree(B, S, A, cfg, reuse_buffers=True)
+    try:
+        tree.set_roots(
+            root_prior(logits, mask, rng, add_noise, cfg.dirichlet_alpha, cfg.exploration_fraction), mask
+        )
+        child = np.empty(B, np.int32)
+        zero_i32 = np.zeros(B, np.int32)
+        zero_i64 = np.zeros(B, np.int64)
+        # Tie-break jitter: one pool of B + S uniform rows; simulation s uses rows s .. s + B - 1, so
+        # a root sees a fresh row in every simulation (one random draw per search instead of S).
+        pool = np.asarray(rng.random((B + S, A)), dtype=np.float64) * TIE_EPS
+        for s in range(S):
+            sel = tree.select(s, pool[s : s + B])
+            if sel.any_expand:
+                child.fill(s + 1)
+                if sel.all_expand:
+                    out = model.recurrent(sel.parent, sel.action, child, sel.reset_lstm)
+                else:
+                    e = sel.expand
+                    out = model.recurrent(
+                        np.where(e, sel.parent, zero_i32),
+                        np.where(e, sel.action, zero_i64),
+                        child,
+                        np.where(e, sel.reset_lstm, True),
+                    )
+                tree.expand(s, out.value_prefix, out.value, out.policy_logits)
+            tree.backup()
+        return _result(tree)
+    finally:
+        tree.release()
+
+
+def _result(tree: Tree) -> SearchResult:
+    n, q = tree.child_stats(0)
+    root_value = tree.value_sum[: tree.B] / np.maximum(tree.visits[: tree.B], 1)
+    tot = n.sum(axis=1, keepdims=True)
+    policy = n / np.maximum(tot, 1)
+    return SearchResult(
+        visit_counts=n.astype(np.int32),
+        root_value=root_value.astype(np.float32),
+        root_q=q.astype(np.float32),
+        policy=policy.astype(np.float32),
+    )
+
+
+def select_action(
+    visit_counts: np.ndarray, temperature: float, rng: np.random.Generator, deterministic: bool
+) -> np.ndarray:
+    """Pick one action per root from ``visit_counts [B, A]`` (int or float) → ``[B]`` int64.
+
+    ``deterministic`` (or ``temperature <= 0``): the most visited action, ties broken uniformly at
+    random. Otherwise sample with probability proportional to ``visits ** (1 / temperature)``
+    (MuZero appendix B visit-count temperature), computed in log space so small temperatures do
+    not overflow; unvisited actions are never sampled (a row with no visits samples uniformly).
+    """
+    n = np.asarray(visit_counts, dtype=np.float64)
+    B, A = n.shape
+    if deterministic or temperature <= 0.0:
+        top = n == n.max(axis=1, keepdims=True)
+        return np.argmax(np.where(top, rng.random((B, A)), -1.0), axis=1).astype(np.int64)
+    with np.errstate(divide="ignore"):
+        logp = np.log(n) / float(temperature)
+    empty = ~np.isfinite(logp).any(axis=1)
+    logp[empty] = 0.0
+    logp -= logp.max(axis=1, keepdims=True)
+    p = np.exp(logp)
+    cdf = np.cumsum(p, axis=1)
+    u = rng.random(B) * cdf[:, -1]
+    a = (cdf <= u[:, None]).sum(axis=1)
+    return np.minimum(a, A - 1).astype(np.int64)

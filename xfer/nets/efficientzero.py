@@ -1,0 +1,212 @@
+"""The EfficientZero world model: representation h, dynamics g, prediction f, projection.
+
+Implements EfficientZero (Ye et al. 2021) with the architecture of XTRA appendix H. Inputs are
+stacked RGB observations ``[B, 3*stack, 96, 96]`` uint8; the latent state is
+``[B, channels, 6, 6]`` float32 min-max normalised to [0, 1]. Actions are ids in the full
+18-action Atari space, fed to the dynamics as a constant plane ``a / num_actions``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from xfer.nets.blocks import ResidualBlock, conv3x3, mlp, normalise_latent
+from xfer.nets.sizes import NetSpec
+from xfer.nets.support import logits_to_scalar
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each [1, B, lstm_hidden]
+
+
+@dataclass
+class RootOutput:
+    """Result of :meth:`EfficientZeroNet.initial_inference` for B observations.
+
+    latent ``[B, C, 6, 6]``; lstm_state zeros ``([1, B, H], [1, B, H])``; value ``[B]`` raw scalar;
+    value_logits ``[B, 2S+1]``; policy_logits ``[B, A]``. All float32.
+    """
+
+    latent: torch.Tensor
+    lstm_state: LSTMState
+    value: torch.Tensor
+    value_logits: torch.Tensor
+    policy_logits: torch.Tensor
+
+
+@dataclass
+class RecurrentOutput:
+    """Result of :meth:`EfficientZeroNet.recurrent_inference`.
+
+    latent ``[B, C, 6, 6]``; lstm_state ``([1, B, H], [1, B, H])``; value_prefix and value ``[B]``
+    raw scalars; value_prefix_logits and value_logits ``[B, 2S+1]``; policy_logits ``[B, A]``.
+    """
+
+    latent: torch.Tensor
+    lstm_state: LSTMState
+    value_prefix: torch.Tensor
+    value_prefix_logits: torch.Tensor
+    value: torch.Tensor
+    value_logits: torch.Tensor
+    policy_logits: torch.Tensor
+
+
+class Representation(nn.Module):
+    """h: ``[B, in_ch, 96, 96]`` float in [0, 1] -> ``[B, C, 6, 6]`` (appendix H)."""
+
+    def __init__(self, in_ch: int, spec: NetSpec) -> None:
+        super().__init__()
+        s, c = spec.stem_channels, spec.channels
+        layers: list[nn.Module] = [conv3x3(in_ch, s, 2), nn.BatchNorm2d(s), nn.ReLU()]
+        if spec.stage_blocks:
+            layers.append(ResidualBlock(s))
+        layers.append(ResidualBlock(s, c, stride=2))
+        if spec.stage_blocks:
+            layers.append(ResidualBlock(c))
+        layers.append(nn.AvgPool2d(3, stride=2, padding=1))
+        if spec.stage_blocks:
+            layers.append(ResidualBlock(c))
+        layers.append(nn.AvgPool2d(3, stride=2, padding=1))
+        layers += [ResidualBlock(c) for _ in range(spec.repr_blocks)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Dynamics(nn.Module):
+    """g: latent + action plane -> next latent; LSTM value-prefix head (appendix H).
+
+    The appendix lists the first dynamics convolution with stride 2, but its residual link adds the
+    input state, which needs equal resolution; like the public code we use stride 1.
+    """
+
+    def __init__(self, spec: NetSpec, latent_hw: int) -> None:
+        super().__init__()
+        c = spec.channels
+        self.conv = conv3x3(c + 1, c)
+        self.bn = nn.BatchNorm2d(c)
+        self.blocks = nn.Sequential(*[ResidualBlock(c) for _ in range(spec.dyn_blocks)])
+        self.reward_conv = nn.Conv2d(c, spec.reduced_channels, 1)
+        self.reward_bn = nn.BatchNorm2d(spec.reduced_channels)
+        flat = spec.reduced_channels * latent_hw * latent_hw
+        self.lstm = nn.LSTM(flat, spec.lstm_hidden)
+        self.lstm_bn = nn.BatchNorm1d(spec.lstm_hidden)
+        self.value_prefix_head = mlp([spec.lstm_hidden, spec.fc_hidden, 2 * spec.support_size + 1])
+
+    def forward(
+        self, latent: torch.Tensor, lstm_state: LSTMState, action_plane: torch.Tensor
+    ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
+        x = torch.cat([latent, action_plane], dim=1)
+        nxt = torch.relu(self.bn(self.conv(x)) + latent)
+        nxt = normalise_latent(self.blocks(nxt))
+        r = torch.relu(self.reward_bn(self.reward_conv(nxt))).flatten(1).unsqueeze(0)
+        out, new_state = self.lstm(r, lstm_state)
+        out = torch.relu(self.lstm_bn(out.squeeze(0)))
+        return nxt, new_state, self.value_prefix_head(out)
+
+
+class Prediction(nn.Module):
+    """f: latent ``[B, C, 6, 6]`` -> (policy logits ``[B, A]``, value logits ``[B, 2S+1]``)."""
+
+    def __init__(self, spec: NetSpec, latent_hw: int, num_actions: int) -> None:
+        super().__init__()
+        c, rc = spec.channels, spec.reduced_channels
+        self.blocks = nn.Sequential(*[ResidualBlock(c) for _ in range(spec.pred_blocks)])
+        self.value_conv = nn.Sequential(nn.Conv2d(c, rc, 1), nn.BatchNorm2d(rc), nn.ReLU())
+        self.policy_conv = nn.Sequential(nn.Conv2d(c, rc, 1), nn.BatchNorm2d(rc), nn.ReLU())
+        flat = rc * latent_hw * latent_hw
+        self.value_head = mlp([flat, spec.fc_hidden, 2 * spec.support_size + 1])
+        self.policy_head = mlp([flat, spec.fc_hidden, num_actions])
+
+    def forward(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.blocks(latent)
+        policy = self.policy_head(self.policy_conv(x).flatten(1))
+        value = self.value_head(self.value_conv(x).flatten(1))
+        return policy, value
+
+
+class EfficientZeroNet(nn.Module):
+    """EfficientZero world model with the SimSiam projection used by the consistency loss.
+
+    Args:
+        spec: a :class:`NetSpec` (see :data:`xfer.nets.sizes.SIZES`).
+        num_actions: policy-head width and action-plane scale (18 = full Atari action space).
+        obs_channels: input planes (3 RGB x 4 stacked frames = 12).
+        obs_size: input height = width in pixels (96).
+    """
+
+    def __init__(self, spec: NetSpec, num_actions: int = 18, obs_channels: int = 12, obs_size: int = 96):
+        super().__init__()
+        self.spec = spec
+        self.num_actions = num_actions
+        self.obs_channels = obs_channels
+        self.obs_size = obs_size
+        self.latent_hw = -(-obs_size // 16)  # two stride-2 convs and two stride-2 pools
+        self.representation_net = Representation(obs_channels, spec)
+        self.dynamics_net = Dynamics(spec, self.latent_hw)
+        self.prediction_net = Prediction(spec, self.latent_hw, num_actions)
+        flat = spec.channels * self.latent_hw * self.latent_hw
+        self.projection = mlp([flat, spec.proj_hidden, spec.proj_hidden, spec.proj_out], final_bn=True)
+        self.projection_head = mlp([spec.proj_out, spec.pred_hidden, spec.proj_out])
+
+    # ---- the three functions of MuZero -------------------------------------------------------
+    def represent(self, obs: torch.Tensor) -> torch.Tensor:
+        """``[B, obs_channels, H, W]`` uint8 (or float in [0,1]) -> latent ``[B, C, 6, 6]``."""
+        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs
+        return normalise_latent(self.representation_net(x))
+
+    def dynamics(
+        self, latent: torch.Tensor, lstm_state: LSTMState, action: torch.Tensor
+    ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
+        """(latent ``[B,C,6,6]``, lstm state, action ``[B]`` int64 full ids) -> (next latent, state, value-prefix logits)."""
+        plane = (action.float() / self.num_actions).view(-1, 1, 1, 1).expand(-1, 1, *latent.shape[-2:])
+        return self.dynamics_net(latent, lstm_state, plane)
+
+    def predict(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """latent ``[B,C,6,6]`` -> (policy logits ``[B, A]``, value logits ``[B, 2S+1]``)."""
+        return self.prediction_net(latent)
+
+    def project(self, latent: torch.Tensor, with_predictor: bool) -> torch.Tensor:
+        """SimSiam projection ``[B, C, 6, 6]`` -> ``[B, proj_out]`` (plus predictor head if asked)."""
+        z = self.projection(latent.flatten(1))
+        return self.projection_head(z) if with_predictor else z
+
+    def initial_lstm_state(self, batch: int, device: torch.device | None = None) -> LSTMState:
+        """Zero LSTM state ``([1, B, H], [1, B, H])``."""
+        device = device or next(self.parameters()).device
+        zeros = torch.zeros(1, batch, self.spec.lstm_hidden, device=device)
+        return zeros, zeros.clone()
+
+    # ---- inference API used by search ---------------------------------------------------------
+    def initial_inference(self, obs: torch.Tensor) -> RootOutput:
+        """Root inference for observations ``[B, obs_channels, H, W]`` uint8."""
+        latent = self.represent(obs)
+        policy, value_logits = self.predict(latent)
+        return RootOutput(
+            latent=latent,
+            lstm_state=self.initial_lstm_state(obs.shape[0], obs.device),
+            value=logits_to_scalar(value_logits),
+            value_logits=value_logits,
+            policy_logits=policy,
+        )
+
+    def recurrent_inference(self, latent: torch.Tensor, lstm_state: LSTMState, action: torch.Tensor) -> RecurrentOutput:
+        """One model step from latent ``[B, C, 6, 6]`` with action ``[B]`` (full-space ids)."""
+        nxt, state, prefix_logits = self.dynamics(latent, lstm_state, action)
+        policy, value_logits = self.predict(nxt)
+        return RecurrentOutput(
+            latent=nxt,
+            lstm_state=state,
+            value_prefix=logits_to_scalar(prefix_logits),
+            value_prefix_logits=prefix_logits,
+            value=logits_to_scalar(value_logits),
+            value_logits=value_logits,
+            policy_logits=policy,
+        )
+
+
+def build_network(spec: NetSpec, num_actions: int = 18, stack: int = 4, obs_size: int = 96) -> EfficientZeroNet:
+    """Construct an :class:`EfficientZeroNet` for RGB stacks of ``stack`` frames."""
+    return EfficientZeroNet(spec, num_actions=num_actions, obs_channels=3 * stack, obs_size=obs_size)

@@ -1,0 +1,60 @@
+"""Network size presets: EfficientZero, EfficientZero-L (XTRA appendix H) and a CPU-scale ``tiny``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Hyperparameters of :class:`xfer.nets.EfficientZeroNet`.
+
+    Attributes:
+        stem_channels: output planes of the stride-2 input convolution (32 in appendix H).
+        channels: latent planes (64); the latent state is ``[channels, 6, 6]`` for 96x96 input.
+        stage_blocks: include the residual blocks between down-sampling stages (appendix H lists
+            one after the stem, one after the downsample block and one after the first pooling).
+        repr_blocks: residual blocks after the last pooling (1 EfficientZero, 4 EfficientZero-L).
+        dyn_blocks: residual blocks after the dynamics' residual link (1).
+        pred_blocks: residual blocks at the start of the prediction network (1).
+        reduced_channels: planes of the 1x1 convolutions in the heads (16).
+        fc_hidden: hidden width of the value, policy and value-prefix MLPs (32).
+        lstm_hidden: value-prefix LSTM width (512).
+        support_size: S; value and value prefix use ``2S+1`` bins (300 -> 601).
+        proj_hidden, proj_out, pred_hidden: SimSiam projection 2304->1024->1024->1024 and
+            predictor 1024->512->1024 at full size.
+    """
+
+    stem_channels: int
+    channels: int
+    stage_blocks: bool
+    repr_blocks: int
+    dyn_blocks: int
+    pred_blocks: int
+    reduced_channels: int
+    fc_hidden: int
+    lstm_hidden: int
+    support_size: int
+    proj_hidden: int
+    proj_out: int
+    pred_hidden: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SIZES: dict[str, NetSpec] = {
+    "ez": NetSpec(32, 64, True, 1, 1, 1, 16, 32, 512, 300, 1024, 1024, 512),
+    "ez-l": NetSpec(32, 64, True, 4, 1, 1, 16, 32, 512, 300, 1024, 1024, 512),
+    "tiny": NetSpec(16, 32, False, 1, 1, 1, 8, 32, 64, 20, 256, 256, 128),
+}
+
+
+def net_spec(size: str, support_size: int | None = None) -> NetSpec:
+    """Look up a size preset; raises ``ValueError`` naming the valid sizes for an unknown one."""
+    if size not in SIZES:
+        raise ValueError(f"unknown network size {size!r}; choose one of {sorted(SIZES)}")
+    spec = SIZES[size]
+    if support_size is not None:
+        spec = NetSpec(**{**spec.to_dict(), "support_size": support_size})
+    return spec

@@ -1,0 +1,74 @@
+"""Named presets for ``xfer train``: nested dicts merged over :class:`xfer.config.TrainConfig` defaults.
+
+- ``paper``: EfficientZero Atari100k settings (reference.md section 2); meant for GPU workers.
+- ``cpu``: small but real settings that learn on a 2-core CPU within minutes (tiny network,
+  fewer simulations, small batch, Adam). Same code paths as ``paper``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from xfer.config import TrainConfig
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "cpu": {
+        "net": {"size": "tiny"},
+        "mcts": {"num_simulations": 16},
+        "replay": {"capacity": 50_000, "reanalyse_fraction": 0.5, "off_policy_age_scale": 5_000,
+                   "segment_length": 100},
+        "optim": {"kind": "adam", "lr": 0.001, "weight_decay": 1e-5, "lr_decay_steps": 1_000_000},
+        "num_envs": 4,
+        "batch_size": 32,
+        "train_ratio": 0.25,
+        "start_transitions": 500,
+        "self_play_refresh": 25,
+        "target_refresh": 100,
+        "eval_every": 2_000,
+        "eval_episodes": 4,
+        "eval_max_steps": 2_000,
+        "checkpoint_every": 1_000,
+    },
+}
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``override`` into a copy of ``base`` (dicts merge, other values replace)."""
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["mcts.num_simulations=8", "optim.lr=0.01"]`` -> nested dict (values parsed as YAML scalars).
+
+    Raises:
+        ValueError: an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like section.key=value")
+        key, raw = item.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def build_train_config(preset: str, overrides: dict[str, Any]) -> TrainConfig:
+    """Merge a preset and overrides into a validated :class:`TrainConfig`.
+
+    Raises:
+        ValueError: unknown preset; pydantic.ValidationError: bad keys or values.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return TrainConfig.model_validate(deep_merge(PRESETS[preset], overrides))

@@ -1,0 +1,197 @@
+"""Training targets for EfficientZero from sampled replay positions.
+
+For a sample starting at step ``t`` of a segment with ``T`` steps and ``K`` unroll steps:
+- observations ``o_{t..t+K}`` (the last stored observation repeats past the segment end);
+- actions ``a_{t..t+K-1}`` (random legal actions past the end);
+- value prefix targets for ``k = 1..K``: the undiscounted running sum of clipped rewards since the
+  unroll start, restarted every ``value_prefix_horizon`` steps (EfficientZero);
+- value targets for ``k = 0..K``: ``z_p = sum_{i<n} gamma^i r_{p+i} + gamma^n v'(o_{p+n})`` with
+  the off-policy corrected horizon ``n = clip(td_steps - age // age_scale, 1, td_steps)``, cut at
+  learning terminals (life loss, game over) without bootstrap, shortened at the segment end, and
+  ``v'`` the target network's value;
+- policy targets for ``k = 0..K``: the stored root visit distribution, or for the reanalysed
+  fraction of samples a fresh search with the latest network (MuZero Reanalyse).
+Masks mark which entries exist. Shapes below use ``B`` samples, ``A`` actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from xfer.replay.buffer import SampleIndex
+from xfer.replay.segment import Segment
+
+ValueFn = Callable[[np.ndarray], np.ndarray]  # obs [M, C, H, W] uint8 -> values [M] float32
+PolicyFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (obs [M,C,H,W], mask [M,A]) -> [M, A]
+
+
+@dataclass
+class Batch:
+    """A training batch (numpy; the learner moves it to torch).
+
+    obs ``[B, K+1, C, H, W]`` uint8; actions ``[B, K]`` int64; value_prefix ``[B, K]`` float32;
+    value ``[B, K+1]`` float32; policy ``[B, K+1, A]`` float32; masks (float32 0/1):
+    mask_value_prefix ``[B, K]``, mask_value ``[B, K+1]``, mask_policy ``[B, K+1]``,
+    mask_obs ``[B, K+1]`` (observation real, usable as consistency target); weights ``[B]``
+    float32 importance weights; action_mask ``[B, A]`` bool; segment_ids/positions ``[B]`` int64.
+    """
+
+    obs: np.ndarray
+    actions: np.ndarray
+    value_prefix: np.ndarray
+    value: np.ndarray
+    policy: np.ndarray
+    mask_value_prefix: np.ndarray
+    mask_value: np.ndarray
+    mask_policy: np.ndarray
+    mask_obs: np.ndarray
+    weights: np.ndarray
+    action_mask: np.ndarray
+    segment_ids: np.ndarray
+    positions: np.ndarray
+
+
+def td_horizon(age: np.ndarray, td_steps: int, age_scale: int) -> np.ndarray:
+    """Off-policy corrected TD steps ``clip(td_steps - age // age_scale, 1, td_steps)`` (EfficientZero).
+
+    ``age`` ``[B]`` int64 = transitions collected since the sampled one (units: agent steps).
+    """
+    return np.clip(td_steps - age // age_scale, 1, td_steps).astype(np.int64)
+
+
+def value_prefix_targets(rewards: np.ndarray, horizon: int) -> np.ndarray:
+    """Running sums of ``rewards [B, K]`` restarted every ``horizon`` steps -> ``[B, K]`` float32."""
+    out = np.zeros_like(rewards, dtype=np.float32)
+    acc = np.zeros(rewards.shape[0], dtype=np.float32)
+    for k in range(rewards.shape[1]):
+        if k % horizon == 0:
+            acc = np.zeros_like(acc)
+        acc = acc + rewards[:, k]
+        out[:, k] = acc
+    return out
+
+
+def n_step_value(seg: Segment, p: int, n: int, discount: float) -> tuple[float, int | None, float]:
+    """Discounted reward sum of the n-step target at ``p`` and where to bootstrap.
+
+    Returns ``(reward_sum, bootstrap_position or None, bootstrap_discount)``: the target is
+    ``reward_sum + bootstrap_discount * v'(o_bootstrap_position)``; ``None`` means no bootstrap
+    (a learning terminal was reached, or ``p`` is a true terminal observation).
+    """
+    total = 0.0
+    T = len(seg)
+    for i in range(n):
+        if p + i >= T:  # segment end: bootstrap from the last observation if it is real
+            return total, (None if seg.terminal else T), discount**i
+        total += discount**i * float(seg.rewards[p + i])
+        if seg.cuts[p + i]:
+            return total, None, 0.0
+    if p + n >= T and seg.terminal:
+        return total, None, 0.0
+    return total, p + n, discount**n
+
+
+def build_batch(
+    index: SampleIndex,
+    unroll_steps: int,
+    td_steps: int,
+    age_scale: int,
+    total_added: int,
+    discount: float,
+    value_prefix_horizon: int,
+    reanalyse_fraction: float,
+    value_fn: ValueFn,
+    policy_fn: PolicyFn | None,
+    rng: np.random.Generator,
+) -> Batch:
+    """Build EfficientZero targets for sampled start positions (see module docstring).
+
+    Args:
+        index: sampled segments and start positions.
+        total_added: transitions ever added to the buffer (for the off-policy age).
+        value_fn: target-network value of stacked observations.
+        policy_fn: fresh search policy for reanalyse; ``None`` disables reanalyse.
+    """
+    K = unroll_steps
+    B = len(index.segments)
+    seg0 = index.segments[0]
+    A = seg0.visit_dist.shape[1]
+    obs_shape = seg0.obs(0).shape
+    obs = np.zeros((B, K + 1, *obs_shape), dtype=np.uint8)
+    actions = np.zeros((B, K), dtype=np.int64)
+    rewards = np.zeros((B, K), dtype=np.float32)
+    mask_vp = np.zeros((B, K), dtype=np.float32)
+    value = np.zeros((B, K + 1), dtype=np.float32)
+    mask_value = np.zeros((B, K + 1), dtype=np.float32)
+    policy = np.zeros((B, K + 1, A), dtype=np.float32)
+    mask_policy = np.zeros((B, K + 1), dtype=np.float32)
+    mask_obs = np.zeros((B, K + 1), dtype=np.float32)
+    action_mask = np.stack([s.action_mask for s in index.segments])
+
+    ages = np.array([total_added - (s.first_step + t) for s, t in zip(index.segments, index.positions)])
+    horizons = td_horizon(np.maximum(ages, 0), td_steps, age_scale)
+    boot_obs: list[np.ndarray] = []
+    boot_slots: list[tuple[int, int, float]] = []
+    reanalyse = rng.random(B) < reanalyse_fraction if policy_fn is not None else np.zeros(B, dtype=bool)
+    re_obs: list[np.ndarray] = []
+    re_slots: list[tuple[int, int]] = []
+
+    for b, (seg, t) in enumerate(zip(index.segments, index.positions.tolist())):
+        T = len(seg)
+        legal = np.flatnonzero(seg.action_mask)
+        for k in range(K + 1):
+            p = t + k
+            obs[b, k] = seg.obs(min(p, T))
+            mask_obs[b, k] = float(p < T or (p == T and not seg.terminal))
+            if k < K:
+                if p < T:
+                    actions[b, k] = seg.actions[p]
+                    rewards[b, k] = seg.rewards[p]
+                    mask_vp[b, k] = 1.0
+                else:
+                    actions[b, k] = rng.choice(legal)
+            if p < T:
+                mask_policy[b, k] = 1.0
+                if reanalyse[b]:
+                    re_obs.append(obs[b, k])
+                    re_slots.append((b, k))
+                else:
+                    policy[b, k] = seg.visit_dist[p]
+            if p <= T:
+                mask_value[b, k] = 1.0
+                if p == T:
+                    total, boot, disc = 0.0, (None if seg.terminal else T), 1.0
+                else:
+                    total, boot, disc = n_step_value(seg, p, int(horizons[b]), discount)
+                value[b, k] = total
+                if boot is not None:
+                    boot_obs.append(seg.obs(boot))
+                    boot_slots.append((b, k, disc))
+
+    if boot_obs:
+        v = value_fn(np.stack(boot_obs))
+        for (b, k, disc), vb in zip(boot_slots, v.tolist()):
+            value[b, k] += disc * vb
+    if re_obs:
+        fresh = policy_fn(np.stack(re_obs), action_mask[[b for b, _ in re_slots]])
+        for (b, k), pi in zip(re_slots, fresh):
+            policy[b, k] = pi
+
+    return Batch(
+        obs=obs,
+        actions=actions,
+        value_prefix=value_prefix_targets(rewards, value_prefix_horizon),
+        value=value,
+        policy=policy,
+        mask_value_prefix=mask_vp,
+        mask_value=mask_value,
+        mask_policy=mask_policy,
+        mask_obs=mask_obs,
+        weights=index.weights,
+        action_mask=action_mask,
+        segment_ids=index.segment_ids,
+        positions=index.positions,
+    )

@@ -1,0 +1,283 @@
+"""Single-task online EfficientZero on a real Atari game (``xfer train``).
+
+The loop interleaves vectorised self-play (one batched search per agent step) with training steps
+at ``train_ratio`` per agent step once ``start_transitions`` were collected; reanalyse refreshes
+policy targets with the latest network and value bootstraps come from the target network. It
+writes, under ``out_dir``:
+
+- ``model.safetensors`` + ``model.json``: the latest evaluated weights and their sidecar;
+- ``state/``: the full resume state (weights, target, optimiser, replay, counters, RNG), saved
+  atomically every ``checkpoint_every`` agent steps; rerunning the same command resumes from it;
+- ``metrics/train.tsv``, ``metrics/eval.tsv``, ``summary.json`` and ``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from xfer import checkpoint as ckpt
+from xfer.actor import SelfPlay, evaluate, temperature_at
+from xfer.config import TrainConfig, config_hash
+from xfer.envs.atari import minimal_action_map, validate_game
+from xfer.inference import search_policy
+from xfer.learner import Learner
+from xfer.metrics import TsvLog, plot_curves
+from xfer.nets import build_network, net_spec
+from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.replay.buffer import PrioritizedReplay
+from xfer.replay.targets import build_batch
+
+log = logging.getLogger(__name__)
+
+TRAIN_COLUMNS = ["env_steps", "train_steps", "loss", "loss_value", "loss_value_prefix", "loss_policy",
+                 "loss_consistency", "lr", "grad_norm", "episode_return"]
+EVAL_COLUMNS = ["env_steps", "train_steps", "mean_score", "std_score", "min_score", "max_score", "episodes"]
+
+
+@dataclass
+class Counters:
+    """Progress counters, in agent steps (env_steps) and gradient steps (train_steps)."""
+
+    env_steps: int = 0
+    train_steps: int = 0
+    train_debt: float = 0.0
+    last_eval: int = 0
+    last_checkpoint: int = 0
+
+
+def planned_train_steps(cfg: TrainConfig) -> int:
+    """Gradient steps the run will take: ``(env_steps - start_transitions) * train_ratio``."""
+    return max(1, int((cfg.env_steps - cfg.start_transitions) * cfg.train_ratio))
+
+
+def model_meta(cfg: TrainConfig, counters: Counters) -> ckpt.ModelMeta:
+    """Sidecar describing a single-game model trained with ``cfg``."""
+    spec = net_spec(cfg.net.size, cfg.net.support_size)
+    return ckpt.ModelMeta(
+        size=cfg.net.size,
+        spec=spec.to_dict(),
+        num_actions=18,
+        obs_channels=3 * cfg.env.stack,
+        obs_size=cfg.env.screen_size,
+        games=[cfg.env.game],
+        action_maps={cfg.env.game: minimal_action_map(cfg.env.game).tolist()},
+        step=counters.train_steps,
+        env_steps=counters.env_steps,
+        config_hash=config_hash(cfg),
+        weights_sha256="",
+    )
+
+
+class Trainer:
+    """Holds everything a training run needs; :meth:`run` drives it (see module docstring)."""
+
+    def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: Path | None = None) -> None:
+        validate_game(cfg.env.game)  # fail before any heavy work
+        if cfg.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.progress = progress
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        net: EfficientZeroNet = build_network(net_spec(cfg.net.size, cfg.net.support_size), 18, cfg.env.stack,
+                                              cfg.env.screen_size)
+        self.learner = Learner(net, cfg.optim, cfg.loss, cfg.mcts.lstm_horizon, planned_train_steps(cfg),
+                               cfg.device, cfg.augment)
+        self.actor_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size).to(cfg.device)
+        self.replay = PrioritizedReplay(cfg.replay.capacity, cfg.replay.alpha, cfg.replay.priority_eps)
+        self.counters = Counters()
+        self.state_dir = self.out / "state"
+        self.resumed = False
+        if ckpt.has_training_state(self.state_dir):
+            self._load_state()
+            self.resumed = True
+        elif init is not None:
+            pretrained, _ = ckpt.load_model(init, expected_size=cfg.net.size, device=cfg.device)
+            self.learner.net.load_state_dict(pretrained.state_dict())
+            self.learner.refresh_target()
+            log.info("initialised weights from %s", init)
+        self.actor_net.load_state_dict(self.learner.net.state_dict())
+        self.train_log = TsvLog(self.out / "metrics" / "train.tsv", TRAIN_COLUMNS, "env_steps", self.counters.env_steps)
+        self.eval_log = TsvLog(self.out / "metrics" / "eval.tsv", EVAL_COLUMNS, "env_steps", self.counters.env_steps)
+
+    # ---- resume ------------------------------------------------------------------------------
+    def _save_state(self) -> None:
+        tensors = {f"net.{k}": v for k, v in self.learner.net.state_dict().items()}
+        tensors.update({f"target.{k}": v for k, v in self.learner.target_net.state_dict().items()})
+        opt_tensors, opt_meta = ckpt.optimizer_state_to_flat(self.learner.optimizer.state_dict())
+        tensors.update(opt_tensors)
+        tensors.update(ckpt.torch_rng_state_to_tensors())
+        arrays, replay_meta = self.replay.state_arrays()
+        meta = {
+            "config_hash": config_hash(self.cfg),
+            "counters": self.counters.__dict__,
+            "learner_steps": self.learner.step_count,
+            "optimizer": opt_meta,
+            "replay": replay_meta,
+            "numpy_rng": ckpt.rng_state_to_json(self.rng),
+        }
+        ckpt.save_training_state(self.state_dir, tensors, arrays, meta)
+
+    def _load_state(self) -> None:
+        tensors, arrays, meta = ckpt.load_training_state(self.state_dir)
+        if meta["config_hash"] != config_hash(self.cfg):
+            raise ckpt.CheckpointError(
+                f"{self.state_dir} was written by a run with a different configuration "
+                f"(hash {meta['config_hash']} vs {config_hash(self.cfg)}); use another --out directory "
+                "or delete the state directory to start over"
+            )
+
+        def sub(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.learner.net.load_state_dict(sub("net."))
+        self.learner.target_net.load_state_dict(sub("target."))
+        self.learner.optimizer.load_state_dict(ckpt.optimizer_state_from_flat(tensors, meta["optimizer"]))
+        self.learner.step_count = int(meta["learner_steps"])
+        ckpt.restore_torch_rng_state(tensors)
+        self.replay.load_state(arrays, meta["replay"])
+        self.counters = Counters(**meta["counters"])
+        self.rng = ckpt.rng_state_from_json(meta["numpy_rng"])
+        log.info("resumed from %s at %d agent steps, %d training steps", self.state_dir,
+                 self.counters.env_steps, self.counters.train_steps)
+
+    # ---- one training step ---------------------------------------------------------------------
+    def _train_step(self) -> dict[str, float]:
+        cfg, L = self.cfg, self.learner
+        progress = L.step_count / planned_train_steps(cfg)
+        beta = cfg.replay.beta_start + (cfg.replay.beta_end - cfg.replay.beta_start) * min(1.0, progress)
+        index = self.replay.sample(cfg.batch_size, beta, self.rng)
+
+        def value_fn(obs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                o = torch.from_numpy(obs).to(cfg.device)
+                return torch.cat([L.target_net.initial_inference(o[i:i + 512]).value
+                                  for i in range(0, len(o), 512)]).cpu().numpy()
+
+        def policy_fn(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            # Reanalyse with the latest network: no root noise (Schrittwieser et al. 2021).
+            return search_policy(self.actor_net, obs, mask, cfg.mcts, self.rng, add_noise=False,
+                                 use_search=True, device=cfg.device).policy
+
+        batch = build_batch(
+            index, cfg.replay.unroll_steps, cfg.replay.td_steps, cfg.replay.off_policy_age_scale,
+            self.replay.total_added, cfg.mcts.discount, cfg.replay.value_prefix_horizon,
+            cfg.replay.reanalyse_fraction, value_fn, policy_fn if cfg.mcts.search_for_targets else None, self.rng,
+        )
+        result = L.step(batch)
+        self.replay.update_priorities(batch.segment_ids, batch.positions, result.priorities)
+        self.counters.train_steps = L.step_count
+        if L.step_count % cfg.target_refresh == 0:
+            L.refresh_target()
+        if L.step_count % cfg.self_play_refresh == 0:
+            self.actor_net.load_state_dict(L.net.state_dict())
+        return result.metrics
+
+    def _evaluate(self) -> float:
+        cfg = self.cfg
+        self.actor_net.load_state_dict(self.learner.net.state_dict())
+        scores = evaluate(self.actor_net, cfg.env, cfg.mcts, cfg.eval_episodes, cfg.eval_max_steps,
+                          seed=cfg.seed + 10_000 + self.counters.env_steps, device=cfg.device)
+        c = self.counters
+        self.eval_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps,
+                              "mean_score": float(scores.mean()), "std_score": float(scores.std()),
+                              "min_score": float(scores.min()), "max_score": float(scores.max()),
+                              "episodes": len(scores)})
+        ckpt.save_model(self.out / "model.safetensors", self.learner.net, model_meta(cfg, c))
+        c.last_eval = c.env_steps
+        self._plot()
+        return float(scores.mean())
+
+    def _plot(self) -> None:
+        rows = self.eval_log.read()
+        if not rows:
+            return
+        x = [float(r["env_steps"]) for r in rows]
+        y = [float(r["mean_score"]) for r in rows]
+        ep = [r for r in self.train_log.read() if r.get("episode_return")]
+        series = {"evaluation (argmax visits)": (x, y)}
+        if ep:
+            series["self-play episodes"] = ([float(r["env_steps"]) for r in ep], [float(r["episode_return"]) for r in ep])
+        plot_curves(series, self.out / "learning_curve.png", f"EfficientZero ({self.cfg.net.size}) on {self.cfg.env.game}",
+                    "agent steps", "raw episode score")
+
+    # ---- main loop -----------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train until ``env_steps`` agent steps were collected; returns the summary dict."""
+        cfg, c = self.cfg, self.counters
+        start = time.time()
+        selfplay = SelfPlay(cfg.env, cfg.num_envs, cfg.seed + c.env_steps, cfg.replay.segment_length)
+        selfplay.steps = self.replay.total_added
+        if c.env_steps == 0:
+            self._evaluate()
+        bar = tqdm(total=cfg.env_steps, initial=c.env_steps, unit="step", disable=not self.progress,
+                   desc=f"train {cfg.env.game}", dynamic_ncols=True)
+        metrics: dict[str, float] = {}
+        recent: list[float] = []
+        try:
+            while c.env_steps < cfg.env_steps:
+                temp = temperature_at(c.env_steps / cfg.env_steps)
+                outcome = selfplay.step(self.actor_net, cfg.mcts, temp, self.rng, cfg.device)
+                for seg in outcome.segments:
+                    self.replay.add(seg)
+                c.env_steps += cfg.num_envs
+                bar.update(cfg.num_envs)
+                if len(self.replay) >= cfg.start_transitions:
+                    c.train_debt += cfg.num_envs * cfg.train_ratio
+                    while c.train_debt >= 1.0:
+                        metrics = self._train_step()
+                        c.train_debt -= 1.0
+                for ret in outcome.episode_returns:
+                    recent = (recent + [ret])[-10:]
+                    self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps,
+                                           **{k: metrics.get(k, "") for k in TRAIN_COLUMNS[2:-1]},
+                                           "episode_return": ret})
+                if metrics and c.train_steps % 50 == 0:
+                    self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps, **metrics})
+                bar.set_postfix(loss=f"{metrics.get('loss', float('nan')):.3f}", train=c.train_steps,
+                                ret=f"{np.mean(recent):.1f}" if recent else "-")
+                if c.env_steps - c.last_eval >= cfg.eval_every:
+                    score = self._evaluate()
+                    bar.write(f"[eval] agent steps {c.env_steps}: mean score {score:.2f}")
+                if c.env_steps - c.last_checkpoint >= cfg.checkpoint_every:
+                    c.last_checkpoint = c.env_steps
+                    self._save_state()
+        finally:
+            bar.close()
+            selfplay.close()
+        if c.last_eval != c.env_steps:
+            self._evaluate()
+        c.last_checkpoint = c.env_steps
+        self._save_state()
+        rows = self.eval_log.read()
+        summary = {
+            "game": cfg.env.game,
+            "size": cfg.net.size,
+            "env_steps": c.env_steps,
+            "train_steps": c.train_steps,
+            "first_eval_score": float(rows[0]["mean_score"]),
+            "final_eval_score": float(rows[-1]["mean_score"]),
+            "best_eval_score": max(float(r["mean_score"]) for r in rows),
+            "wall_seconds_this_session": round(time.time() - start, 1),
+            "config_hash": config_hash(cfg),
+        }
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+
+def run_training(cfg: TrainConfig, out_dir: Path, progress: bool = True, init: Path | None = None) -> dict:
+    """Train (or resume) single-task EfficientZero; returns the summary dict (see :class:`Trainer`).
+
+    ``init``: optional model checkpoint whose weights start the run (not used when resuming).
+    """
+    return Trainer(cfg, out_dir, progress, init).run()
