@@ -6,7 +6,7 @@ from tests.replay.test_targets import index, make_segment
 from xfer.config import LossConfig, OptimConfig
 from xfer.learner import Learner, learning_rate
 from xfer.nets import build_network, net_spec
-from xfer.replay.targets import build_batch
+from xfer.replay.targets import build_batch, network_bootstrap
 
 
 def test_learning_rate_schedule():
@@ -23,7 +23,8 @@ def real_batch(seed=0):
     seg.frames[:] = rng.integers(0, 256, seg.frames.shape, dtype=np.uint8)
     seg = type(seg)(**{**seg.__dict__, "frames": np.repeat(np.repeat(seg.frames, 24, 2), 24, 3)})
     idx = index(seg, [0, 3, 6, 9])
-    return build_batch(idx, 5, 5, 10**9, 12, 0.997, 5, 0.0, lambda o: np.zeros(len(o), np.float32), None, rng)
+    zero = network_bootstrap(lambda o: np.zeros(len(o), np.float32))
+    return build_batch(idx, 5, 5, 10**9, 12, 0.997, 5, 0.0, zero, None, rng)
 
 
 def test_learner_overfits_a_fixed_batch():
@@ -49,3 +50,20 @@ def test_target_network_refresh_copies_weights():
     assert not torch.equal(p_online, p_target)
     learner.refresh_target()
     assert torch.equal(next(learner.net.parameters()), next(learner.target_net.parameters()))
+
+
+def test_random_shift_is_a_translation_of_the_padded_image():
+    from xfer.augment import augment, random_shift
+
+    x = torch.arange(2 * 1 * 8 * 8, dtype=torch.float32).view(2, 1, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    y = random_shift(x, pad=2, generator=g)
+    assert y.shape == x.shape
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
+    for i in range(2):
+        hits = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(padded[i, :, dy:dy + 8, dx:dx + 8], y[i])]
+        assert hits, "output is not a crop of the padded input"
+    obs = torch.full((3, 12, 96, 96), 128, dtype=torch.uint8)
+    out = augment(obs)
+    assert out.dtype == torch.float32 and out.shape == obs.shape
+    assert torch.all((out - 128 / 255).abs() <= 0.1 * 128 / 255 + 1e-6)  # intensity within 1 +- 2*0.05

@@ -58,12 +58,25 @@ class SelfPlay:
             b.start(self.obs[i], first_step=i)
 
     def step(
-        self, net: EfficientZeroNet, mcts: MCTSConfig, temperature: float, rng: np.random.Generator, device: str = "cpu"
+        self,
+        net: EfficientZeroNet,
+        mcts: MCTSConfig,
+        temperature: float,
+        rng: np.random.Generator,
+        device: str = "cpu",
+        act_uniform: bool = False,
     ) -> StepOutcome:
-        """Act once in every env; returns finished segments and episodes."""
+        """Act once in every env; returns finished segments and episodes.
+
+        ``act_uniform`` acts uniformly at random over legal actions while still recording the
+        search statistics (the cheap behaviour policy of ``collect``).
+        """
         out = search_policy(net, self.obs, self.mask, mcts, rng, add_noise=True, use_search=mcts.search_for_acting,
                             device=device)
-        if mcts.search_for_acting:
+        if act_uniform:
+            legal = np.flatnonzero(self.envs.action_mask)
+            actions = rng.choice(legal, size=len(self.obs))
+        elif mcts.search_for_acting:
             actions = select_action(out.visit_counts, temperature, rng, deterministic=False)
         else:
             actions = np.array([rng.choice(len(p), p=p) for p in out.policy])

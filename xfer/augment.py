@@ -7,19 +7,24 @@ frames of a sample get the same transform).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 def random_shift(x: torch.Tensor, pad: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Replicate-pad by ``pad`` pixels and crop back at a random offset: ``[N, C, H, W] -> same``."""
+    """Shift each sample by up to ``pad`` pixels with replicated borders: ``[N, C, H, W] -> same`` (any dtype).
+
+    Equivalent to replicate-padding by ``pad`` and cropping at a random offset (DrQ); implemented
+    with clamped indices so uint8 inputs stay uint8 and no padded copy is made.
+    """
     n, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
-    off = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator, device="cpu").to(x.device)
-    rows = torch.arange(h, device=x.device)[None, :] + off[:, :1]  # [N, H]
-    cols = torch.arange(w, device=x.device)[None, :] + off[:, 1:]  # [N, W]
-    idx_n = torch.arange(n, device=x.device)[:, None, None]
-    out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # [N, H, W, C]
-    return out.permute(0, 3, 1, 2).contiguous()
+    off = torch.randint(-pad, pad + 1, (n, 2), generator=generator).tolist()
+    ar_h = torch.arange(h, device=x.device)
+    ar_w = torch.arange(w, device=x.device)
+    out = torch.empty_like(x)
+    for i, (dy, dx) in enumerate(off):
+        rows = (ar_h + dy).clamp_(0, h - 1)
+        cols = (ar_w + dx).clamp_(0, w - 1)
+        out[i] = x[i].index_select(1, rows).index_select(2, cols)
+    return out
 
 
 def random_intensity(x: torch.Tensor, scale: float = 0.05, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -30,5 +35,5 @@ def random_intensity(x: torch.Tensor, scale: float = 0.05, generator: torch.Gene
 
 def augment(obs_uint8: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """uint8 observations ``[N, C, H, W]`` -> augmented float32 in about [0, 1]."""
-    x = obs_uint8.float() / 255.0
-    return random_intensity(random_shift(x, generator=generator), generator=generator)
+    x = random_shift(obs_uint8, generator=generator).float().div_(255.0)
+    return random_intensity(x, generator=generator)

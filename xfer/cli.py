@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from xfer.checkpoint import CheckpointError
+from xfer.storage import add_storage_commands
 
 EPILOG_TRAIN = """examples:
   xfer train --game Breakout --env-steps 20000 --size tiny --preset cpu --out runs/breakout
@@ -54,6 +55,24 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+STAGES = ("collect", "teacher", "distill", "finetune", "evaluate", "report")
+
+
+def _params(args: argparse.Namespace) -> int:
+    from xfer.params import write_params
+
+    data = write_params(args.preset, args.set or [], Path(args.out))
+    print(f"wrote {args.out}: preset {args.preset}, pretraining {data['pretrain_games']}, targets {data['targets']}")
+    return 0
+
+
+def _stage(args: argparse.Namespace) -> int:
+    import importlib
+
+    module = importlib.import_module(f"xfer.stages.{args.name}")
+    return module.main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``xfer`` (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -79,6 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "ignored when resuming from OUT/state")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     t.set_defaults(func=_train)
+    pp = sub.add_parser("params", help="write params.yaml from a pipeline preset (+ overrides)",
+                        description="Write params.yaml for `dvc repro` from presets/<NAME>.yaml plus overrides; "
+                        "validated before the file is replaced.",
+                        epilog="examples:\n  xfer params --preset default\n"
+                        "  xfer params --preset shooter --set targets=[Phoenix] "
+                        "--set pretrain_games=[Assault,Carnival,Centipede,DemonAttack]\n"
+                        "  xfer params --preset default --set finetune.env_steps=4000",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pp.add_argument("--preset", default="default", help="default | shooter | maze | diverse (files in presets/)")
+    pp.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, YAML value (repeatable)")
+    pp.add_argument("--out", default="params.yaml", help="file to write (default params.yaml)")
+    pp.set_defaults(func=_params)
+
+    st = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)",
+                        description="Run one XTRA pipeline stage: " + ", ".join(STAGES) + ". "
+                        "Stage options follow the name; see `xfer stage NAME --help`.")
+    st.add_argument("name", choices=STAGES, help="stage name")
+    st.add_argument("rest", nargs=argparse.REMAINDER, help="options of the stage")
+    st.set_defaults(func=_stage)
+    add_storage_commands(sub)
     return parser
 
 

@@ -136,3 +136,140 @@ def config_hash(cfg: BaseModel) -> str:
     """Stable 12-hex-digit SHA-256 of a config's JSON form (sorted keys)."""
     blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+# ---- XTRA pipeline (params.yaml) ------------------------------------------------------------------
+
+
+class AtariProtocol(_Frozen):
+    """``env`` section of params.yaml: the Atari protocol without the game (each stage sets it)."""
+
+    noop_max: int = Field(30, ge=0)
+    frame_skip: int = Field(4, ge=1)
+    screen_size: int = Field(96, ge=16)
+    stack: int = Field(4, ge=1)
+    max_episode_frames: int = Field(108_000, ge=1000)
+
+    def for_game(self, game: str) -> AtariConfig:
+        return AtariConfig(game=game, **self.model_dump())
+
+
+class EvalConfig(_Frozen):
+    """Evaluation protocol: argmax visit counts, no noise (reference.md section 1)."""
+
+    episodes: int = Field(32, ge=1)
+    max_steps: int = Field(27_000, ge=1, description="agent-step cap per episode (27k = 108k frames)")
+
+
+class CollectConfig(_Frozen):
+    """Stage 0, ``collect@<game>``: an offline dataset from a behaviour policy with search statistics."""
+
+    policy: Literal["efficientzero", "random"] = "efficientzero"
+    env_steps: int = Field(100_000, ge=10, description="agent steps of behaviour data per game")
+    train: dict = Field(default_factory=dict, description="TrainConfig overrides for the behaviour agent")
+    shard_transitions: int = Field(2_000, ge=100, description="transitions per shard (bounds sampler memory)")
+
+
+class OfflineTrainConfig(_Frozen):
+    """Offline training (teachers: offline RL with reanalyse; student: distillation)."""
+
+    train_steps: int = Field(100_000, ge=1)
+    batch_size: int = Field(256, ge=2)
+    reanalyse_fraction: float = Field(1.0, ge=0.0, le=1.0, description="teacher only")
+    checkpoint_every: int = Field(1000, ge=1, description="training steps between resume checkpoints")
+    target_refresh: int = Field(200, ge=1)
+    max_cached_shards: int = Field(2, ge=1, description="per game, for memory-bounded sampling")
+    rotate_every: int = Field(2_000, ge=1, description="sampled transitions per game between shard rotations")
+    size: NetSize | None = Field(None, description="student size (distill); None = net.size")
+
+
+class TaskWeightConfig(_Frozen):
+    """Periodic task re-weighting by gradient cosine similarity (XTRA Appendix B).
+
+    Units are gradient (training) steps. Cycle ``T``, window ``N`` at the start of each cycle,
+    counter of steps with cosine > ``threshold``; ``eta_i = count_i / N`` at the window's end.
+    Weights are 1 before ``start``.
+    """
+
+    cycle: int = Field(5000, ge=1)
+    window: int = Field(500, ge=1)
+    threshold: float = 0.1
+    start: int = Field(10_000, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskWeightConfig:
+        if self.window > self.cycle:
+            raise ValueError(f"task_weights.window ({self.window}) must not exceed cycle ({self.cycle})")
+        return self
+
+
+class FinetuneRun(_Frozen):
+    """One finetuning variant (XTRA Table 1 ablations and baselines, Fig. 7-8)."""
+
+    init: Literal["student", "none"] = "student"
+    cross_task: bool = True
+    task_weights: bool = True
+    transfer: list[Literal["h", "g", "f"]] = Field(default_factory=lambda: ["h", "g", "f"])
+    freeze_representation: bool = False
+    size: NetSize | None = Field(None, description="network size when init is none; None = net.size")
+
+    @model_validator(mode="after")
+    def _check(self) -> FinetuneRun:
+        if self.init == "student" and not self.transfer:
+            raise ValueError("a run with init: student must transfer at least one of h, g, f")
+        return self
+
+
+class FinetuneConfig(_Frozen):
+    """Stage 2, ``finetune@<run>``: concurrent cross-task finetuning (XTRA Eq. 1)."""
+
+    env_steps: int = Field(100_000, ge=10)
+    offline_batch_size: int = Field(256, ge=1, description="split evenly over offline games")
+    offline_value_target: Literal["nstep", "public"] = Field(
+        "nstep", description="nstep: proper n-step with teacher root value; public: public code's variant"
+    )
+    task_weights: TaskWeightConfig = TaskWeightConfig()
+    train: dict = Field(default_factory=dict, description="TrainConfig overrides for the online part")
+    runs: dict[str, FinetuneRun] = Field(default_factory=lambda: {"xtra": FinetuneRun(),
+                                                                  "scratch": FinetuneRun(init="none", cross_task=False)})
+
+    @model_validator(mode="after")
+    def _check(self) -> FinetuneConfig:
+        if not self.runs:
+            raise ValueError("finetune.runs must name at least one run")
+        return self
+
+
+class PipelineConfig(_Frozen):
+    """The whole ``params.yaml`` of the XTRA pipeline. Unknown keys anywhere are errors."""
+
+    preset: str = "default"
+    pretrain_games: list[str] = Field(min_length=1)
+    targets: list[str] = Field(min_length=1, description="target games of finetuning (unseen in pretraining)")
+    seed: int = 0
+    device: Literal["cpu", "cuda"] = "cpu"
+    env: AtariProtocol = AtariProtocol()
+    net: NetConfig = NetConfig()
+    mcts: MCTSConfig = MCTSConfig()
+    replay: ReplayConfig = ReplayConfig()
+    optim: OptimConfig = OptimConfig()
+    loss: LossConfig = LossConfig()
+    collect: CollectConfig = CollectConfig()
+    teacher: OfflineTrainConfig = OfflineTrainConfig()
+    distill: OfflineTrainConfig = OfflineTrainConfig(size="ez-l", reanalyse_fraction=0.0)
+    finetune: FinetuneConfig = FinetuneConfig()
+    evaluate: EvalConfig = EvalConfig()
+    baseline_run: str = Field("scratch", description="finetune run the report compares against")
+
+    @model_validator(mode="after")
+    def _check(self) -> PipelineConfig:
+        if len(set(self.pretrain_games)) != len(self.pretrain_games):
+            raise ValueError(f"pretrain_games has duplicates: {self.pretrain_games}")
+        overlap = sorted(set(self.targets) & set(self.pretrain_games))
+        if overlap:
+            raise ValueError(f"targets {overlap} are also pretraining games; XTRA transfers to unseen games")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"targets has duplicates: {self.targets}")
+        if self.baseline_run not in self.finetune.runs:
+            raise ValueError(f"baseline_run {self.baseline_run!r} is not in finetune.runs {sorted(self.finetune.runs)}")
+        return self

@@ -173,21 +173,58 @@ class Learner:
 
     def step(self, batch: Batch) -> StepResult:
         """One gradient step on ``batch``; returns metrics and new priorities."""
+        return self.step_tasks([batch], [1.0])
+
+    def step_tasks(self, batches: list[Batch], task_weights: list[float]) -> StepResult:
+        """One gradient step on ``sum_i task_weights[i] * L(batches[i])`` (XTRA Eq. 1).
+
+        ``batches[0]`` is the target task (weight 1 in XTRA); priorities are returned for it only.
+        Metrics carry the target's loss parts and ``loss_task{i}`` for every task.
+        """
         lr = learning_rate(self.step_count, self.total_steps, self.optim_cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        loss, per_sample, parts, out = self.compute_loss(batch)
+        total = torch.zeros((), device=self.device)
+        metrics: dict[str, float] = {"lr": lr}
+        first_out = None
+        for i, (batch, w) in enumerate(zip(batches, task_weights)):
+            loss, _, parts, out = self.compute_loss(batch)
+            if i == 0:
+                first_out = out
+                metrics.update({f"loss_{k}": float(v.detach().mean()) for k, v in parts.items()})
+                metrics["loss"] = float(loss.detach())
+            metrics[f"loss_task{i}"] = float(loss.detach())
+            if w != 0.0:
+                total = total + w * loss
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.optim_cfg.grad_clip)
+        total.backward()
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.optim_cfg.grad_clip)
         self.optimizer.step()
         self.step_count += 1
+        metrics["grad_norm"] = float(grad_norm)
+        metrics["loss_total"] = float(total.detach())
         with torch.no_grad():
-            pred_v0 = logits_to_scalar(out.value_logits[:, 0])
-            target_v0 = torch.from_numpy(batch.value[:, 0]).to(self.device)
+            pred_v0 = logits_to_scalar(first_out.value_logits[:, 0])
+            target_v0 = torch.from_numpy(batches[0].value[:, 0]).to(self.device)
             priorities = (pred_v0 - target_v0).abs().cpu().numpy()
-        metrics = {"loss": float(loss.detach()), "lr": lr, "grad_norm": float(grad_norm)}
-        metrics.update({f"loss_{k}": float(v.detach().mean()) for k, v in parts.items()})
-        if not math.isfinite(metrics["loss"]):
+        if not math.isfinite(metrics["loss_total"]):
             raise FloatingPointError(f"non-finite loss at training step {self.step_count}: {metrics}")
         return StepResult(metrics=metrics, priorities=priorities)
+
+    def task_gradient_cosines(self, batches: list[Batch]) -> np.ndarray:
+        """Cosine similarity between the flattened full gradient of the target loss (``batches[0]``)
+        and of each other task's loss (XTRA Eq. 2); returns ``[len(batches) - 1]`` float64.
+
+        Parameters are not changed; gradients are left cleared.
+        """
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        flats = []
+        for batch in batches:
+            loss, *_ = self.compute_loss(batch)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            flats.append(torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
+                                    for g, p in zip(grads, params)]))
+        target = flats[0]
+        cos = [float(torch.nn.functional.cosine_similarity(target, g, dim=0, eps=1e-12)) for g in flats[1:]]
+        return np.asarray(cos, dtype=np.float64)

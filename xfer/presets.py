@@ -19,7 +19,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
         "net": {"size": "tiny"},
         "mcts": {"num_simulations": 16},
-        "replay": {"capacity": 50_000, "reanalyse_fraction": 0.5, "off_policy_age_scale": 5_000,
+        "replay": {"capacity": 50_000, "reanalyse_fraction": 0.25, "off_policy_age_scale": 5_000,
                    "segment_length": 100},
         "optim": {"kind": "adam", "lr": 0.001, "weight_decay": 1e-5, "lr_decay_steps": 1_000_000},
         "num_envs": 4,

@@ -28,12 +28,13 @@ from xfer.actor import SelfPlay, evaluate, temperature_at
 from xfer.config import TrainConfig, config_hash
 from xfer.envs.atari import minimal_action_map, validate_game
 from xfer.inference import search_policy
-from xfer.learner import Learner
+from xfer.learner import Learner, StepResult
 from xfer.metrics import TsvLog, plot_curves
 from xfer.nets import build_network, net_spec
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.replay.buffer import PrioritizedReplay
-from xfer.replay.targets import build_batch
+from xfer.replay.targets import Batch, build_batch, network_bootstrap
+from xfer.resume import discard_stale_state, load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,14 @@ def model_meta(cfg: TrainConfig, counters: Counters) -> ckpt.ModelMeta:
 
 
 class Trainer:
-    """Holds everything a training run needs; :meth:`run` drives it (see module docstring)."""
+    """Holds everything a training run needs; :meth:`run` drives it (see module docstring).
 
-    def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: Path | None = None) -> None:
+    ``restart_stale``: discard a resume state from another configuration instead of refusing it
+    (pipeline stages; ``xfer train`` refuses so a user never loses a run by mistake).
+    """
+
+    def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: Path | None = None,
+                 restart_stale: bool = False) -> None:
         validate_game(cfg.env.game)  # fail before any heavy work
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
@@ -98,6 +104,8 @@ class Trainer:
         self.counters = Counters()
         self.state_dir = self.out / "state"
         self.resumed = False
+        if restart_stale:
+            discard_stale_state(self.state_dir, self.state_hash())
         if ckpt.has_training_state(self.state_dir):
             self._load_state()
             self.resumed = True
@@ -111,48 +119,31 @@ class Trainer:
         self.eval_log = TsvLog(self.out / "metrics" / "eval.tsv", EVAL_COLUMNS, "env_steps", self.counters.env_steps)
 
     # ---- resume ------------------------------------------------------------------------------
+    def state_hash(self) -> str:
+        """Configuration hash a resume state must match."""
+        return config_hash(self.cfg)
+
+    def extra_state(self) -> dict:
+        """JSON-able state of subclasses (saved with the resume state)."""
+        return {}
+
+    def load_extra_state(self, extra: dict) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
     def _save_state(self) -> None:
-        tensors = {f"net.{k}": v for k, v in self.learner.net.state_dict().items()}
-        tensors.update({f"target.{k}": v for k, v in self.learner.target_net.state_dict().items()})
-        opt_tensors, opt_meta = ckpt.optimizer_state_to_flat(self.learner.optimizer.state_dict())
-        tensors.update(opt_tensors)
-        tensors.update(ckpt.torch_rng_state_to_tensors())
-        arrays, replay_meta = self.replay.state_arrays()
-        meta = {
-            "config_hash": config_hash(self.cfg),
-            "counters": self.counters.__dict__,
-            "learner_steps": self.learner.step_count,
-            "optimizer": opt_meta,
-            "replay": replay_meta,
-            "numpy_rng": ckpt.rng_state_to_json(self.rng),
-        }
-        ckpt.save_training_state(self.state_dir, tensors, arrays, meta)
+        save_state(self.state_dir, self.learner, dict(self.counters.__dict__), self.rng, self.state_hash(),
+                   self.replay, extra=self.extra_state())
 
     def _load_state(self) -> None:
-        tensors, arrays, meta = ckpt.load_training_state(self.state_dir)
-        if meta["config_hash"] != config_hash(self.cfg):
-            raise ckpt.CheckpointError(
-                f"{self.state_dir} was written by a run with a different configuration "
-                f"(hash {meta['config_hash']} vs {config_hash(self.cfg)}); use another --out directory "
-                "or delete the state directory to start over"
-            )
-
-        def sub(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-        self.learner.net.load_state_dict(sub("net."))
-        self.learner.target_net.load_state_dict(sub("target."))
-        self.learner.optimizer.load_state_dict(ckpt.optimizer_state_from_flat(tensors, meta["optimizer"]))
-        self.learner.step_count = int(meta["learner_steps"])
-        ckpt.restore_torch_rng_state(tensors)
-        self.replay.load_state(arrays, meta["replay"])
-        self.counters = Counters(**meta["counters"])
-        self.rng = ckpt.rng_state_from_json(meta["numpy_rng"])
+        counters, self.rng, extra = load_state(self.state_dir, self.learner, self.state_hash(), self.replay)
+        self.counters = Counters(**counters)
+        self.load_extra_state(extra)
         log.info("resumed from %s at %d agent steps, %d training steps", self.state_dir,
                  self.counters.env_steps, self.counters.train_steps)
 
     # ---- one training step ---------------------------------------------------------------------
-    def _train_step(self) -> dict[str, float]:
+    def _target_batch(self) -> Batch:
+        """Sample and build one batch of the online task's replay (reanalysed targets)."""
         cfg, L = self.cfg, self.learner
         progress = L.step_count / planned_train_steps(cfg)
         beta = cfg.replay.beta_start + (cfg.replay.beta_end - cfg.replay.beta_start) * min(1.0, progress)
@@ -169,12 +160,21 @@ class Trainer:
             return search_policy(self.actor_net, obs, mask, cfg.mcts, self.rng, add_noise=False,
                                  use_search=True, device=cfg.device).policy
 
-        batch = build_batch(
+        return build_batch(
             index, cfg.replay.unroll_steps, cfg.replay.td_steps, cfg.replay.off_policy_age_scale,
             self.replay.total_added, cfg.mcts.discount, cfg.replay.value_prefix_horizon,
-            cfg.replay.reanalyse_fraction, value_fn, policy_fn if cfg.mcts.search_for_targets else None, self.rng,
+            cfg.replay.reanalyse_fraction, network_bootstrap(value_fn),
+            policy_fn if cfg.mcts.search_for_targets else None, self.rng,
         )
-        result = L.step(batch)
+
+    def _learn(self, batch: Batch) -> StepResult:
+        """One gradient step on the target batch (finetuning adds offline tasks here)."""
+        return self.learner.step(batch)
+
+    def _train_step(self) -> dict[str, float]:
+        cfg, L = self.cfg, self.learner
+        batch = self._target_batch()
+        result = self._learn(batch)
         self.replay.update_priorities(batch.segment_ids, batch.positions, result.priorities)
         self.counters.train_steps = L.step_count
         if L.step_count % cfg.target_refresh == 0:

@@ -6,7 +6,14 @@ import pytest
 
 from xfer.replay.buffer import SampleIndex
 from xfer.replay.segment import Segment
-from xfer.replay.targets import build_batch, n_step_value, td_horizon, value_prefix_targets
+from xfer.replay.targets import (
+    build_batch,
+    n_step_value,
+    network_bootstrap,
+    stored_bootstrap,
+    td_horizon,
+    value_prefix_targets,
+)
 
 A = 18
 
@@ -76,7 +83,7 @@ def test_build_batch_values_masks_and_actions():
     seg = make_segment(T=8, rewards=[1, 0, 0, 1, 0, 0, 0, 1])
     b = build_batch(index(seg, [5]), unroll_steps=4, td_steps=2, age_scale=10**9, total_added=8,
                     discount=0.5, value_prefix_horizon=5, reanalyse_fraction=0.0,
-                    value_fn=value_of_newest_frame, policy_fn=None, rng=np.random.default_rng(0))
+                    bootstrap_fn=network_bootstrap(value_of_newest_frame), policy_fn=None, rng=np.random.default_rng(0))
     # positions 5..9, T = 8: values
     # p=5: r5 + .5 r6 + .25 v(o7) = 0 + 0 + .25*7 = 1.75
     # p=6: r6 + .5 r7 + .25 v(o8) = 0 + .5 + .25*8 = 2.5
@@ -105,7 +112,7 @@ def test_build_batch_terminal_and_reanalyse():
 
     b = build_batch(index(seg, [2]), unroll_steps=3, td_steps=5, age_scale=10**9, total_added=4,
                     discount=0.9, value_prefix_horizon=5, reanalyse_fraction=1.0,
-                    value_fn=value_of_newest_frame, policy_fn=fresh_policy, rng=np.random.default_rng(0))
+                    bootstrap_fn=network_bootstrap(value_of_newest_frame), policy_fn=fresh_policy, rng=np.random.default_rng(0))
     # p=2: 0 + 0.9*1 then cut: 0.9 ; p=3: 1 ; p=4 = T terminal: 0 (valid) ; p=5 masked
     assert b.value[0].tolist() == pytest.approx([0.9, 1.0, 0.0, 0.0])
     assert b.mask_value[0].tolist() == [1, 1, 1, 0]
@@ -117,6 +124,20 @@ def test_off_policy_age_shortens_horizon():
     seg = make_segment(T=8, rewards=[1] * 8, first_step=0)
     b = build_batch(index(seg, [0]), unroll_steps=1, td_steps=3, age_scale=10, total_added=25,
                     discount=0.5, value_prefix_horizon=5, reanalyse_fraction=0.0,
-                    value_fn=value_of_newest_frame, policy_fn=None, rng=np.random.default_rng(0))
+                    bootstrap_fn=network_bootstrap(value_of_newest_frame), policy_fn=None, rng=np.random.default_rng(0))
     # age 25 -> td = clip(3 - 2, 1, 3) = 1: p=0: 1 + 0.5 * v(o1) = 1.5 ; p=1 : 1 + .5*2 = 2
     assert b.value[0].tolist() == [1.5, 2.0]
+
+
+def test_stored_bootstrap_uses_recorded_root_values():
+    seg = make_segment(T=6, rewards=[0] * 6)
+    seg.root_values[:] = np.arange(6, dtype=np.float32) * 10
+    seg.final_value = 99.0
+    b = build_batch(index(seg, [2]), unroll_steps=1, td_steps=2, age_scale=10**9, total_added=6,
+                    discount=0.5, value_prefix_horizon=5, reanalyse_fraction=0.0,
+                    bootstrap_fn=stored_bootstrap, policy_fn=None, rng=np.random.default_rng(0))
+    # p=2: 0.25 * root_values[4] = 10 ; p=3: 0.25 * root_values[5] = 12.5
+    assert b.value[0].tolist() == [10.0, 12.5]
+    assert stored_bootstrap([(seg, 6)]).tolist() == [99.0]
+    seg.final_value = float("nan")
+    assert stored_bootstrap([(seg, 6)]).tolist() == [50.0]

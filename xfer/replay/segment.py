@@ -31,6 +31,8 @@ class Segment:
         action_mask: ``[A]`` bool legal actions of the game (its minimal set in full-space ids).
         game: game/task name.
         first_step: global transition counter of ``t = 0`` (for off-policy age).
+        stack: frames per observation stack.
+        final_value: search/teacher value of the last observation ``o_T`` when known, else NaN.
     """
 
     frames: np.ndarray
@@ -45,6 +47,7 @@ class Segment:
     game: str = ""
     first_step: int = 0
     stack: int = field(default=4)
+    final_value: float = float("nan")
 
     def __post_init__(self) -> None:
         t = len(self.actions)

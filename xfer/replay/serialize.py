@@ -4,7 +4,7 @@ Used for resume state (``arrays.npz``) and as the payload of offline dataset sha
 ``lengths [S]`` int64 transitions per segment; per-transition fields concatenated over segments
 (``actions``, ``rewards``, ``raw_rewards``, ``cuts``, ``root_values``, ``visit_dist [sum T, A]``);
 ``frames [sum (T + stack), 3, H, W]`` uint8; per-segment ``terminal [S]``, ``first_step [S]``,
-``stack [S]``, ``action_mask [S, A]``; game names as a fixed-width unicode array ``games [S]``.
+``stack [S]``, ``final_value [S]`` float32, ``action_mask [S, A]``; game names as a fixed-width unicode array ``games [S]``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def segments_to_arrays(segments: list[Segment]) -> dict[str, np.ndarray]:
     out["terminal"] = np.asarray([s.terminal for s in segments], dtype=bool)
     out["first_step"] = np.asarray([s.first_step for s in segments], dtype=np.int64)
     out["stack"] = np.asarray([s.stack for s in segments], dtype=np.int64)
+    out["final_value"] = np.asarray([s.final_value for s in segments], dtype=np.float32)
     out["action_mask"] = np.stack([s.action_mask for s in segments])
     out["games"] = np.asarray([s.game for s in segments], dtype=np.str_)
     return out
@@ -56,6 +57,7 @@ def segments_from_arrays(arrays: dict[str, np.ndarray]) -> list[Segment]:
                 game=str(arrays["games"][i]),
                 first_step=int(arrays["first_step"][i]),
                 stack=stack,
+                final_value=float(arrays["final_value"][i]) if "final_value" in arrays else float("nan"),
                 **fields,
             )
         )

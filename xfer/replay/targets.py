@@ -25,6 +25,7 @@ from xfer.replay.buffer import SampleIndex
 from xfer.replay.segment import Segment
 
 ValueFn = Callable[[np.ndarray], np.ndarray]  # obs [M, C, H, W] uint8 -> values [M] float32
+BootstrapFn = Callable[[list[tuple[Segment, int]]], np.ndarray]  # (segment, position) pairs -> values [M]
 PolicyFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (obs [M,C,H,W], mask [M,A]) -> [M, A]
 
 
@@ -94,6 +95,30 @@ def n_step_value(seg: Segment, p: int, n: int, discount: float) -> tuple[float, 
     return total, p + n, discount**n
 
 
+def network_bootstrap(value_fn: ValueFn) -> BootstrapFn:
+    """Bootstrap values from a network: stacks ``o_p`` for every request and calls ``value_fn``."""
+
+    def fn(requests: list[tuple[Segment, int]]) -> np.ndarray:
+        return value_fn(np.stack([seg.obs(p) for seg, p in requests]))
+
+    return fn
+
+
+def stored_bootstrap(requests: list[tuple[Segment, int]]) -> np.ndarray:
+    """Bootstrap values from stored root values (teacher annotations in XTRA's offline data).
+
+    ``o_p`` with ``p < T`` uses ``root_values[p]``; the last observation ``o_T`` uses the segment's
+    ``final_value`` when it was recorded, else ``root_values[T-1]`` (a one-step-stale estimate).
+    """
+    out = np.empty(len(requests), dtype=np.float32)
+    for i, (seg, p) in enumerate(requests):
+        if p < len(seg):
+            out[i] = seg.root_values[p]
+        else:
+            out[i] = seg.final_value if np.isfinite(seg.final_value) else seg.root_values[-1]
+    return out
+
+
 def build_batch(
     index: SampleIndex,
     unroll_steps: int,
@@ -103,7 +128,7 @@ def build_batch(
     discount: float,
     value_prefix_horizon: int,
     reanalyse_fraction: float,
-    value_fn: ValueFn,
+    bootstrap_fn: BootstrapFn,
     policy_fn: PolicyFn | None,
     rng: np.random.Generator,
 ) -> Batch:
@@ -112,7 +137,8 @@ def build_batch(
     Args:
         index: sampled segments and start positions.
         total_added: transitions ever added to the buffer (for the off-policy age).
-        value_fn: target-network value of stacked observations.
+        bootstrap_fn: values for ``(segment, position)`` bootstrap requests: the target network
+            (:func:`network_bootstrap`) or stored teacher values (:func:`stored_bootstrap`).
         policy_fn: fresh search policy for reanalyse; ``None`` disables reanalyse.
     """
     K = unroll_steps
@@ -133,7 +159,7 @@ def build_batch(
 
     ages = np.array([total_added - (s.first_step + t) for s, t in zip(index.segments, index.positions)])
     horizons = td_horizon(np.maximum(ages, 0), td_steps, age_scale)
-    boot_obs: list[np.ndarray] = []
+    boot_requests: list[tuple[Segment, int]] = []
     boot_slots: list[tuple[int, int, float]] = []
     reanalyse = rng.random(B) < reanalyse_fraction if policy_fn is not None else np.zeros(B, dtype=bool)
     re_obs: list[np.ndarray] = []
@@ -168,11 +194,11 @@ def build_batch(
                     total, boot, disc = n_step_value(seg, p, int(horizons[b]), discount)
                 value[b, k] = total
                 if boot is not None:
-                    boot_obs.append(seg.obs(boot))
+                    boot_requests.append((seg, boot))
                     boot_slots.append((b, k, disc))
 
-    if boot_obs:
-        v = value_fn(np.stack(boot_obs))
+    if boot_requests:
+        v = bootstrap_fn(boot_requests)
         for (b, k, disc), vb in zip(boot_slots, v.tolist()):
             value[b, k] += disc * vb
     if re_obs:

@@ -1,0 +1,535 @@
+"""Prefect orchestration of the XTRA DVC pipeline: one Prefect task (or sub-flow run) per DVC stage.
+
+The DVC pipeline (``dvc.yaml``) is the single source of truth for *what* runs; this module only decides
+*where and in which order*. Every Prefect task runs exactly one ``dvc repro`` of one stage (``collect@Pong``,
+``distill``, ...) so that ``dvc.lock`` stays the record of what produced what.
+
+Modes of :func:`xtra_pipeline`:
+
+- local (default): every stage runs in this process, one after another (``dvc repro`` holds a repo lock,
+  so one checkout runs one DVC command at a time). With ``push``, each stage's outputs and run-cache
+  entry go to the DVC remote (``dvc push --run-cache``).
+- distributed: each stage becomes a run of the ``xtra-stage/gpu`` or ``xtra-stage/cpu`` deployment,
+  picked up by a worker of the ``gpu`` or ``cpu`` work pool on whatever host it runs. Hosts exchange
+  results through the DVC remote and run-cache (``dvc repro --pull`` before, ``dvc push --run-cache``
+  after), never through Prefect results: tasks return small JSON summaries only.
+
+Retries: :func:`run_stage` retries transient failures (2 retries). A stage command that exits with code 2
+(xfer's "bad input" exit code: bad params, corrupt shard, missing file) is not retried, because the
+same inputs fail the same way; see :func:`retry_unless_bad_input`.
+
+Run ``python flows/pipeline.py --help`` for the command line; docs/prefect.md has the deployment set-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+# Stage groups in pipeline order; DVC names per-item stages "group@item". Unknown groups run after
+# these, in the order `dvc stage list` prints them.
+GROUP_ORDER: tuple[str, ...] = ("collect", "teacher", "distill", "finetune", "evaluate", "report")
+# Groups that need an accelerator: routed to the gpu work pool in distributed mode; the rest go to cpu.
+HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "finetune"})
+# Deployments (flow name/deployment name, see prefect.yaml) that run one stage on a pool's worker.
+STAGE_DEPLOYMENTS: dict[str, str] = {"gpu": "xtra-stage/gpu", "cpu": "xtra-stage/cpu"}
+# xfer's exit code for bad input (bad params, corrupt data, missing files): retrying cannot help.
+BAD_INPUT_EXIT_CODE = 2
+# Where the report stage leaves its outputs (relative to the repo root).
+REPORT_MD = Path("reports/report.md")
+SUMMARY_JSON = Path("metrics/summary.json")
+TAIL_LINES = 40
+# How often distributed mode polls a stage's flow run for completion (seconds).
+POLL_SECONDS = float(os.environ.get("XFER_STAGE_POLL_SECONDS", "5"))
+
+Preset = Literal["default", "shooter", "maze", "diverse"]
+
+
+class PipelineParams(BaseModel):
+    """What to run: a params preset plus overrides (rendered as a form in the Prefect UI).
+
+    Field names follow params.yaml (``xfer params`` rejects unknown keys): ``targets`` is a list and
+    ``seed`` a single int. For convenience ``target="Game"`` and ``seeds=[n]`` are accepted as input and
+    mapped onto them; more than one seed is rejected (params.yaml holds one seed and the DVC stages do not
+    fan out over seeds: run one flow per seed, in separate checkouts).
+    """
+
+    preset: Preset = Field("default", description="params preset: default = small CPU pipeline; "
+                           "shooter / maze / diverse = paper-scale setups for GPU workers")
+    pretrain_games: list[str] | None = Field(None, description="pretraining games (offline datasets); "
+                                             "empty = the preset's")
+    targets: list[str] | None = Field(None, description="target games for finetuning (unseen in "
+                                      "pretraining); empty = the preset's")
+    seed: int = Field(0, ge=0, description="random seed (params.yaml `seed`)")
+    collect_env_steps: int | None = Field(None, gt=0, description="collect.env_steps (empty = preset's)")
+    teacher_train_steps: int | None = Field(None, gt=0, description="teacher.train_steps (empty = preset's)")
+    distill_train_steps: int | None = Field(None, gt=0, description="distill.train_steps (empty = preset's)")
+    finetune_env_steps: int | None = Field(None, gt=0, description="finetune.env_steps (empty = preset's)")
+    push: bool = Field(False, description="after each stage, dvc push --run-cache to the DVC remote")
+    pull: bool = Field(False, description="dvc repro --pull: reuse outputs other hosts pushed (local mode)")
+    write_params: bool = Field(True, description="write params.yaml from preset + overrides first "
+                               "(off: use the checkout's params.yaml as it is)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        target = data.pop("target", None)
+        if target is not None:
+            if data.get("targets") not in (None, [target]):
+                raise ValueError("give either target or targets, not both")
+            data["targets"] = [target]
+        seeds = data.pop("seeds", None)
+        if seeds is not None:
+            seeds = list(seeds)
+            if len(seeds) != 1:
+                raise ValueError(f"seeds={seeds}: params.yaml holds one seed; run one flow per seed "
+                                 "(in separate checkouts)")
+            if data.get("seed") not in (None, seeds[0]):
+                raise ValueError("give either seed or seeds, not both")
+            data["seed"] = seeds[0]
+        return data
+
+    @field_validator("pretrain_games", "targets")
+    @classmethod
+    def _games(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        v = [g.strip() for g in v if g.strip()]
+        if not v:
+            return None  # an emptied list in the form means "the preset's"
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicate games: {v}")
+        return v
+
+    def overrides(self) -> dict[str, Any]:
+        """The ``xfer params --set`` overrides these params ask for (keys as in params.yaml)."""
+        out: dict[str, Any] = {}
+        if self.pretrain_games is not None:
+            out["pretrain_games"] = self.pretrain_games
+        if self.targets is not None:
+            out["targets"] = self.targets
+        out["seed"] = self.seed
+        for key, val in (("collect.env_steps", self.collect_env_steps),
+                         ("teacher.train_steps", self.teacher_train_steps),
+                         ("distill.train_steps", self.distill_train_steps),
+                         ("finetune.env_steps", self.finetune_env_steps)):
+            if val is not None:
+                out[key] = val
+        return out
+
+
+class StageFailed(RuntimeError):
+    """A ``dvc repro`` of one stage failed.
+
+    Attributes:
+        stage: the DVC stage name (``teacher@Pong``).
+        returncode: exit code of the ``dvc`` process.
+        cmd_exit_code: exit code of the stage's own command when DVC reports one (``exited with N``),
+            else None (DVC itself failed: lock, missing dependency, remote, ...).
+    """
+
+    def __init__(self, stage: str, returncode: int, cmd_exit_code: int | None, tail: str, what: str = "dvc repro"):
+        self.stage, self.returncode, self.cmd_exit_code = stage, returncode, cmd_exit_code
+        why = (f"its command exited with {cmd_exit_code}" if cmd_exit_code is not None
+               else f"{what} exited with {returncode}")
+        hint = " (bad input: not retried)" if cmd_exit_code == BAD_INPUT_EXIT_CODE else ""
+        super().__init__(f"stage {stage!r} failed: {why}{hint}; last output lines:\n{tail}")
+
+    def __reduce__(self):  # keep picklable (Prefect may serialise the exception into the failed state)
+        return (_rebuild_stage_failed, (self.stage, self.returncode, self.cmd_exit_code, str(self)))
+
+
+def _rebuild_stage_failed(stage: str, returncode: int, cmd_exit_code: int | None, message: str) -> StageFailed:
+    exc = StageFailed.__new__(StageFailed)
+    RuntimeError.__init__(exc, message)
+    exc.stage, exc.returncode, exc.cmd_exit_code = stage, returncode, cmd_exit_code
+    return exc
+
+
+class ParamsFailed(RuntimeError):
+    """Writing params.yaml failed (``returncode`` 2: the params were rejected)."""
+
+    def __init__(self, message: str, returncode: int):
+        super().__init__(message)
+        self.returncode = returncode
+
+
+# ---------------------------------------------------------------------------------------------------
+# helpers (plain functions: easy to test and to adapt)
+
+
+def params_command(params: PipelineParams) -> list[str]:
+    """argv that writes params.yaml for ``params`` (run in the repo root).
+
+    ``xfer params --preset NAME --set key=value ...``; values are JSON, which the ``--set`` parser reads
+    as YAML (so strings stay strings and lists stay lists).
+    """
+    argv = [sys.executable, "-m", "xfer.cli", "params", "--preset", params.preset]
+    for key, val in params.overrides().items():
+        argv += ["--set", f"{key}={json.dumps(val)}"]
+    return argv
+
+
+def stage_group(stage: str) -> str:
+    """``teacher@Pong`` -> ``teacher``; ``distill`` -> ``distill``."""
+    return stage.split("@", 1)[0]
+
+
+def pool_for_stage(stage: str) -> Literal["gpu", "cpu"]:
+    """Which work pool a stage belongs on: heavy groups (collect, teacher, distill, finetune) -> gpu."""
+    return "gpu" if stage_group(stage) in HEAVY_GROUPS else "cpu"
+
+
+def order_stages(names: list[str]) -> list[str]:
+    """Pipeline order: known groups in :data:`GROUP_ORDER`, items and unknown groups in DVC's order."""
+    rank = {g: i for i, g in enumerate(GROUP_ORDER)}
+    indexed = list(enumerate(names))
+    indexed.sort(key=lambda p: (rank.get(stage_group(p[1]), len(GROUP_ORDER)), p[0]))
+    return [n for _, n in indexed]
+
+
+def _env() -> dict[str, str]:
+    """Environment for DVC and stage commands: this interpreter's bin dir first on PATH (so ``python``,
+    ``xfer`` and ``dvc`` in dvc.yaml commands resolve to this environment), unbuffered Python output,
+    no DVC analytics (the hosts may be offline)."""
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    return env
+
+
+def _dvc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def _stream(argv: list[str], cwd: str, log) -> tuple[int, list[str]]:
+    """Run ``argv``; send each output line (stdout and stderr merged) to ``log``; return (code, all lines)."""
+    lines: list[str] = []
+    proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", bufsize=1)
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip("\r\n")
+            lines.append(line)
+            if line.strip():
+                log(line)
+        return proc.wait(), lines
+    finally:  # cancelled or crashed while streaming: do not leave the stage running
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+_EXITED = re.compile(r"exited with (-?\d+)")
+
+
+def _stage_status(stage: str, lines: list[str]) -> str:
+    """What ``dvc repro`` did with ``stage``: ran | restored (from the run-cache) | unchanged | unknown."""
+    q = re.escape(f"'{stage}'")
+    text = "\n".join(lines)
+    if re.search(rf"Running stage {q}", text):
+        return "ran"
+    if re.search(rf"Stage {q} is cached", text):
+        return "restored"
+    if re.search(rf"Stage {q} didn't change", text):
+        return "unchanged"
+    return "unknown"
+
+
+def retry_unless_bad_input(task, task_run, state) -> bool:
+    """``retry_condition_fn`` of :func:`run_stage`: retry unless the stage command exited with code 2.
+
+    Prefect calls it with the failed state; the raised exception is its ``data`` (or its result).
+    Must stay a plain ``def`` function: Prefect only calls functions (a callable object would be
+    treated as "do not retry").
+    """
+    exc = state.data if isinstance(state.data, BaseException) else None
+    if exc is None:
+        try:
+            exc = state.result(raise_on_failure=False)
+        except Exception:  # noqa: BLE001 - unreadable result: default to retrying
+            return True
+    if isinstance(exc, StageFailed) and exc.cmd_exit_code == BAD_INPUT_EXIT_CODE:
+        return False
+    return not (isinstance(exc, ParamsFailed) and exc.returncode == BAD_INPUT_EXIT_CODE)
+
+
+def summary_rows(data: Any) -> list[dict[str, Any]]:
+    """metrics/summary.json -> table rows with the same columns.
+
+    ``{"xtra": {"Pong": 1.2, ...}, ...}`` -> ``[{"name": "xtra", "Pong": 1.2, ...}, ...]`` (nested dicts
+    flatten to ``a.b`` columns); ``{"x": 1.0}`` -> ``[{"name": "x", "value": 1.0}]``; a list of dicts
+    is taken as rows.
+    """
+
+    def flat(prefix: str, v: Any, out: dict[str, Any]) -> None:
+        if isinstance(v, dict):
+            for k, sub in v.items():
+                flat(f"{prefix}.{k}" if prefix else str(k), sub, out)
+        else:
+            out[prefix or "value"] = v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
+
+    rows: list[dict[str, Any]] = []
+    if isinstance(data, dict):
+        for key, val in data.items():
+            row: dict[str, Any] = {"name": str(key)}
+            flat("", val, row)
+            rows.append(row)
+    elif isinstance(data, list):
+        for i, val in enumerate(data):
+            row = {}
+            if isinstance(val, dict):
+                flat("", val, row)
+            else:
+                row.update(name=str(i), value=val)
+            rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    return [{c: row.get(c) for c in columns} for row in rows]
+
+
+def publish_artifacts(repo: str) -> dict[str, str | None]:
+    """Publish ``reports/report.md`` as a markdown artifact (key ``xtra-report``) and
+    ``metrics/summary.json`` as a table artifact (key ``xtra-summary``) on the current flow run.
+    Missing files are skipped. Returns the artifact ids (None where skipped)."""
+    log = get_run_logger()
+    root = Path(repo)
+    out: dict[str, str | None] = {"report": None, "summary": None}
+    if (root / REPORT_MD).is_file():
+        md = (root / REPORT_MD).read_text(encoding="utf-8", errors="replace")
+        out["report"] = str(create_markdown_artifact(md, key="xtra-report", description=f"{REPORT_MD}"))
+    else:
+        log.warning("no %s in %s: no report artifact", REPORT_MD, root.resolve())
+    if (root / SUMMARY_JSON).is_file():
+        try:
+            rows = summary_rows(json.loads((root / SUMMARY_JSON).read_text(encoding="utf-8")))
+        except json.JSONDecodeError as exc:
+            log.warning("unreadable %s: %s", SUMMARY_JSON, exc)
+            rows = []
+        if rows:
+            out["summary"] = str(create_table_artifact(rows, key="xtra-summary", description=f"{SUMMARY_JSON}"))
+    else:
+        log.warning("no %s in %s: no summary table artifact", SUMMARY_JSON, root.resolve())
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# tasks
+
+
+@task(name="apply-params", cache_policy=NO_CACHE)
+def apply_params(params: PipelineParams, repo: str) -> dict[str, Any]:
+    """Write params.yaml in ``repo`` from the preset and overrides (``xfer params``)."""
+    log = get_run_logger()
+    argv = params_command(params)
+    code, lines = _stream(argv, repo, log.info)
+    if code != 0:
+        tail = "\n".join(lines[-TAIL_LINES:])
+        raise ParamsFailed(f"writing params.yaml failed (exit {code}): {' '.join(argv[1:])}\n{tail}", code)
+    return {"preset": params.preset, "overrides": params.overrides()}
+
+
+@task(name="list-stages", cache_policy=NO_CACHE)
+def list_stages(repo: str) -> list[str]:
+    """DVC stage names of ``repo`` (``dvc stage list --name-only``) in pipeline order."""
+    proc = subprocess.run(_dvc("stage", "list", "--name-only"), cwd=repo, env=_env(),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dvc stage list failed in {repo} (exit {proc.returncode}):\n"
+                           f"{proc.stdout}{proc.stderr}")
+    names = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
+    if not names:
+        raise RuntimeError(f"no DVC stages in {Path(repo).resolve()} (is dvc.yaml there?)")
+    return order_stages(names)
+
+
+@task(name="run-stage", task_run_name="{stage}", retries=2, retry_delay_seconds=30,
+      retry_condition_fn=retry_unless_bad_input, cache_policy=NO_CACHE)
+def run_stage(stage: str, repo: str, pull: bool, push: bool, single_item: bool = True) -> dict[str, Any]:
+    """Reproduce one DVC stage in ``repo``; then, with ``push``, ``dvc push --run-cache``.
+
+    ``single_item`` (local mode): ``dvc repro --single-item`` (upstream stages already ran in this
+    checkout). Off (a worker's checkout): plain ``dvc repro``, so upstream outputs produced elsewhere are
+    checked out from the run-cache (with ``pull``) instead of missing.
+
+    Returns a small JSON summary: stage, status (ran | restored | unchanged | unknown), seconds, pushed.
+    Raises :class:`StageFailed` naming the stage, with the tail of the output. Retried twice unless the
+    stage's command exited with code 2 (see :func:`retry_unless_bad_input`).
+    """
+    log = get_run_logger()
+    argv = _dvc("repro", *(["--single-item"] if single_item else []), *(["--pull"] if pull else []), stage)
+    log.info("$ %s  (in %s)", " ".join(["dvc", *argv[3:]]), Path(repo).resolve())
+    t0 = time.monotonic()
+    code, lines = _stream(argv, repo, log.info)
+    seconds = round(time.monotonic() - t0, 3)
+    if code != 0:
+        text = "\n".join(lines)
+        m = _EXITED.findall(text)
+        raise StageFailed(stage, code, int(m[-1]) if m else None, "\n".join(lines[-TAIL_LINES:]))
+    status = _stage_status(stage, lines)
+    pushed = False
+    if push:
+        pcode, plines = _stream(_dvc("push", "--run-cache"), repo, log.info)
+        if pcode != 0:
+            raise StageFailed(stage, pcode, None, "\n".join(plines[-TAIL_LINES:]), what="dvc push --run-cache")
+        pushed = True
+    log.info("stage %s: %s in %.1f s%s", stage, status, seconds, ", pushed" if pushed else "")
+    return {"stage": stage, "status": status, "seconds": seconds, "pushed": pushed}
+
+
+# ---------------------------------------------------------------------------------------------------
+# flows
+
+
+@flow(name="xtra-stage", log_prints=True)
+def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True,
+               params: PipelineParams | None = None, single_item: bool = False) -> dict[str, Any]:
+    """Run one DVC stage on whichever worker picks this run up (multi-host operation).
+
+    With ``params``, params.yaml is first written the same way the parent flow wrote it, so the stage
+    sees the same parameters on every host. ``pull``: restore missing upstream outputs from the DVC remote
+    and run-cache first; ``push``: push outputs and the run-cache entry afterwards. The report stage also
+    publishes the report/summary artifacts here (the parent's checkout does not hold them).
+    """
+    if params is not None and params.write_params:
+        apply_params(params, repo)
+    summary = run_stage(stage, repo, pull, push, single_item=single_item)
+    if stage_group(stage) == "report":
+        summary["artifacts"] = publish_artifacts(repo)
+    return summary
+
+
+def _run_remote(stage: str, params: PipelineParams, pull: bool, push: bool) -> dict[str, Any]:
+    """Run ``stage`` as a run of its pool's xtra-stage deployment; wait; raise naming it if it failed."""
+    from prefect.deployments import run_deployment
+
+    pool = pool_for_stage(stage)
+    name = STAGE_DEPLOYMENTS[pool]
+    fr = run_deployment(name=name, parameters={"stage": stage, "repo": ".", "pull": pull, "push": push,
+                                               "params": params.model_dump(mode="json"), "single_item": False},
+                        flow_run_name=f"{stage} ({pool})", poll_interval=POLL_SECONDS)
+    state = fr.state
+    if state is None or not state.is_completed():
+        what = f"{state.name}: {state.message}" if state is not None else "no state"
+        raise RuntimeError(f"stage {stage!r} failed on the {pool!r} pool (flow run {fr.name}, {fr.id}): {what}")
+    return {"stage": stage, "status": "remote", "pool": pool, "flow_run_id": str(fr.id)}
+
+
+@flow(name="xtra-pipeline", log_prints=True)
+def xtra_pipeline(params: PipelineParams = PipelineParams(), repo: str = ".",  # noqa: B008
+                  distributed: bool = False) -> dict[str, Any]:
+    """The XTRA pipeline: write params.yaml, then run every DVC stage in order, one task per stage.
+
+    ``distributed``: run each stage as a run of the ``xtra-stage/gpu`` (collect, teacher, distill,
+    finetune) or ``xtra-stage/cpu`` (evaluate, report, others) deployment instead of in this process;
+    stages then always pull before and push after (that is how hosts exchange outputs).
+    Publishes the report (markdown) and metrics summary (table) as artifacts. Returns a JSON summary.
+    """
+    log = get_run_logger()
+    if params.write_params:
+        apply_params(params, repo)
+    stages = list_stages(repo)
+    n = len(stages)
+    log.info("%d stages (%s mode): %s", n, "distributed" if distributed else "local", ", ".join(stages))
+    progress_id = create_progress_artifact(0.0, description=f"XTRA pipeline: {n} stages")
+    results: list[dict[str, Any]] = []
+    for i, stage in enumerate(stages, 1):
+        log.info("stage %d/%d: %s%s", i, n, stage, f" -> {pool_for_stage(stage)} pool" if distributed else "")
+        if distributed:
+            results.append(_run_remote(stage, params, pull=True, push=True))
+        else:
+            results.append(run_stage(stage, repo, params.pull, params.push))
+        update_progress_artifact(progress_id, 100.0 * i / n, description=f"XTRA pipeline: {i}/{n} stages done")
+    artifacts = publish_artifacts(repo) if not distributed else {}
+    counts = collections.Counter(r["status"] for r in results)
+    log.info("done: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return {"mode": "distributed" if distributed else "local", "stages": results, "artifacts": artifacts}
+
+
+# ---------------------------------------------------------------------------------------------------
+# command line
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python flows/pipeline.py",
+        description="Run the XTRA pipeline flow (every DVC stage as a Prefect task) from the command line. "
+        "Uses the Prefect API in PREFECT_API_URL, or a temporary local server when it is unset.",
+        epilog="examples:\n"
+        "  python flows/pipeline.py                      # default preset, all stages here\n"
+        "  python flows/pipeline.py --preset shooter --games Pong,Breakout --target Assault --seeds 0,1\n"
+        "  python flows/pipeline.py --push               # push outputs + run-cache after each stage\n"
+        "  python flows/pipeline.py --distributed        # stages go to the gpu/cpu pools' workers",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="default", choices=["default", "shooter", "maze", "diverse"])
+    p.add_argument("--games", type=_csv, help="pretraining games, comma separated (default: preset's)")
+    p.add_argument("--target", help="target game (default: preset's)")
+    p.add_argument("--seeds", type=lambda s: [int(x) for x in _csv(s)], default=[0],
+                   help="finetuning seeds, comma separated (default 0)")
+    p.add_argument("--collect-env-steps", type=int)
+    p.add_argument("--teacher-train-steps", type=int)
+    p.add_argument("--distill-train-steps", type=int)
+    p.add_argument("--finetune-env-steps", type=int)
+    p.add_argument("--push", action="store_true", help="dvc push --run-cache after each stage")
+    p.add_argument("--pull", action="store_true", help="dvc repro --pull (reuse outputs pushed by other hosts)")
+    p.add_argument("--keep-params", action="store_true", help="do not rewrite params.yaml; use it as it is")
+    p.add_argument("--repo", default=".", help="DVC repo root (default: current directory)")
+    p.add_argument("--distributed", action="store_true",
+                   help="run stages through the xtra-stage/gpu and xtra-stage/cpu deployments")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        params = PipelineParams(preset=args.preset, pretrain_games=args.games, target=args.target,
+                                seeds=args.seeds, collect_env_steps=args.collect_env_steps,
+                                teacher_train_steps=args.teacher_train_steps,
+                                distill_train_steps=args.distill_train_steps,
+                                finetune_env_steps=args.finetune_env_steps, push=args.push, pull=args.pull,
+                                write_params=not args.keep_params)
+    except ValueError as exc:
+        print(f"pipeline: error: {exc}", file=sys.stderr)
+        return 2
+    state = xtra_pipeline(params=params, repo=args.repo, distributed=args.distributed, return_state=True)
+    if not state.is_completed():
+        print(f"pipeline: {state.name}: {state.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(state.result(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

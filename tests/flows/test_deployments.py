@@ -1,0 +1,114 @@
+"""prefect.yaml against a real Prefect API server: `prefect deploy --all` creates the three deployments
+with the typed parameter form; (slow) distributed mode with real process workers on two checkouts that
+exchange outputs only through a DVC remote and run-cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.flows.conftest import PIPELINE_ORDER, make_toy_repo
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOYMENTS = {"xtra-pipeline/default": "cpu", "xtra-stage/gpu": "gpu", "xtra-stage/cpu": "cpu"}
+
+
+def _prefect_env(api_url: str, home: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ, PREFECT_API_URL=api_url, PREFECT_HOME=str(home), DVC_NO_ANALYTICS="1", **extra)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+@pytest.fixture(scope="module")
+def deployed(prefect_server, tmp_path_factory):
+    """Work pools gpu and cpu (process type) plus `prefect deploy --all --no-prompt` from the repo root."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        for pool in ("gpu", "cpu"):
+            try:
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            except ObjectAlreadyExists:
+                pass
+    home = tmp_path_factory.mktemp("prefect-home")
+    proc = subprocess.run([sys.executable, "-m", "prefect", "deploy", "--all", "--no-prompt"], cwd=ROOT,
+                          env=_prefect_env(prefect_server, home), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {"api_url": prefect_server, "home": home}
+
+
+def test_prefect_yaml_deploys_three_deployments_with_a_typed_form(deployed):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        deps = {name: client.read_deployment_by_name(name) for name in DEPLOYMENTS}
+    for name, pool in DEPLOYMENTS.items():
+        assert deps[name].work_pool_name == pool
+        assert deps[name].pull_steps and "{{ $XFER_REPO }}" in str(deps[name].pull_steps)  # resolved on the worker
+    schema = deps["xtra-pipeline/default"].parameter_openapi_schema
+    assert set(schema["properties"]) == {"params", "repo", "distributed"}
+    form = schema["definitions"]["PipelineParams"]["properties"]
+    assert {"preset", "pretrain_games", "target", "seeds", "collect_env_steps", "teacher_train_steps",
+            "distill_train_steps", "finetune_env_steps", "push"} <= set(form)
+    assert form["preset"]["enum"] == ["default", "shooter", "maze", "diverse"]
+    assert set(deps["xtra-stage/gpu"].parameter_openapi_schema["properties"]) >= {"stage", "repo", "pull", "push"}
+
+
+def _start_worker(pool: str, checkout: Path, deployed, log: Path) -> subprocess.Popen:
+    env = _prefect_env(deployed["api_url"], deployed["home"], XFER_REPO=str(checkout),
+                       PREFECT_WORKER_QUERY_SECONDS="1", XFER_STAGE_POLL_SECONDS="1")
+    with open(log, "w") as fh:
+        return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool],
+                                cwd=checkout, env=env, stdout=fh, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # the process worker shuts down cleanly on SIGINT
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_distributed_mode_runs_heavy_stages_on_gpu_workers_and_light_on_cpu(deployed, tmp_path):
+    from prefect.deployments import run_deployment
+
+    # one "origin" repo, two host checkouts (git clones) and a DVC remote they share
+    origin = make_toy_repo(tmp_path / "origin", remote=tmp_path / "dvc-remote")
+    (origin / "flows").mkdir()
+    shutil.copy(ROOT / "flows" / "pipeline.py", origin / "flows" / "pipeline.py")
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "add", "-A"], cwd=origin, check=True)
+    subprocess.run([*git, "commit", "-qm", "toy"], cwd=origin, check=True)
+    hosts = {pool: tmp_path / f"{pool}-host" for pool in ("gpu", "cpu")}
+    for checkout in hosts.values():
+        subprocess.run(["git", "clone", "-q", str(origin), str(checkout)], check=True)
+    workers = [_start_worker(pool, checkout, deployed, tmp_path / f"{pool}-worker.log")
+               for pool, checkout in hosts.items()]
+    try:
+        fr = run_deployment("xtra-pipeline/default", as_subflow=False, timeout=420, poll_interval=2,
+                            parameters={"params": {"write_params": False}, "distributed": True})
+    finally:
+        for w in workers:
+            _stop(w)
+    logs = "\n".join(p.read_text()[-3000:] for p in tmp_path.glob("*-worker.log"))
+    assert fr.state is not None and fr.state.is_completed(), f"{fr.state}\n{logs}"
+
+    def ran(checkout: Path) -> set[str]:
+        return {p.name.removesuffix(".count") for p in (checkout / "attempts").glob("*.count")}
+
+    heavy = {s for s in PIPELINE_ORDER if s.split("@")[0] in {"collect", "teacher", "distill", "finetune"}}
+    assert ran(hosts["gpu"]) == heavy
+    assert ran(hosts["cpu"]) == {"evaluate", "report"}  # upstream outputs came from the run-cache
+    assert "# Toy report" in (hosts["cpu"] / "reports" / "report.md").read_text()

@@ -1,0 +1,166 @@
+"""The xtra-pipeline flow against a real Prefect API server, on a toy DVC pipeline with the real stage
+groups: ordering, one task run per stage, DVC skipping unchanged stages, failures and retries, artifacts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.flows.conftest import PIPELINE_ORDER, make_toy_repo
+
+
+def _client():
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def _task_runs(flow_run_id, expected: int, timeout: float = 30.0):
+    """Task runs of a flow run, read back from the API (waits until ``expected`` are recorded)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + timeout
+    with _client() as client:
+        while True:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            done = [r for r in runs if r.state is not None and r.state.is_final()]
+            if len(done) >= expected or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.5)
+
+
+def _attempts(repo: Path) -> dict[str, int]:
+    return {p.name.removesuffix(".count"): int(p.read_text()) for p in (repo / "attempts").glob("*.count")}
+
+
+def _outputs(repo: Path) -> dict[str, float]:
+    files = [*repo.glob("data/*.txt"), *repo.glob("teachers/*.txt"), repo / "student.txt",
+             *repo.glob("finetune/*.txt"), repo / "metrics/eval.json", repo / "reports/report.md"]
+    return {str(p.relative_to(repo)): p.stat().st_mtime_ns for p in files}
+
+
+@pytest.fixture(scope="module")
+def toy_run(prefect_server, tmp_path_factory):
+    """One toy repo, the flow run twice on it. The report stage fails once (exit 1) on purpose, so its
+    task run retries once within the first flow run."""
+    import flows.pipeline as pipeline
+    from tests.flows.conftest import toy_params_command
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pipeline, "run_stage", pipeline.run_stage.with_options(retry_delay_seconds=0))
+    mp.setattr(pipeline, "params_command", toy_params_command)
+    repo = make_toy_repo(tmp_path_factory.mktemp("toy") / "repo")
+    (repo / "control").mkdir()
+    (repo / "control" / "report.exit").write_text("1 1")
+    try:
+        params = pipeline.PipelineParams(pretrain_games=["g1", "g2"])
+        first = pipeline.xtra_pipeline(params=params, repo=str(repo), return_state=True)
+        attempts_after_first = _attempts(repo)
+        outputs_after_first = _outputs(repo)
+        second = pipeline.xtra_pipeline(params=params, repo=str(repo), return_state=True)
+    finally:
+        mp.undo()
+    return {"repo": repo, "first": first, "second": second, "attempts_after_first": attempts_after_first,
+            "outputs_after_first": outputs_after_first}
+
+
+def test_every_stage_runs_once_in_order_as_its_own_task_run(toy_run):
+    first = toy_run["first"]
+    assert first.is_completed(), first.message
+    summary = first.result()
+    assert [s["stage"] for s in summary["stages"]] == PIPELINE_ORDER
+    assert all(s["status"] == "ran" for s in summary["stages"])
+    # each stage's command ran exactly once (report: once failing on purpose, then once more)
+    assert toy_run["attempts_after_first"] == {**{s: 1 for s in PIPELINE_ORDER}, "report": 2}
+    lock = yaml.safe_load((toy_run["repo"] / "dvc.lock").read_text())
+    assert sorted(lock["stages"]) == sorted(PIPELINE_ORDER)
+
+    runs = _task_runs(first.state_details.flow_run_id, expected=len(PIPELINE_ORDER) + 2)
+    stage_runs = sorted((r for r in runs if r.name in PIPELINE_ORDER), key=lambda r: r.start_time)
+    assert [r.name for r in stage_runs] == PIPELINE_ORDER  # one task run per stage, in dependency order
+    assert all(r.state.is_completed() for r in stage_runs)
+    assert {r.name: r.run_count for r in stage_runs}["report"] == 2  # retried within the same task run
+    assert sum(r.name.startswith("apply-params") for r in runs) == 1
+
+
+def test_second_run_with_unchanged_inputs_reruns_nothing(toy_run):
+    second = toy_run["second"]
+    assert second.is_completed(), second.message
+    statuses = {s["stage"]: s["status"] for s in second.result()["stages"]}
+    assert statuses == {s: "unchanged" for s in PIPELINE_ORDER}
+    assert _attempts(toy_run["repo"]) == toy_run["attempts_after_first"]  # no stage command ran
+    assert _outputs(toy_run["repo"]) == toy_run["outputs_after_first"]
+
+
+def test_report_and_summary_artifacts_are_published(toy_run):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    flow_run_id = toy_run["first"].state_details.flow_run_id
+    with _client() as client:
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    by_key = {a.key: a for a in arts if a.key}
+    assert "# Toy report" in by_key["xtra-report"].data
+    assert by_key["xtra-report"].type == "markdown"
+    table = by_key["xtra-summary"]
+    assert table.type == "table"
+    assert "scratch" in str(table.data) and "1.5" in str(table.data)
+    progress = [a for a in arts if a.type == "progress"]
+    assert progress and float(progress[0].data) == 100.0
+
+
+def _failing_run(tmp_path, code: str):
+    import flows.pipeline as pipeline
+
+    repo = make_toy_repo(tmp_path / "repo")
+    (repo / "control").mkdir()
+    (repo / "control" / "collect@g1.exit").write_text(code)
+    state = pipeline.xtra_pipeline(params=pipeline.PipelineParams(), repo=str(repo), return_state=True)
+    return repo, state
+
+
+def test_failing_stage_fails_the_flow_run_naming_the_stage_and_is_retried(prefect_server, fast_retries, tmp_path):
+    repo, state = _failing_run(tmp_path, "1")
+    assert state.is_failed()
+    assert "stage 'collect@g1' failed" in state.message and "exited with 1" in state.message
+    assert _attempts(repo) == {"collect@g1": 3}  # 1 try + 2 retries, and nothing downstream ran
+    with _client() as client:
+        fr = client.read_flow_run(state.state_details.flow_run_id)
+    assert fr.state.is_failed()
+    runs = _task_runs(state.state_details.flow_run_id, expected=3)
+    (stage_run,) = [r for r in runs if r.name == "collect@g1"]
+    assert stage_run.state.is_failed() and stage_run.run_count == 3
+
+
+def test_bad_input_exit_code_2_is_not_retried(prefect_server, fast_retries, tmp_path):
+    repo, state = _failing_run(tmp_path, "2")
+    assert state.is_failed()
+    assert "stage 'collect@g1' failed" in state.message and "not retried" in state.message
+    assert _attempts(repo) == {"collect@g1": 1}
+
+
+def test_order_and_routing_helpers():
+    from flows.pipeline import order_stages, pool_for_stage
+
+    listed = ["report", "finetune@a", "extra", "collect@x", "teacher@x", "collect@y", "distill", "evaluate"]
+    assert order_stages(listed) == ["collect@x", "collect@y", "teacher@x", "distill", "finetune@a",
+                                    "evaluate", "report", "extra"]
+    assert [pool_for_stage(s) for s in ("collect@x", "teacher@x", "distill", "finetune@a")] == ["gpu"] * 4
+    assert [pool_for_stage(s) for s in ("evaluate", "report", "extra")] == ["cpu"] * 3
+
+
+def test_params_command_builds_xfer_params_argv():
+    from flows.pipeline import PipelineParams, params_command
+
+    argv = params_command(PipelineParams(preset="shooter", pretrain_games=["Pong", "Breakout"], target="yes",
+                                         seeds=[0, 1], teacher_train_steps=500))
+    assert argv[1:] == ["-m", "xfer.cli", "params", "--preset", "shooter",
+                        "--set", 'pretrain_games=["Pong", "Breakout"]', "--set", 'target="yes"',
+                        "--set", "seeds=[0, 1]", "--set", "teacher.train_steps=500"]
+    with pytest.raises(ValueError):
+        PipelineParams(seeds=[])
+    with pytest.raises(ValueError):
+        PipelineParams(distill_train_steps=0)

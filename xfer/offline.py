@@ -1,0 +1,88 @@
+"""A resumable offline training loop (no environment interaction), shared by teachers and the student.
+
+Teachers (XTRA sec 3.1, stage 1a) run EfficientZero with reanalyse on a fixed dataset; the student
+(stage 1b) is distilled from stored teacher targets over batches sampled uniformly over games.
+Both are "sample batches -> one learner step" repeated ``steps`` times with periodic target-network
+refreshes and atomic resume checkpoints; only the batch source differs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from xfer import checkpoint as ckpt
+from xfer.learner import Learner
+from xfer.metrics import TsvLog
+from xfer.replay.targets import Batch
+from xfer.resume import discard_stale_state, load_state, save_state
+
+log = logging.getLogger(__name__)
+
+BatchSource = Callable[[np.random.Generator], list[Batch]]
+
+
+def concat_batches(batches: list[Batch]) -> Batch:
+    """Concatenate batches along the sample axis (all fields ``[B, ...]``)."""
+    fields = Batch.__dataclass_fields__
+    return Batch(**{f: np.concatenate([getattr(b, f) for b in batches]) for f in fields})
+
+
+def train_offline(
+    learner: Learner,
+    source: BatchSource,
+    steps: int,
+    state_dir: Path,
+    cfg_hash: str,
+    seed: int,
+    checkpoint_every: int,
+    target_refresh: int,
+    log_path: Path,
+    after_step: Callable[[int], None] | None = None,
+    progress: bool = True,
+    desc: str = "offline",
+) -> dict[str, float]:
+    """Run (or resume) ``steps`` learner steps on batches from ``source``.
+
+    Args:
+        source: draws the batch for one step from the given rng (each batch is one task's loss;
+            several batches are summed with weight 1).
+        state_dir: where the resume state lives; an existing state is continued.
+        log_path: TSV of training metrics every 10 steps (``train_steps`` first column).
+        after_step: called with the step count after each step (e.g. refresh a reanalyse copy).
+
+    Returns:
+        The metrics of the last step.
+    """
+    rng = np.random.default_rng(seed)
+    counters = {"train_steps": 0}
+    discard_stale_state(state_dir, cfg_hash)
+    if ckpt.has_training_state(state_dir):
+        counters, rng, _ = load_state(state_dir, learner, cfg_hash)
+        log.info("resumed %s from %s at %d training steps", desc, state_dir, counters["train_steps"])
+    else:
+        torch.manual_seed(seed)
+    columns = ["train_steps", "loss", "loss_value", "loss_value_prefix", "loss_policy", "loss_consistency", "lr"]
+    tsv = TsvLog(log_path, columns, "train_steps", counters["train_steps"])
+    metrics: dict[str, float] = {}
+    with tqdm(total=steps, initial=counters["train_steps"], disable=not progress, desc=desc, unit="step") as bar:
+        while counters["train_steps"] < steps:
+            batches = source(rng)
+            metrics = learner.step_tasks(batches, [1.0] * len(batches)).metrics
+            counters["train_steps"] = learner.step_count
+            if learner.step_count % target_refresh == 0:
+                learner.refresh_target()
+            if after_step is not None:
+                after_step(learner.step_count)
+            if learner.step_count % 10 == 0:
+                tsv.append({"train_steps": learner.step_count, **metrics})
+            bar.update(1)
+            bar.set_postfix(loss=f"{metrics['loss_total']:.3f}")
+            if learner.step_count % checkpoint_every == 0 or learner.step_count == steps:
+                save_state(state_dir, learner, counters, rng, cfg_hash)
+    return metrics

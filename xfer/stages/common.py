@@ -1,0 +1,158 @@
+"""What every pipeline stage shares: params loading, output paths, config building, CLI plumbing.
+
+Stages follow the contract of DESIGN.md: ``xfer.stages.<name>.run(cfg, ...) -> metrics``; their
+``main()`` only parses arguments, loads ``params.yaml`` and does I/O. Long stages keep their
+resumable training state under ``.xfer-work/`` (outside DVC outputs, which DVC deletes before a
+stage runs), so a killed stage picks up from its last checkpoint when rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from xfer.checkpoint import CheckpointError, atomic_write_text
+from xfer.config import PipelineConfig, TrainConfig
+from xfer.data.format import DatasetError
+from xfer.envs.atari import validate_game
+from xfer.presets import deep_merge
+
+log = logging.getLogger("xfer.stages")
+
+WORK = Path(".xfer-work")
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, not YAML, or does not validate (message names the key)."""
+
+
+def load_params(path: Path = Path("params.yaml")) -> PipelineConfig:
+    """Read and validate ``params.yaml``; also checks every game name before any work starts.
+
+    Raises:
+        ParamsError: missing file, bad YAML, unknown keys, bad values or unknown games.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found; create it with `xfer params --preset default`")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        cfg = PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ParamsError(f"{path} does not validate: {problems}") from exc
+    try:
+        for game in [*cfg.pretrain_games, *cfg.targets]:
+            validate_game(game)
+    except ValueError as exc:
+        raise ParamsError(f"{path}: {exc}") from exc
+    return cfg
+
+
+# ---- paths (kept in sync with dvc.yaml) ----------------------------------------------------------
+def dataset_dir(game: str) -> Path:
+    """Behaviour dataset of ``collect@<game>``."""
+    return Path("data") / "datasets" / game
+
+
+def teacher_data_dir(game: str) -> Path:
+    """The dataset relabelled with teacher visit counts and values (``teacher@<game>``)."""
+    return Path("data") / "teacher_targets" / game
+
+
+def teacher_model(game: str) -> Path:
+    return Path("models") / "teachers" / game / "model.safetensors"
+
+
+def student_model() -> Path:
+    return Path("models") / "student" / "model.safetensors"
+
+
+def finetune_dir(target: str, run: str) -> Path:
+    return Path("runs") / "finetune" / f"{target}-{run}"
+
+
+def stage_metrics(name: str) -> Path:
+    return Path("metrics") / f"{name}.json"
+
+
+def work_dir(stage: str, item: str | None = None) -> Path:
+    """Resume-state directory of a stage (not a DVC output)."""
+    return WORK / stage / item if item else WORK / stage
+
+
+# ---- configs -------------------------------------------------------------------------------------
+def train_config(p: PipelineConfig, game: str, overrides: dict[str, Any], **fields: Any) -> TrainConfig:
+    """A :class:`TrainConfig` for ``game`` from the shared params sections plus stage overrides."""
+    base = {
+        "env": p.env.for_game(game).model_dump(),
+        "net": p.net.model_dump(),
+        "mcts": p.mcts.model_dump(),
+        "replay": p.replay.model_dump(),
+        "optim": p.optim.model_dump(),
+        "loss": p.loss.model_dump(),
+        "seed": p.seed,
+        "device": p.device,
+    }
+    return TrainConfig.model_validate(deep_merge(deep_merge(base, overrides), fields))
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomically write pretty JSON (metrics files read by ``dvc metrics show``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+# ---- CLI -----------------------------------------------------------------------------------------
+def stage_cli(
+    name: str,
+    description: str,
+    run: Callable[[PipelineConfig, argparse.Namespace], dict],
+    items: tuple[str, ...] = (),
+    argv: list[str] | None = None,
+) -> int:
+    """Parse ``--params`` (and ``--<item>`` for each of ``items``), load params, call ``run``.
+
+    Bad input (params, data, checkpoints) maps to exit code 2 with a one-line message.
+
+    Exit codes: 0 success, 2 bad input (params, data, checkpoints: message on stderr, no traceback).
+    """
+    parser = argparse.ArgumentParser(prog=f"xfer stage {name}", description=description)
+    parser.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    for item in items:
+        parser.add_argument(f"--{item}", required=True, help=f"the {item} this stage instance handles")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_params(Path(args.params))
+        metrics = run(cfg, args)
+    except (ParamsError, DatasetError, CheckpointError, ValueError, FileNotFoundError) as exc:
+        print(f"xfer stage {name}: error: {exc}", file=sys.stderr)
+        return 2
+    log.info("%s done: %s", name, json.dumps(metrics, sort_keys=True)[:500])
+    return 0
+
+
+def section_hash(p: PipelineConfig, *sections: str, extra: dict | None = None) -> str:
+    """Hash of the named params sections (+ ``extra``): what a stage's resume state depends on.
+
+    Changing an unrelated section (e.g. finetune params) does not invalidate a teacher's state.
+    """
+    import hashlib
+
+    blob = {s: getattr(p, s).model_dump(mode="json") if hasattr(getattr(p, s), "model_dump") else getattr(p, s)
+            for s in sections}
+    blob["extra"] = extra or {}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -1,0 +1,101 @@
+"""Stage ``distill``: one multi-task student distilled from the frozen per-game teachers.
+
+XTRA sec 3.1 (stage 1b): batches are sampled uniformly over the pretraining games; value and
+policy targets come from each sample's frozen teacher (its stored root visit distributions and
+root values in ``data/teacher_targets/<game>``), not from the student's own bootstrap. Value
+targets are proper n-step returns bootstrapped with the teacher's root value. The student has the
+shared 18-action policy head; every game's legal actions are masked by its own action map. It is
+EfficientZero-L by default (``distill.size``) and is evaluated zero-shot on every pretraining game.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from xfer import checkpoint as ckpt
+from xfer.actor import evaluate
+from xfer.config import PipelineConfig
+from xfer.data import DatasetReader, OfflineSampler
+from xfer.envs.atari import action_mask
+from xfer.learner import Learner
+from xfer.nets import build_network, net_spec
+from xfer.offline import concat_batches, train_offline
+from xfer.replay.targets import Batch, build_batch, stored_bootstrap
+from xfer.stages.common import section_hash, stage_cli, student_model, teacher_data_dir, work_dir, write_json
+from xfer.stages.teacher import make_meta
+
+
+def open_teacher_data(p: PipelineConfig, games: list[str]) -> dict[str, DatasetReader]:
+    """Readers of the teacher-relabelled datasets, checked for game, action map and annotation.
+
+    Raises:
+        xfer.data.DatasetError / ValueError: missing teacher data for a game, wrong game, action-map
+            mismatch, or a dataset that was never relabelled by a teacher.
+    """
+    readers = {}
+    for g in games:
+        path = teacher_data_dir(g)
+        if not (path / "manifest.json").exists():
+            raise FileNotFoundError(f"no teacher targets for {g!r} at {path}; run `dvc repro teacher@{g}` first")
+        r = DatasetReader(path)
+        if r.game != g:
+            raise ValueError(f"{path} holds game {r.game!r}, expected {g!r}")
+        r.check_action_mask(action_mask(g))
+        if not r.manifest.annotation.startswith("teacher:"):
+            raise ValueError(f"{path} is annotated by {r.manifest.annotation!r}, not a teacher; rerun teacher@{g}")
+        readers[g] = r
+    return readers
+
+
+def stored_target_batches(sampler: OfflineSampler, batch_size: int, p: PipelineConfig, discount: float,
+                          rng: np.random.Generator) -> dict[str, Batch]:
+    """One batch per game (``batch_size`` split evenly) with stored-teacher targets."""
+    r = p.replay
+    out = {}
+    for game, index in sampler.sample_uniform(batch_size).items():
+        out[game] = build_batch(index, r.unroll_steps, r.td_steps, r.off_policy_age_scale, 0, discount,
+                                r.value_prefix_horizon, 0.0, stored_bootstrap, None, rng)
+    return out
+
+
+def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -> dict:
+    """Distil the teachers of all pretraining games into one student; returns metrics."""
+    d = p.distill
+    size = d.size or p.net.size
+    readers = open_teacher_data(p, p.pretrain_games)
+    sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed)
+    net = build_network(net_spec(size, p.net.support_size), 18, p.env.stack, p.env.screen_size)
+    learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, d.train_steps, p.device, augment=True)
+    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "distill", "pretrain_games", "seed")
+
+    def source(rng: np.random.Generator) -> list[Batch]:
+        return [concat_batches(list(stored_target_batches(sampler, d.batch_size, p, p.mcts.discount, rng).values()))]
+
+    metrics = train_offline(learner, source, d.train_steps, work / "state", cfg_hash, p.seed, d.checkpoint_every,
+                            d.target_refresh, Path("metrics") / "distill.tsv", progress=progress, desc="distill")
+    zero_shot = {}
+    for i, g in enumerate(p.pretrain_games):
+        scores = evaluate(learner.net, p.env.for_game(g), p.mcts, p.evaluate.episodes, p.evaluate.max_steps,
+                          seed=p.seed + 2000 + i, device=p.device)
+        zero_shot[g] = float(scores.mean())
+    ckpt.save_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
+    return {"size": size, "train_steps": learner.step_count, "final_loss": metrics.get("loss_total"),
+            "zero_shot_scores": zero_shot, "peak_resident_bytes": sampler.resident_bytes()}
+
+
+def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:
+    metrics = run(p, student_model(), work_dir("distill"), not args.no_progress)
+    write_json(Path("metrics") / "distill.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_cli("distill", __doc__.splitlines()[0], _run, argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

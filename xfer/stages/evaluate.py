@@ -1,0 +1,88 @@
+"""Stage ``evaluate``: final evaluation of every finetuned model on its target game.
+
+Protocol of reference.md section 1: ``evaluate.episodes`` episodes per model, argmax of visit
+counts, no root noise, ``evaluate.max_steps`` agent steps per episode (27k = 108k frames), fresh
+seeds independent of training. Scores are raw game scores; human-normalised scores use the
+Atari-57 random/human references (``xfer.envs.scores``); games without references (Carnival,
+Pooyan) are normalised against a uniformly random agent measured here with the same protocol
+(``hns`` is then None and ``random_score`` is the measured one). Also collects the student's
+zero-shot scores from ``metrics/distill.json``.
+Output: ``metrics/evaluate.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from xfer import checkpoint as ckpt
+from xfer.actor import evaluate
+from xfer.config import PipelineConfig
+from xfer.envs.atari import VectorAtari
+from xfer.envs.scores import REFERENCE_SCORES, human_normalised_score
+from xfer.stages.common import finetune_dir, stage_cli, write_json
+
+
+def random_agent_score(p: PipelineConfig, game: str, episodes: int, max_steps: int, seed: int) -> float:
+    """Mean raw score of uniformly random legal actions (for games without reference scores)."""
+    rng = np.random.default_rng(seed)
+    scores = np.zeros(episodes)
+    with VectorAtari(p.env.for_game(game), episodes, seed) as envs:
+        envs.reset(seed=seed)
+        legal = np.flatnonzero(envs.action_mask)
+        running = np.ones(episodes, dtype=bool)
+        for _ in range(max_steps):
+            res = envs.step(rng.choice(legal, size=episodes))
+            scores += np.where(running, res.reward, 0.0)
+            running &= ~(res.terminated | res.truncated)
+            if not running.any():
+                break
+    return float(scores.mean())
+
+
+def run(p: PipelineConfig) -> dict:
+    """Evaluate all ``finetune@<target>-<run>`` models; returns the metrics dict."""
+    e = p.evaluate
+    results: dict[str, dict] = {}
+    for ti, target in enumerate(p.targets):
+        random_ref = None if target in REFERENCE_SCORES else random_agent_score(p, target, e.episodes, e.max_steps,
+                                                                               p.seed + 50_000 + ti)
+        for ri, name in enumerate(p.finetune.runs):
+            model_path = finetune_dir(target, name) / "model.safetensors"
+            net, meta = ckpt.load_model(model_path, device=p.device)
+            if target not in meta.games:
+                raise ValueError(f"{model_path} was trained on {meta.games}, not on target {target!r}")
+            scores = evaluate(net, p.env.for_game(target), p.mcts, e.episodes, e.max_steps,
+                              seed=p.seed + 100_000 + 1000 * ti + ri, device=p.device)
+            mean = float(scores.mean())
+            entry = {"target": target, "run": name, "mean_score": mean, "std_score": float(scores.std()),
+                     "episodes": len(scores), "scores": scores.tolist(), "env_steps": meta.env_steps}
+            if random_ref is None:
+                entry["hns"] = human_normalised_score(target, mean)
+            else:
+                entry["hns"] = None
+                entry["random_score"] = random_ref
+            results[f"{target}-{name}"] = entry
+    zero_shot = {}
+    distill_metrics = Path("metrics") / "distill.json"
+    if distill_metrics.exists():
+        zero_shot = json.loads(distill_metrics.read_text()).get("zero_shot_scores", {})
+    return {"runs": results, "student_zero_shot": zero_shot, "protocol": e.model_dump()}
+
+
+def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:
+    metrics = run(p)
+    write_json(Path("metrics") / "evaluate.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_cli("evaluate", __doc__.splitlines()[0], _run, argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

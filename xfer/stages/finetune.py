@@ -1,0 +1,156 @@
+"""Stage ``finetune@<run>``: concurrent cross-task finetuning on the target game (XTRA sec 3.2, Eq. 1).
+
+Online EfficientZero on the target game (fully reanalysed target data) plus, when the run has
+``cross_task``, offline batches of every pretraining game with frozen-teacher targets in the same
+gradient step: ``L = L_ez(target) + sum_i eta_i L_ez(offline i)``. ``eta`` comes from gradient
+cosine similarity (Appendix B, :class:`xfer.transfer.TaskWeights`) or stays 1 without task
+weights. Offline value targets are proper n-step returns bootstrapped with the stored teacher
+root value (``offline_value_target: nstep``, default) or the public code's variant
+(``public``: 5 undiscounted rewards + stored root value, no ``gamma^5``).
+
+Each run of ``finetune.runs`` is one DVC stage; the switches reproduce the paper's baselines and
+ablations: from scratch (``init: none, cross_task: false``), without cross-task, without
+pretraining (``init: none``), without task weights, frozen representation, and transferring only
+``h`` / ``h+g`` / ``h+g+f``. Output ``runs/finetune/<run>/``: model, learning curve, metrics TSVs,
+task weights over time (TSV + PNG) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+from pathlib import Path
+
+from xfer import checkpoint as ckpt
+from xfer.config import FinetuneRun, PipelineConfig, TrainConfig
+from xfer.data import OfflineSampler
+from xfer.learner import StepResult
+from xfer.metrics import TsvLog, plot_curves
+from xfer.replay.targets import Batch
+from xfer.stages.common import (
+    finetune_dir,
+    section_hash,
+    stage_cli,
+    student_model,
+    train_config,
+    work_dir,
+    write_json,
+)
+from xfer.stages.distill import open_teacher_data, stored_target_batches
+from xfer.train import Trainer
+from xfer.transfer import TaskWeights, freeze_representation, transfer_parts
+
+
+class FinetuneTrainer(Trainer):
+    """:class:`xfer.train.Trainer` whose gradient steps add the offline tasks of Eq. 1."""
+
+    def __init__(self, cfg: TrainConfig, out_dir: Path, p: PipelineConfig, run: FinetuneRun,
+                 student: Path | None, progress: bool = True) -> None:
+        self.p = p
+        self.run_cfg = run
+        games = list(p.pretrain_games) if run.cross_task else []
+        self.weights = TaskWeights(games, p.finetune.task_weights)
+        self.sampler = None
+        if games:
+            readers = open_teacher_data(p, games)
+            d = p.distill
+            self.sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed + 7)
+        super().__init__(cfg, out_dir, progress, restart_stale=True)
+        self.weights_log = TsvLog(out_dir / "metrics" / "task_weights.tsv", ["train_steps", *games],
+                                  "train_steps", self.counters.train_steps)
+        if not self.resumed and run.init == "student":
+            if student is None:
+                raise FileNotFoundError("this run starts from the student but no student model was given")
+            pretrained, _ = ckpt.load_model(student, expected_size=cfg.net.size, device=cfg.device)
+            transfer_parts(self.learner.net, pretrained, run.transfer)
+            self.learner.refresh_target()
+            self.actor_net.load_state_dict(self.learner.net.state_dict())
+        if run.freeze_representation:
+            freeze_representation(self.learner.net)
+            self.learner.optimizer = type(self.learner.optimizer)(
+                [q for q in self.learner.net.parameters() if q.requires_grad], **self.learner.optimizer.defaults)
+
+    def state_hash(self) -> str:
+        return section_hash(self.p, "pretrain_games", "distill", "seed", extra={
+            "run": self.run_cfg.model_dump(), "train": super().state_hash(),
+            "finetune": self.p.finetune.model_dump(mode="json", exclude={"runs"})})
+
+    def extra_state(self) -> dict:
+        return {"task_weights": self.weights.state()}
+
+    def load_extra_state(self, extra: dict) -> None:
+        if "task_weights" in extra:
+            self.weights.load(extra["task_weights"])
+
+    def _learn(self, batch: Batch) -> StepResult:
+        if self.sampler is None:
+            return self.learner.step(batch)
+        ft = self.p.finetune
+        discount = self.p.mcts.discount if ft.offline_value_target == "nstep" else 1.0
+        offline = stored_target_batches(self.sampler, ft.offline_batch_size, self.p, discount, self.rng)
+        games = [g for g in self.weights.games if g in offline]
+        batches = [batch] + [offline[g] for g in games]
+        step = self.learner.step_count
+        if self.run_cfg.task_weights and self.weights.in_window(step) and len(games) == len(self.weights.games):
+            if self.weights.observe(step, self.learner.task_gradient_cosines(batches)):
+                self.weights_log.append({"train_steps": step + 1, **self.weights.as_dict()})
+        eta = self.weights.as_dict() if self.run_cfg.task_weights else {g: 1.0 for g in games}
+        result = self.learner.step_tasks(batches, [1.0] + [eta[g] for g in games])
+        return result
+
+
+def plot_task_weights(tsv: Path, png: Path, title: str) -> None:
+    """Task weight per offline game against training steps (XTRA Fig. 5b / Fig. 9)."""
+    rows = TsvLog(tsv, []).read() if tsv.exists() else []
+    if not rows:
+        return
+    games = [k for k in rows[0] if k != "train_steps"]
+    x = [float(r["train_steps"]) for r in rows]
+    plot_curves({g: (x, [float(r[g]) for r in rows]) for g in games}, png, title, "training steps", "task weight eta")
+
+
+def run(p: PipelineConfig, target: str, name: str, out: Path, work: Path, progress: bool = True) -> dict:
+    """Run finetuning variant ``name`` of ``finetune.runs`` on game ``target``; returns its summary."""
+    if target not in p.targets:
+        raise ValueError(f"finetune: {target!r} is not in targets {p.targets}")
+    if name not in p.finetune.runs:
+        raise ValueError(f"unknown finetune run {name!r}; params.yaml defines {sorted(p.finetune.runs)}")
+    rc = p.finetune.runs[name]
+    size = (rc.size or p.net.size) if rc.init == "none" else (p.distill.size or p.net.size)
+    overrides = {**p.finetune.train}
+    cfg = train_config(p, target, overrides, env_steps=p.finetune.env_steps, net={"size": size})
+    student = student_model() if rc.init == "student" else None
+    trainer = FinetuneTrainer(cfg, work, p, rc, student, progress)
+    summary = trainer.run()
+    out.mkdir(parents=True, exist_ok=True)
+    for name_ in ("model.safetensors", "model.json", "learning_curve.png", "summary.json"):
+        (out / name_).write_bytes((work / name_).read_bytes())
+    (out / "metrics").mkdir(exist_ok=True)
+    for tsv in (work / "metrics").glob("*.tsv"):
+        (out / "metrics" / tsv.name).write_bytes(tsv.read_bytes())
+    plot_task_weights(out / "metrics" / "task_weights.tsv", out / "task_weights.png",
+                      f"XTRA task weights, target {target} ({name})")
+    summary.update({
+        "run": name, "target": target, "init": rc.init, "cross_task": rc.cross_task,
+        "task_weights": rc.task_weights, "transfer": rc.transfer, "freeze_representation": rc.freeze_representation,
+        "final_task_weights": trainer.weights.as_dict(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "offline_resident_mb": round(trainer.sampler.resident_bytes() / 2**20, 1) if trainer.sampler else 0.0,
+    })
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:
+    return run(p, args.target, args.run, finetune_dir(args.target, args.run),
+               work_dir("finetune", f"{args.target}-{args.run}"), not args.no_progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_cli("finetune", __doc__.splitlines()[0], _run, items=("target", "run"), argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,143 @@
+"""Stage ``teacher@<game>``: offline RL per game, then relabel the dataset with teacher targets.
+
+XTRA sec 3.1 (stage 1a): one EfficientZero per pretraining game trained on its fixed dataset with
+Reanalyse (fresh policy targets by searching with the latest network for
+``teacher.reanalyse_fraction`` of samples; value bootstraps from the target network), with no
+environment interaction during training. Start positions are drawn uniformly from a
+memory-bounded shard cache (:class:`xfer.data.OfflineSampler`). The finished teacher is evaluated
+on the real game, then searches every stored observation once: its root visit distributions and
+root values replace the behaviour annotations in a copy of the dataset
+(``data/teacher_targets/<game>``), which the student (distillation) and the offline terms of
+finetuning use as their frozen-teacher targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from xfer import checkpoint as ckpt
+from xfer.actor import evaluate
+from xfer.config import PipelineConfig
+from xfer.data import DatasetReader, DatasetWriter, OfflineSampler
+from xfer.envs.atari import action_mask, minimal_action_map
+from xfer.inference import search_policy
+from xfer.learner import Learner
+from xfer.nets import build_network, net_spec
+from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.offline import train_offline
+from xfer.replay.segment import Segment
+from xfer.replay.targets import build_batch, network_bootstrap
+from xfer.stages.common import (
+    dataset_dir,
+    section_hash,
+    stage_cli,
+    teacher_data_dir,
+    teacher_model,
+    work_dir,
+    write_json,
+)
+
+
+def make_meta(p: PipelineConfig, size: str, games: list[str], steps: int, cfg_hash: str) -> ckpt.ModelMeta:
+    """Sidecar of a pipeline model trained on ``games`` (full 18-action head, per-game maps)."""
+    return ckpt.ModelMeta(
+        size=size, spec=net_spec(size, p.net.support_size).to_dict(), num_actions=18,
+        obs_channels=3 * p.env.stack, obs_size=p.env.screen_size, games=games,
+        action_maps={g: minimal_action_map(g).tolist() for g in games}, step=steps, env_steps=0,
+        config_hash=cfg_hash,
+    )
+
+
+def annotate(net: EfficientZeroNet, segments: list[Segment], p: PipelineConfig, seed: int,
+             progress: bool, chunk: int = 256) -> list[Segment]:
+    """Search every observation ``o_0..o_T`` of every segment with ``net`` (no root noise).
+
+    Returns copies with ``visit_dist`` ``[T, A]`` and ``root_values`` ``[T]`` from the search and
+    ``final_value`` = root value of ``o_T`` (0 for a true terminal).
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for seg in tqdm(segments, disable=not progress, desc="teacher targets", unit="segment"):
+        obs = np.stack([seg.obs(t) for t in range(len(seg) + 1)])
+        mask = np.broadcast_to(seg.action_mask, (len(obs), len(seg.action_mask))).copy()
+        res = search_policy(net, obs, mask, p.mcts, rng, add_noise=False, device=p.device, chunk=chunk)
+        final = 0.0 if seg.terminal else float(res.root_value[-1])
+        out.append(replace(seg, visit_dist=res.policy[:-1].astype(np.float32),
+                           root_values=res.root_value[:-1].astype(np.float32), final_value=final))
+    return out
+
+
+def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Path, work: Path,
+        progress: bool = True) -> dict:
+    """Train the teacher for ``game`` on ``data``; write its model and the relabelled dataset."""
+    reader = DatasetReader(data)
+    if reader.game != game:
+        raise ValueError(f"dataset {data} holds game {reader.game!r}, expected {game!r}")
+    reader.check_action_mask(action_mask(game))
+    t = p.teacher
+    size = p.net.size
+    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "teacher", "seed", extra={"game": game})
+    net = build_network(net_spec(size, p.net.support_size), 18, p.env.stack, p.env.screen_size)
+    learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, t.train_steps, p.device, augment=True)
+    reanalyse_net = build_network(net.spec, 18, p.env.stack, p.env.screen_size).to(p.device)
+    sampler = OfflineSampler({game: reader}, t.max_cached_shards, t.rotate_every, seed=p.seed)
+    r = p.replay
+
+    def source(rng: np.random.Generator):
+        index = sampler.sample(game, t.batch_size)
+
+        def value_fn(obs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return learner.target_net.initial_inference(torch.from_numpy(obs).to(p.device)).value.cpu().numpy()
+
+        def policy_fn(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            return search_policy(reanalyse_net, obs, mask, p.mcts, rng, add_noise=False, device=p.device).policy
+
+        # Offline data never ages: the TD horizon stays at td_steps (age 0).
+        batch = build_batch(index, r.unroll_steps, r.td_steps, r.off_policy_age_scale, 0, p.mcts.discount,
+                            r.value_prefix_horizon, t.reanalyse_fraction, network_bootstrap(value_fn),
+                            policy_fn, rng)
+        return [batch]
+
+    def refresh(step: int) -> None:
+        if step % 25 == 0 or step == 1:
+            reanalyse_net.load_state_dict(learner.net.state_dict())
+
+    metrics = train_offline(learner, source, t.train_steps, work / "state", cfg_hash, p.seed, t.checkpoint_every,
+                            t.target_refresh, Path("metrics") / "teacher" / f"{game}.tsv", refresh, progress,
+                            desc=f"teacher {game}")
+    scores = evaluate(learner.net, p.env.for_game(game), p.mcts, p.evaluate.episodes, p.evaluate.max_steps,
+                      seed=p.seed + 1000, device=p.device)
+    ckpt.save_model(out_model, learner.net, make_meta(p, size, [game], learner.step_count, cfg_hash))
+    sha = ckpt.read_model_meta(out_model).weights_sha256
+    with DatasetWriter(out_data, game, reader.manifest.env, reader.manifest.behaviour_policy,
+                       annotation=f"teacher:{sha[:16]}", shard_transitions=reader.shard_transitions) as writer:
+        for i in range(reader.num_shards):
+            for seg in annotate(learner.net, reader.load_shard(i), p, p.seed + i, progress):
+                writer.add(seg)
+    return {"game": game, "train_steps": learner.step_count, "eval_mean_score": float(scores.mean()),
+            "eval_scores": scores.tolist(), "final_loss": metrics.get("loss_total")}
+
+
+def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:
+    if args.game not in p.pretrain_games:
+        raise ValueError(f"teacher: {args.game!r} is not in pretrain_games {p.pretrain_games}")
+    metrics = run(p, args.game, dataset_dir(args.game), teacher_model(args.game), teacher_data_dir(args.game),
+                  work_dir("teacher", args.game), not args.no_progress)
+    write_json(Path("metrics") / "teacher" / f"{args.game}.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_cli("teacher", __doc__.splitlines()[0], _run, items=("game",), argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
