@@ -78,7 +78,7 @@ class PipelineParams(BaseModel):
                                              "empty = the preset's")
     targets: list[str] | None = Field(None, description="target games for finetuning (unseen in "
                                       "pretraining); empty = the preset's")
-    seed: int = Field(0, ge=0, description="random seed (params.yaml `seed`)")
+    seed: int | None = Field(None, ge=0, description="random seed (params.yaml `seed`; empty = preset's)")
     collect_env_steps: int | None = Field(None, gt=0, description="collect.env_steps (empty = preset's)")
     teacher_train_steps: int | None = Field(None, gt=0, description="teacher.train_steps (empty = preset's)")
     distill_train_steps: int | None = Field(None, gt=0, description="distill.train_steps (empty = preset's)")
@@ -129,7 +129,8 @@ class PipelineParams(BaseModel):
             out["pretrain_games"] = self.pretrain_games
         if self.targets is not None:
             out["targets"] = self.targets
-        out["seed"] = self.seed
+        if self.seed is not None:
+            out["seed"] = self.seed
         for key, val in (("collect.env_steps", self.collect_env_steps),
                          ("teacher.train_steps", self.teacher_train_steps),
                          ("distill.train_steps", self.distill_train_steps),
@@ -247,7 +248,8 @@ def _stream(argv: list[str], cwd: str, log) -> tuple[int, list[str]]:
                 proc.kill()
 
 
-_EXITED = re.compile(r"exited with (-?\d+)")
+# DVC's message when a stage command fails: "ERROR: failed to reproduce 'X': failed to run: CMD, exited with N"
+_EXITED = re.compile(r"failed to run: .*, exited with (-?\d+)")
 
 
 def _stage_status(stage: str, lines: list[str]) -> str:
@@ -282,7 +284,7 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
 
 
 def summary_rows(data: Any) -> list[dict[str, Any]]:
-    """metrics/summary.json -> table rows with the same columns.
+    """A JSON table -> rows with the same columns (missing cells None).
 
     ``{"xtra": {"Pong": 1.2, ...}, ...}`` -> ``[{"name": "xtra", "Pong": 1.2, ...}, ...]`` (nested dicts
     flatten to ``a.b`` columns); ``{"x": 1.0}`` -> ``[{"name": "x", "value": 1.0}]``; a list of dicts
@@ -316,26 +318,43 @@ def summary_rows(data: Any) -> list[dict[str, Any]]:
     return [{c: row.get(c) for c in columns} for row in rows]
 
 
+def summary_tables(data: Any) -> dict[str, list[dict[str, Any]]]:
+    """metrics/summary.json -> table artifacts by key.
+
+    The report stage writes ``{"runs": {target-run: {...}}, "aggregate": {run: {...}}, ...}``: that gives
+    ``xtra-summary`` (one row per finetune run) and ``xtra-aggregate`` (one row per run name). Any other
+    shape (e.g. ``{run: {game: number}}``) becomes one ``xtra-summary`` table via :func:`summary_rows`.
+    """
+    if isinstance(data, dict) and isinstance(data.get("runs"), dict):
+        tables = {"xtra-summary": summary_rows(data["runs"])}
+        if isinstance(data.get("aggregate"), dict):
+            tables["xtra-aggregate"] = summary_rows(data["aggregate"])
+        return {k: v for k, v in tables.items() if v}
+    rows = summary_rows(data)
+    return {"xtra-summary": rows} if rows else {}
+
+
 def publish_artifacts(repo: str) -> dict[str, str | None]:
     """Publish ``reports/report.md`` as a markdown artifact (key ``xtra-report``) and
-    ``metrics/summary.json`` as a table artifact (key ``xtra-summary``) on the current flow run.
-    Missing files are skipped. Returns the artifact ids (None where skipped)."""
+    ``metrics/summary.json`` as table artifacts (key ``xtra-summary``, plus ``xtra-aggregate`` for the
+    report stage's aggregates) on the current flow run. Missing files are skipped with a warning.
+    Returns the artifact ids by key."""
     log = get_run_logger()
     root = Path(repo)
-    out: dict[str, str | None] = {"report": None, "summary": None}
+    out: dict[str, str | None] = {"xtra-report": None, "xtra-summary": None}
     if (root / REPORT_MD).is_file():
         md = (root / REPORT_MD).read_text(encoding="utf-8", errors="replace")
-        out["report"] = str(create_markdown_artifact(md, key="xtra-report", description=f"{REPORT_MD}"))
+        out["xtra-report"] = str(create_markdown_artifact(md, key="xtra-report", description=f"{REPORT_MD}"))
     else:
         log.warning("no %s in %s: no report artifact", REPORT_MD, root.resolve())
     if (root / SUMMARY_JSON).is_file():
         try:
-            rows = summary_rows(json.loads((root / SUMMARY_JSON).read_text(encoding="utf-8")))
+            tables = summary_tables(json.loads((root / SUMMARY_JSON).read_text(encoding="utf-8")))
         except json.JSONDecodeError as exc:
             log.warning("unreadable %s: %s", SUMMARY_JSON, exc)
-            rows = []
-        if rows:
-            out["summary"] = str(create_table_artifact(rows, key="xtra-summary", description=f"{SUMMARY_JSON}"))
+            tables = {}
+        for key, rows in tables.items():
+            out[key] = str(create_table_artifact(rows, key=key, description=f"{SUMMARY_JSON}"))
     else:
         log.warning("no %s in %s: no summary table artifact", SUMMARY_JSON, root.resolve())
     return out
@@ -489,15 +508,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Uses the Prefect API in PREFECT_API_URL, or a temporary local server when it is unset.",
         epilog="examples:\n"
         "  python flows/pipeline.py                      # default preset, all stages here\n"
-        "  python flows/pipeline.py --preset shooter --games Pong,Breakout --target Assault --seeds 0,1\n"
+        "  python flows/pipeline.py --preset shooter --games Assault,Carnival --targets Phoenix --seed 1\n"
         "  python flows/pipeline.py --push               # push outputs + run-cache after each stage\n"
         "  python flows/pipeline.py --distributed        # stages go to the gpu/cpu pools' workers",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=["default", "shooter", "maze", "diverse"])
     p.add_argument("--games", type=_csv, help="pretraining games, comma separated (default: preset's)")
-    p.add_argument("--target", help="target game (default: preset's)")
-    p.add_argument("--seeds", type=lambda s: [int(x) for x in _csv(s)], default=[0],
-                   help="finetuning seeds, comma separated (default 0)")
+    p.add_argument("--targets", type=_csv, help="target games, comma separated (default: preset's)")
+    p.add_argument("--seed", type=int, help="random seed (default: preset's)")
     p.add_argument("--collect-env-steps", type=int)
     p.add_argument("--teacher-train-steps", type=int)
     p.add_argument("--distill-train-steps", type=int)
@@ -514,8 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        params = PipelineParams(preset=args.preset, pretrain_games=args.games, target=args.target,
-                                seeds=args.seeds, collect_env_steps=args.collect_env_steps,
+        params = PipelineParams(preset=args.preset, pretrain_games=args.games, targets=args.targets,
+                                seed=args.seed, collect_env_steps=args.collect_env_steps,
                                 teacher_train_steps=args.teacher_train_steps,
                                 distill_train_steps=args.distill_train_steps,
                                 finetune_env_steps=args.finetune_env_steps, push=args.push, pull=args.pull,

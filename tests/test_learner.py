@@ -67,3 +67,19 @@ def test_random_shift_is_a_translation_of_the_padded_image():
     out = augment(obs)
     assert out.dtype == torch.float32 and out.shape == obs.shape
     assert torch.all((out - 128 / 255).abs() <= 0.1 * 128 / 255 + 1e-6)  # intensity within 1 +- 2*0.05
+
+
+@pytest.mark.parametrize("size", ["ez", "ez-l"])
+def test_full_size_network_trains_and_searches_on_cpu(size):
+    from xfer.config import MCTSConfig
+    from xfer.inference import search_policy
+
+    net = build_network(net_spec(size))
+    learner = Learner(net, OptimConfig(), LossConfig(), 5, 10, augment=True)
+    result = learner.step(real_batch(2))
+    assert np.isfinite(result.metrics["loss"]) and result.priorities.shape == (4,)
+    obs = np.random.default_rng(0).integers(0, 256, (2, 12, 96, 96), dtype=np.uint8)
+    mask = np.zeros((2, 18), bool)
+    mask[:, :6] = True
+    out = search_policy(learner.net, obs, mask, MCTSConfig(num_simulations=8), np.random.default_rng(0), True)
+    assert out.visit_counts.sum(1).tolist() == [8, 8] and out.visit_counts[:, 6:].sum() == 0

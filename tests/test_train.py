@@ -90,3 +90,12 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     assert final["counters"]["train_steps"] == final["learner_steps"] > meta["counters"]["train_steps"]
     steps = [int(line.split("\t")[0]) for line in (out / "metrics" / "eval.tsv").read_text().splitlines()[1:]]
     assert steps == sorted(steps) and steps[-1] == 400
+
+
+def test_stale_resume_state_is_discarded_only_when_asked(tmp_path):
+    from xfer.resume import discard_stale_state
+
+    state = tmp_path / "state"
+    ckpt.save_training_state(state, {}, {}, {"config_hash": "abc"})
+    assert not discard_stale_state(state, "abc") and state.exists()
+    assert discard_stale_state(state, "def") and not state.exists()

@@ -1,113 +1,11 @@
 """Fixtures for the flow tests: a real Prefect API server (the test harness: a temporary server
-subprocess on loopback with a temporary SQLite database) and a throwaway git + DVC repo whose dvc.yaml
-has the pipeline's stage groups (collect/teacher/finetune as ``foreach``) with tiny real commands."""
+subprocess on loopback with a temporary SQLite database)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-# The stage commands of the toy pipeline. Each call appends to attempts/<name>.count (outside DVC's
-# view), then exits with the code in control/<name>.exit if that file exists ("CODE" or "CODE TIMES":
-# fail only the first TIMES attempts), else writes its output from its inputs.
-TOY_PY = '''\
-import json, pathlib, sys
-name, out, *inputs = sys.argv[1:]
-root = pathlib.Path(".")
-(root / "attempts").mkdir(exist_ok=True)
-counter = root / "attempts" / f"{name}.count"
-n = int(counter.read_text()) + 1 if counter.exists() else 1
-counter.write_text(str(n))
-control = root / "control" / f"{name}.exit"
-if control.exists():
-    code, *times = control.read_text().split()
-    if not times or n <= int(times[0]):
-        print(f"toy {name}: failing on purpose (attempt {n})", flush=True)
-        sys.exit(int(code))
-text = name + ":" + ",".join(pathlib.Path(p).read_text().strip() for p in inputs)
-pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
-if name == "report":
-    pathlib.Path(out).write_text("# Toy report\\n\\n" + text + "\\n")
-    pathlib.Path("metrics/summary.json").write_text(json.dumps(
-        {"xtra": {"g1": 1.5, "g2": 2.0}, "scratch": {"g1": 0.5, "g2": 1.0}}))
-else:
-    pathlib.Path(out).write_text(text + "\\n")
-print(f"toy {name}: wrote {out}", flush=True)
-'''
-
-# Stage groups deliberately listed out of pipeline order: the flow must order them itself.
-DVC_YAML = '''\
-stages:
-  report:
-    cmd: python toy.py report reports/report.md metrics/eval.json
-    deps: [toy.py, metrics/eval.json]
-    outs: [reports/report.md, metrics/summary.json]
-  finetune:
-    foreach: ${runs}
-    do:
-      cmd: python toy.py finetune@${item} finetune/${item}.txt student.txt
-      deps: [toy.py, student.txt]
-      outs: ["finetune/${item}.txt"]
-  collect:
-    foreach: ${pretrain_games}
-    do:
-      cmd: python toy.py collect@${item} data/${item}.txt
-      deps: [toy.py]
-      outs: ["data/${item}.txt"]
-  teacher:
-    foreach: ${pretrain_games}
-    do:
-      cmd: python toy.py teacher@${item} teachers/${item}.txt data/${item}.txt
-      deps: ["toy.py", "data/${item}.txt"]
-      outs: ["teachers/${item}.txt"]
-  distill:
-    cmd: python toy.py distill student.txt teachers/g1.txt teachers/g2.txt
-    deps: [toy.py, teachers/g1.txt, teachers/g2.txt]
-    outs: [student.txt]
-  evaluate:
-    cmd: python toy.py evaluate metrics/eval.json finetune/xtra.txt finetune/scratch.txt
-    deps: [toy.py, finetune/xtra.txt, finetune/scratch.txt]
-    outs: [metrics/eval.json]
-'''
-
-PARAMS_YAML = "pretrain_games: [g1, g2]\nruns: [xtra, scratch]\n"
-
-PIPELINE_ORDER = ["collect@g1", "collect@g2", "teacher@g1", "teacher@g2", "distill",
-                  "finetune@xtra", "finetune@scratch", "evaluate", "report"]
-
-
-def _run(argv: list[str], cwd: Path) -> None:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True, text=True)
-
-
-def make_toy_repo(root: Path, remote: Path | None = None) -> Path:
-    """A git + DVC repo at ``root`` with the toy pipeline (and a local-directory DVC remote)."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "toy.py").write_text(TOY_PY)
-    (root / "dvc.yaml").write_text(DVC_YAML)
-    (root / "params.yaml").write_text(PARAMS_YAML)
-    (root / ".gitignore").write_text("attempts/\ncontrol/\n")
-    _run(["git", "init", "-q"], root)
-    _run([sys.executable, "-m", "dvc", "init", "-q"], root)
-    _run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], root)
-    if remote is not None:
-        remote.mkdir(parents=True, exist_ok=True)
-        _run([sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(remote)], root)
-    return root
-
-
-def toy_params_command(params) -> list[str]:
-    """Stand-in for ``xfer params``: writes the toy params.yaml (pretrain_games from the params)."""
-    games = params.pretrain_games or ["g1", "g2"]
-    text = f"pretrain_games: {json.dumps(games)}\nruns: [xtra, scratch]\n"
-    return [sys.executable, "-c", f"import pathlib; pathlib.Path('params.yaml').write_text({text!r})"]
+from tests.flows.toyrepo import toy_params_command
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.conftest import PIPELINE_ORDER, make_toy_repo
+from tests.flows.toyrepo import PIPELINE_ORDER, make_toy_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = {"xtra-pipeline/default": "cpu", "xtra-stage/gpu": "gpu", "xtra-stage/cpu": "cpu"}
@@ -53,10 +53,11 @@ def test_prefect_yaml_deploys_three_deployments_with_a_typed_form(deployed):
     for name, pool in DEPLOYMENTS.items():
         assert deps[name].work_pool_name == pool
         assert deps[name].pull_steps and "{{ $XFER_REPO }}" in str(deps[name].pull_steps)  # resolved on the worker
+    assert deps["xtra-pipeline/default"].global_concurrency_limit.limit == 1  # one pipeline run at a time
     schema = deps["xtra-pipeline/default"].parameter_openapi_schema
     assert set(schema["properties"]) == {"params", "repo", "distributed"}
     form = schema["definitions"]["PipelineParams"]["properties"]
-    assert {"preset", "pretrain_games", "target", "seeds", "collect_env_steps", "teacher_train_steps",
+    assert {"preset", "pretrain_games", "targets", "seed", "collect_env_steps", "teacher_train_steps",
             "distill_train_steps", "finetune_env_steps", "push"} <= set(form)
     assert form["preset"]["enum"] == ["default", "shooter", "maze", "diverse"]
     assert set(deps["xtra-stage/gpu"].parameter_openapi_schema["properties"]) >= {"stage", "repo", "pull", "push"}

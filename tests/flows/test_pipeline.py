@@ -3,13 +3,17 @@ groups: ordering, one task run per stage, DVC skipping unchanged stages, failure
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.flows.conftest import PIPELINE_ORDER, make_toy_repo
+from tests.flows.toyrepo import PIPELINE_ORDER, make_toy_repo
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _client():
@@ -47,7 +51,7 @@ def toy_run(prefect_server, tmp_path_factory):
     """One toy repo, the flow run twice on it. The report stage fails once (exit 1) on purpose, so its
     task run retries once within the first flow run."""
     import flows.pipeline as pipeline
-    from tests.flows.conftest import toy_params_command
+    from tests.flows.toyrepo import toy_params_command
 
     mp = pytest.MonkeyPatch()
     mp.setattr(pipeline, "run_stage", pipeline.run_stage.with_options(retry_delay_seconds=0))
@@ -103,11 +107,14 @@ def test_report_and_summary_artifacts_are_published(toy_run):
         arts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
     by_key = {a.key: a for a in arts if a.key}
-    assert "# Toy report" in by_key["xtra-report"].data
     assert by_key["xtra-report"].type == "markdown"
-    table = by_key["xtra-summary"]
-    assert table.type == "table"
-    assert "scratch" in str(table.data) and "1.5" in str(table.data)
+    assert "# Toy report" in by_key["xtra-report"].data
+    runs, agg = by_key["xtra-summary"], by_key["xtra-aggregate"]
+    assert runs.type == agg.type == "table"
+    rows = json.loads(runs.data) if isinstance(runs.data, str) else runs.data
+    assert {r["name"]: r["score"] for r in rows} == {"t-xtra": 1.5, "t-scratch": 0.5}
+    rows = json.loads(agg.data) if isinstance(agg.data, str) else agg.data
+    assert {r["name"]: r["hns.iqm"] for r in rows} == {"xtra": 0.25, "scratch": 0.125}
     progress = [a for a in arts if a.type == "progress"]
     assert progress and float(progress[0].data) == 100.0
 
@@ -156,11 +163,27 @@ def test_params_command_builds_xfer_params_argv():
     from flows.pipeline import PipelineParams, params_command
 
     argv = params_command(PipelineParams(preset="shooter", pretrain_games=["Pong", "Breakout"], target="yes",
-                                         seeds=[0, 1], teacher_train_steps=500))
+                                         seeds=[1], teacher_train_steps=500))
     assert argv[1:] == ["-m", "xfer.cli", "params", "--preset", "shooter",
-                        "--set", 'pretrain_games=["Pong", "Breakout"]', "--set", 'target="yes"',
-                        "--set", "seeds=[0, 1]", "--set", "teacher.train_steps=500"]
-    with pytest.raises(ValueError):
-        PipelineParams(seeds=[])
-    with pytest.raises(ValueError):
-        PipelineParams(distill_train_steps=0)
+                        "--set", 'pretrain_games=["Pong", "Breakout"]', "--set", 'targets=["yes"]',
+                        "--set", "seed=1", "--set", "teacher.train_steps=500"]
+    assert params_command(PipelineParams())[1:] == ["-m", "xfer.cli", "params", "--preset", "default"]
+    for bad in ({"seeds": [0, 1]}, {"distill_train_steps": 0}, {"preset": "huge"},
+                {"pretrain_games": ["Pong", "Pong"]}):
+        with pytest.raises(ValueError):
+            PipelineParams(**bad)
+
+
+def test_params_command_is_accepted_by_xfer_params(tmp_path):
+    """The argv the flow builds passes the real `xfer params` validation (keys as in params.yaml)."""
+    from flows.pipeline import PipelineParams, params_command
+
+    params = PipelineParams(pretrain_games=["Assault", "Phoenix"], targets=["Breakout"], seed=3,
+                            collect_env_steps=500, teacher_train_steps=50, distill_train_steps=50,
+                            finetune_env_steps=500)
+    out = tmp_path / "params.yaml"
+    proc = subprocess.run([*params_command(params), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    written = yaml.safe_load(out.read_text())
+    assert written["targets"] == ["Breakout"] and written["seed"] == 3
+    assert written["collect"]["env_steps"] == 500 and written["finetune"]["env_steps"] == 500

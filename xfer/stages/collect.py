@@ -26,7 +26,7 @@ from xfer.config import PipelineConfig
 from xfer.data import atari_env_info, write_dataset
 from xfer.nets import build_network, net_spec
 from xfer.replay.segment import Segment
-from xfer.stages.common import dataset_dir, stage_cli, train_config, work_dir, write_json
+from xfer.stages.common import StageInputError, dataset_dir, stage_cli, train_config, work_dir, write_json
 from xfer.train import Trainer
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def run(p: PipelineConfig, game: str, out: Path, work: Path, progress: bool = Tr
         summary = {}
         behaviour = f"random+search annotations env_steps={p.collect.env_steps}"
     if not segments:
-        raise ValueError(f"collect@{game}: no complete segment was collected; raise collect.env_steps")
+        raise StageInputError(f"collect@{game}: no complete segment was collected; raise collect.env_steps")
     manifest = write_dataset(out, segments, game, atari_env_info(p.env.for_game(game)), behaviour,
                              shard_transitions=p.collect.shard_transitions)
     return {
@@ -82,7 +82,7 @@ def run(p: PipelineConfig, game: str, out: Path, work: Path, progress: bool = Tr
 
 def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:
     if args.game not in p.pretrain_games:
-        raise ValueError(f"collect: {args.game!r} is not in pretrain_games {p.pretrain_games}")
+        raise StageInputError(f"collect: {args.game!r} is not in pretrain_games {p.pretrain_games}")
     metrics = run(p, args.game, dataset_dir(args.game), work_dir("collect", args.game), not args.no_progress)
     write_json(Path("metrics") / "collect" / f"{args.game}.json", metrics)
     print(f"dataset: {dataset_dir(args.game)} ({metrics['transitions']} transitions, "

@@ -30,7 +30,11 @@ log = logging.getLogger("xfer.stages")
 WORK = Path(".xfer-work")
 
 
-class ParamsError(ValueError):
+class StageInputError(ValueError):
+    """A stage's inputs are unusable (wrong game, missing upstream output, ...): exit code 2."""
+
+
+class ParamsError(StageInputError):
     """params.yaml is missing, not YAML, or does not validate (message names the key)."""
 
 
@@ -138,7 +142,7 @@ def stage_cli(
     try:
         cfg = load_params(Path(args.params))
         metrics = run(cfg, args)
-    except (ParamsError, DatasetError, CheckpointError, ValueError, FileNotFoundError) as exc:
+    except (StageInputError, DatasetError, CheckpointError, FileNotFoundError) as exc:
         print(f"xfer stage {name}: error: {exc}", file=sys.stderr)
         return 2
     log.info("%s done: %s", name, json.dumps(metrics, sort_keys=True)[:500])

@@ -25,7 +25,15 @@ from xfer.learner import Learner
 from xfer.nets import build_network, net_spec
 from xfer.offline import concat_batches, train_offline
 from xfer.replay.targets import Batch, build_batch, stored_bootstrap
-from xfer.stages.common import section_hash, stage_cli, student_model, teacher_data_dir, work_dir, write_json
+from xfer.stages.common import (
+    StageInputError,
+    section_hash,
+    stage_cli,
+    student_model,
+    teacher_data_dir,
+    work_dir,
+    write_json,
+)
 from xfer.stages.teacher import make_meta
 
 
@@ -43,10 +51,10 @@ def open_teacher_data(p: PipelineConfig, games: list[str]) -> dict[str, DatasetR
             raise FileNotFoundError(f"no teacher targets for {g!r} at {path}; run `dvc repro teacher@{g}` first")
         r = DatasetReader(path)
         if r.game != g:
-            raise ValueError(f"{path} holds game {r.game!r}, expected {g!r}")
+            raise StageInputError(f"{path} holds game {r.game!r}, expected {g!r}")
         r.check_action_mask(action_mask(g))
         if not r.manifest.annotation.startswith("teacher:"):
-            raise ValueError(f"{path} is annotated by {r.manifest.annotation!r}, not a teacher; rerun teacher@{g}")
+            raise StageInputError(f"{path} is annotated by {r.manifest.annotation!r}, not a teacher; rerun teacher@{g}")
         readers[g] = r
     return readers
 

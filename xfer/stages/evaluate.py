@@ -24,7 +24,7 @@ from xfer.actor import evaluate
 from xfer.config import PipelineConfig
 from xfer.envs.atari import VectorAtari
 from xfer.envs.scores import REFERENCE_SCORES, human_normalised_score
-from xfer.stages.common import finetune_dir, stage_cli, write_json
+from xfer.stages.common import StageInputError, finetune_dir, stage_cli, write_json
 
 
 def random_agent_score(p: PipelineConfig, game: str, episodes: int, max_steps: int, seed: int) -> float:
@@ -55,7 +55,7 @@ def run(p: PipelineConfig) -> dict:
             model_path = finetune_dir(target, name) / "model.safetensors"
             net, meta = ckpt.load_model(model_path, device=p.device)
             if target not in meta.games:
-                raise ValueError(f"{model_path} was trained on {meta.games}, not on target {target!r}")
+                raise StageInputError(f"{model_path} was trained on {meta.games}, not on target {target!r}")
             scores = evaluate(net, p.env.for_game(target), p.mcts, e.episodes, e.max_steps,
                               seed=p.seed + 100_000 + 1000 * ti + ri, device=p.device)
             mean = float(scores.mean())

@@ -29,6 +29,7 @@ from xfer.learner import StepResult
 from xfer.metrics import TsvLog, plot_curves
 from xfer.replay.targets import Batch
 from xfer.stages.common import (
+    StageInputError,
     finetune_dir,
     section_hash,
     stage_cli,
@@ -113,9 +114,9 @@ def plot_task_weights(tsv: Path, png: Path, title: str) -> None:
 def run(p: PipelineConfig, target: str, name: str, out: Path, work: Path, progress: bool = True) -> dict:
     """Run finetuning variant ``name`` of ``finetune.runs`` on game ``target``; returns its summary."""
     if target not in p.targets:
-        raise ValueError(f"finetune: {target!r} is not in targets {p.targets}")
+        raise StageInputError(f"finetune: {target!r} is not in targets {p.targets}")
     if name not in p.finetune.runs:
-        raise ValueError(f"unknown finetune run {name!r}; params.yaml defines {sorted(p.finetune.runs)}")
+        raise StageInputError(f"unknown finetune run {name!r}; params.yaml defines {sorted(p.finetune.runs)}")
     rc = p.finetune.runs[name]
     size = (rc.size or p.net.size) if rc.init == "none" else (p.distill.size or p.net.size)
     overrides = {**p.finetune.train}

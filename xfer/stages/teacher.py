@@ -35,6 +35,7 @@ from xfer.offline import train_offline
 from xfer.replay.segment import Segment
 from xfer.replay.targets import build_batch, network_bootstrap
 from xfer.stages.common import (
+    StageInputError,
     dataset_dir,
     section_hash,
     stage_cli,
@@ -79,7 +80,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     """Train the teacher for ``game`` on ``data``; write its model and the relabelled dataset."""
     reader = DatasetReader(data)
     if reader.game != game:
-        raise ValueError(f"dataset {data} holds game {reader.game!r}, expected {game!r}")
+        raise StageInputError(f"dataset {data} holds game {reader.game!r}, expected {game!r}")
     reader.check_action_mask(action_mask(game))
     t = p.teacher
     size = p.net.size
@@ -118,7 +119,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     ckpt.save_model(out_model, learner.net, make_meta(p, size, [game], learner.step_count, cfg_hash))
     sha = ckpt.read_model_meta(out_model).weights_sha256
     with DatasetWriter(out_data, game, reader.manifest.env, reader.manifest.behaviour_policy,
-                       annotation=f"teacher:{sha[:16]}", shard_transitions=reader.shard_transitions) as writer:
+                       annotation=f"teacher:{sha[:16]}", shard_transitions=p.collect.shard_transitions) as writer:
         for i in range(reader.num_shards):
             for seg in annotate(learner.net, reader.load_shard(i), p, p.seed + i, progress):
                 writer.add(seg)
@@ -128,7 +129,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
 
 def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:
     if args.game not in p.pretrain_games:
-        raise ValueError(f"teacher: {args.game!r} is not in pretrain_games {p.pretrain_games}")
+        raise StageInputError(f"teacher: {args.game!r} is not in pretrain_games {p.pretrain_games}")
     metrics = run(p, args.game, dataset_dir(args.game), teacher_model(args.game), teacher_data_dir(args.game),
                   work_dir("teacher", args.game), not args.no_progress)
     write_json(Path("metrics") / "teacher" / f"{args.game}.json", metrics)

@@ -1,0 +1,77 @@
+"""params.yaml validation: every bad input is a clear error before any work, naming the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xfer.params import available_presets, build_params, write_params
+from xfer.stages.common import ParamsError, load_params
+
+PRESETS = Path(__file__).resolve().parents[2] / "presets"
+
+
+@pytest.mark.parametrize("name", ["default", "shooter", "maze", "diverse"])
+def test_presets_validate(name):
+    data = build_params(name, [], PRESETS)
+    assert data["preset"] == name and set(data["targets"]).isdisjoint(data["pretrain_games"])
+
+
+def test_available_presets():
+    assert {"default", "shooter", "maze", "diverse"} <= set(available_presets(PRESETS))
+
+
+def write(tmp_path, data):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def base():
+    return build_params("default", [], PRESETS)
+
+
+def test_unknown_key_names_the_key(tmp_path):
+    data = base()
+    data["finetune"]["task_weights"]["cylce"] = 5
+    with pytest.raises(ParamsError, match="finetune.task_weights.cylce"):
+        load_params(write(tmp_path, data))
+
+
+def test_bad_value_and_unknown_game(tmp_path):
+    data = base()
+    data["mcts"]["num_simulations"] = 0
+    with pytest.raises(ParamsError, match="mcts.num_simulations"):
+        load_params(write(tmp_path, data))
+    data = base()
+    data["targets"] = ["DemonAtack"]
+    with pytest.raises(ParamsError, match="DemonAttack"):
+        load_params(write(tmp_path, data))
+
+
+def test_target_among_pretraining_games_is_rejected(tmp_path):
+    data = base()
+    data["targets"] = [data["pretrain_games"][0]]
+    with pytest.raises(ParamsError, match="also pretraining games"):
+        load_params(write(tmp_path, data))
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(ParamsError, match="xfer params"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_write_params_keeps_existing_file_on_bad_override(tmp_path):
+    out = tmp_path / "params.yaml"
+    write_params("default", ["finetune.env_steps=3000"], out, PRESETS)
+    assert load_params(out).finetune.env_steps == 3000
+    before = out.read_text()
+    with pytest.raises(ValueError, match="finetune.env_steps"):
+        write_params("default", ["finetune.env_steps=-1"], out, PRESETS)
+    assert out.read_text() == before
+    with pytest.raises(ValueError, match="unknown preset"):
+        write_params("nope", [], out, PRESETS)

@@ -1,0 +1,152 @@
+"""The whole XTRA pipeline under DVC on real Atari games with micro params, plus its faults.
+
+One module-scoped run of `dvc repro` in a throwaway git+dvc checkout (a copy of dvc.yaml,
+presets/ and the xfer/ sources the stages depend on); the tests then check its outputs, that a
+second `dvc repro` does nothing, that a finetune param change reruns only what depends on it,
+and how stages handle corrupt data, missing teachers and being killed.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from xfer import checkpoint as ckpt
+
+ROOT = Path(__file__).resolve().parents[2]
+MICRO = [
+    "pretrain_games=[Assault,Phoenix]", "targets=[DemonAttack]",
+    "mcts.num_simulations=4", "replay.segment_length=50",
+    "collect.env_steps=200", "collect.shard_transitions=100",
+    "collect.train.start_transitions=100", "collect.train.train_ratio=0.05", "collect.train.batch_size=8",
+    "collect.train.eval_max_steps=30",
+    "teacher.train_steps=6", "teacher.batch_size=8", "teacher.checkpoint_every=3",
+    "distill.train_steps=6", "distill.batch_size=8", "distill.checkpoint_every=3",
+    "finetune.env_steps=240", "finetune.offline_batch_size=8", "finetune.train.batch_size=8",
+    "finetune.train.start_transitions=120", "finetune.train.train_ratio=0.1", "finetune.train.eval_every=120",
+    "finetune.train.eval_episodes=1", "finetune.train.eval_max_steps=30",
+    "finetune.task_weights.cycle=6", "finetune.task_weights.window=2", "finetune.task_weights.start=2",
+    "evaluate.episodes=1", "evaluate.max_steps=40",
+]
+
+
+def sh(cmd, cwd, check=True, timeout=900):
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, shell=isinstance(cmd, str))
+    if check and res.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pipeline")
+    shutil.copy(ROOT / "dvc.yaml", d)
+    shutil.copytree(ROOT / "presets", d / "presets")
+    shutil.copytree(ROOT / "xfer", d / "xfer", ignore=shutil.ignore_patterns("__pycache__"))
+    (d / ".gitignore").write_text(".xfer-work/\n")
+    sh("git init -q && git config user.email t@t && git config user.name t && dvc init -q", d)
+    sh([sys.executable, "-m", "xfer.cli", "params", "--preset", "default", *sum([["--set", s] for s in MICRO], [])], d)
+    res = sh("dvc repro", d)
+    sh("git add -A && git commit -qm pipeline", d)
+    return d, res.stdout + res.stderr
+
+
+def test_repro_runs_every_stage_and_reports(repo):
+    d, log = repo
+    for stage in ["collect@Assault", "collect@Phoenix", "teacher@Assault", "teacher@Phoenix", "distill",
+                  "finetune@DemonAttack-xtra", "finetune@DemonAttack-scratch", "evaluate", "report"]:
+        assert f"Running stage '{stage}'" in log
+    report = (d / "reports" / "report.md").read_text()
+    assert "DemonAttack" in report and "| xtra |" in report.replace("DemonAttack | ", "| ")
+    summary = json.loads((d / "metrics" / "summary.json").read_text())
+    assert set(summary["runs"]) == {"DemonAttack-xtra", "DemonAttack-scratch"}
+    assert summary["runs"]["DemonAttack-scratch"]["improvement_pct"] in (0.0, None)
+    assert (d / "reports" / "learning_curves_DemonAttack.png").exists()
+    # the teacher-relabelled data and the student carry the right metadata
+    from xfer.data import DatasetReader
+
+    teacher_data = DatasetReader(d / "data" / "teacher_targets" / "Assault")
+    assert teacher_data.manifest.annotation.startswith("teacher:")
+    _, meta = ckpt.load_model(d / "models" / "student" / "model.safetensors")
+    assert meta.games == ["Assault", "Phoenix"] and set(meta.action_maps) == {"Assault", "Phoenix"}
+    ft = json.loads((d / "runs" / "finetune" / "DemonAttack-xtra" / "summary.json").read_text())
+    assert ft["env_steps"] == 240 and ft["cross_task"] and ft["peak_rss_mb"] > 0
+    weights = (d / "runs" / "finetune" / "DemonAttack-xtra" / "metrics" / "task_weights.tsv").read_text().splitlines()
+    assert weights[0].split("\t") == ["train_steps", "Assault", "Phoenix"] and len(weights) >= 2
+    shown = sh("dvc metrics show", d).stdout
+    assert "metrics/summary.json" in shown or "summary.json" in shown
+
+
+def test_second_repro_does_nothing_and_param_change_is_local(repo):
+    d, _ = repo
+    again = sh("dvc repro", d)
+    assert "Running stage" not in again.stdout
+    params = (d / "params.yaml").read_text().replace("  xtra:\n    init: student\n    cross_task: true\n    task_weights: true",
+                                                       "  xtra:\n    init: student\n    cross_task: true\n    task_weights: false")
+    assert "task_weights: false" in params
+    (d / "params.yaml").write_text(params)
+    dry = sh("dvc repro --dry", d).stdout
+    ran = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
+    assert ran == {"finetune@DemonAttack-xtra", "evaluate", "report"}
+    sh("git checkout params.yaml", d)
+
+
+def test_corrupt_shard_fails_cleanly_and_keeps_outputs(repo):
+    d, _ = repo
+    shard = sorted((d / "data" / "datasets" / "Assault").glob("shard-*.npz"))[0]
+    original = shard.read_bytes()
+    teacher_before = (d / "models" / "teachers" / "Assault" / "model.safetensors").read_bytes()
+    try:
+        shard.write_bytes(original[: len(original) // 2])
+        res = sh([sys.executable, "-m", "xfer.cli", "stage", "teacher", "--game", "Assault", "--no-progress"],
+                 d, check=False)
+        assert res.returncode == 2
+        assert shard.name in res.stderr and "Traceback" not in res.stderr
+        assert (d / "models" / "teachers" / "Assault" / "model.safetensors").read_bytes() == teacher_before
+    finally:
+        shard.write_bytes(original)
+
+
+def test_missing_teacher_is_named(repo, tmp_path):
+    d, _ = repo
+    target = d / "data" / "teacher_targets" / "Phoenix"
+    moved = tmp_path / "Phoenix"
+    shutil.move(target, moved)
+    try:
+        res = sh([sys.executable, "-m", "xfer.cli", "stage", "distill", "--no-progress"], d, check=False)
+        assert res.returncode == 2
+        assert "Phoenix" in res.stderr and "teacher@Phoenix" in res.stderr
+    finally:
+        shutil.move(moved, target)
+
+
+def test_killed_stage_resumes_from_its_checkpoint(repo):
+    d, _ = repo
+    work = d / ".xfer-work" / "teacher" / "Phoenix"
+    shutil.rmtree(work, ignore_errors=True)
+    args = [sys.executable, "-m", "xfer.cli", "stage", "teacher", "--game", "Phoenix", "--no-progress",
+            "--params", "params-long.yaml"]
+    long = (d / "params.yaml").read_text().replace("train_steps: 6\n  batch_size: 8\n  reanalyse_fraction: 0.25",
+                                                    "train_steps: 60\n  batch_size: 8\n  reanalyse_fraction: 0.25")
+    assert "train_steps: 60" in long
+    (d / "params-long.yaml").write_text(long)
+    proc = subprocess.Popen(args, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    deadline = time.time() + 300
+    while time.time() < deadline and not ckpt.has_training_state(work / "state"):
+        time.sleep(0.1)
+    assert ckpt.has_training_state(work / "state")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, _, meta = ckpt.load_training_state(work / "state")  # the checkpoint is intact
+    killed_at = meta["counters"]["train_steps"]
+    assert 0 < killed_at < 60
+    res = sh(args, d)
+    assert f"at {killed_at} training steps" in res.stderr and "resumed" in res.stderr
+    _, _, final = ckpt.load_training_state(work / "state")
+    assert final["counters"]["train_steps"] == 60

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from xfer.config import TaskWeightConfig
+from xfer.nets import build_network, net_spec
+from xfer.transfer import TaskWeights, freeze_representation, transfer_parts
+
+
+def test_task_weights_follow_appendix_b_by_hand():
+    tw = TaskWeights(["A", "B"], TaskWeightConfig(cycle=10, window=4, threshold=0.1, start=20))
+    assert not tw.in_window(19) and tw.in_window(20) and tw.in_window(23) and not tw.in_window(24)
+    assert tw.in_window(30) and not tw.in_window(34)
+    assert tw.as_dict() == {"A": 1.0, "B": 1.0}  # 1 until the first update
+    # window 20..23: A above threshold 3 times, B once (0.1 itself does not count: strictly greater)
+    cos = [(0.5, -0.2), (0.2, 0.1), (0.11, 0.3), (-0.9, 0.0)]
+    updates = [tw.observe(20 + i, np.array(c)) for i, c in enumerate(cos)]
+    assert updates == [False, False, False, True]
+    assert tw.as_dict() == {"A": 0.75, "B": 0.25}
+    # fixed for the rest of the cycle and the next window; next window starts counting from zero
+    for i in range(4):
+        tw.observe(30 + i, np.array([1.0, 1.0]))
+    assert tw.as_dict() == {"A": 1.0, "B": 1.0}
+    assert tw.history == [(24, [0.75, 0.25]), (34, [1.0, 1.0])]
+    with pytest.raises(ValueError, match="outside"):
+        tw.observe(25, np.array([1.0, 1.0]))
+
+
+def test_task_weight_state_round_trip():
+    tw = TaskWeights(["A"], TaskWeightConfig(cycle=5, window=2, start=0))
+    tw.observe(0, np.array([0.9]))
+    tw2 = TaskWeights(["A"], TaskWeightConfig(cycle=5, window=2, start=0))
+    tw2.load(tw.state())
+    tw.observe(1, np.array([0.0]))
+    tw2.observe(1, np.array([0.0]))
+    assert tw.as_dict() == tw2.as_dict() == {"A": 0.5}
+
+
+def test_window_larger_than_cycle_is_rejected():
+    with pytest.raises(ValueError, match="window"):
+        TaskWeightConfig(cycle=5, window=6)
+
+
+def test_transfer_parts_copies_only_the_chosen_modules():
+    torch.manual_seed(0)
+    src = build_network(net_spec("tiny"))
+    torch.manual_seed(1)
+    dst = build_network(net_spec("tiny"))
+    before_g = {k: v.clone() for k, v in dst.dynamics_net.state_dict().items()}
+    copied = transfer_parts(dst, src, ["h", "f"])
+    assert copied == ["representation_net", "projection", "projection_head", "prediction_net"]
+    for name in copied:
+        for (k, a), b in zip(getattr(dst, name).state_dict().items(), getattr(src, name).state_dict().values()):
+            assert torch.equal(a, b), f"{name}.{k} not copied"
+    for k, v in dst.dynamics_net.state_dict().items():
+        assert torch.equal(v, before_g[k])
+    with pytest.raises(ValueError, match="unknown transfer parts"):
+        transfer_parts(dst, src, ["x"])
+    with pytest.raises(ValueError, match="different architectures"):
+        transfer_parts(build_network(net_spec("ez")), src, ["h"])
+
+
+def test_freeze_representation_stops_its_gradients():
+    net = build_network(net_spec("tiny"))
+    assert freeze_representation(net) > 0
+    obs = torch.randint(0, 255, (2, 12, 96, 96), dtype=torch.uint8)
+    net.train()
+    policy, value = net.predict(net.represent(obs))
+    (policy.sum() + value.sum()).backward()
+    assert all(p.grad is None for p in net.representation_net.parameters())
+    assert any(p.grad is not None for p in net.prediction_net.parameters())
