@@ -2,7 +2,7 @@
 
 Data: for each game, ``--transitions`` agent steps of ``AtariConfig(game)`` (96x96 RGB, 4-frame
 stacks rebuilt on read) under uniformly random legal actions, cut into ``--segment-length`` segments
-by :class:`xfer.replay.segment.SegmentBuilder` (episode ends close a segment). Behaviour statistics are
+(episode ends close a segment) by :func:`xfer.data.synthetic.random_atari_segments`. Behaviour statistics are
 placeholders (visit_dist uniform over legal actions, root_values zeros), so the non-frame arrays
 compress better than real search statistics would; frames dominate the size either way.
 
@@ -31,11 +31,8 @@ model), versions and the exact command to ``benchmarks/results/data.md``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import lzma
 import os
-import platform
-import shlex
 import shutil
 import sys
 import tempfile
@@ -47,34 +44,12 @@ import numpy as np
 
 from xfer.config import AtariConfig
 from xfer.data import DatasetReader, OfflineSampler, atari_env_info, package_versions, write_dataset
-from xfer.envs.atari import VectorAtari, clip_reward
-from xfer.replay.segment import Segment, SegmentBuilder
+from xfer.data.synthetic import random_atari_segments
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when not run as a script
+from _common import append_report, command_line, machine_line, utc_heading  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "data.md"
-
-
-def collect(game: str, transitions: int, segment_length: int, seed: int) -> list[Segment]:
-    """Real frames of ``game`` under random legal actions as segments (``transitions`` steps in all)."""
-    cfg = AtariConfig(game=game)
-    rng = np.random.default_rng(seed)
-    out: list[Segment] = []
-    with VectorAtari(cfg, num_envs=1, seed=seed) as env:
-        uniform = env.action_mask / env.action_mask.sum()
-        builder = SegmentBuilder(cfg.stack, segment_length, env.action_mask.copy(), game)
-        obs, _ = env.reset()
-        builder.start(obs[0], 0)
-        actions = rng.choice(env.minimal_action_map, size=transitions)
-        for step, a in enumerate(actions.tolist(), start=1):
-            r = env.step(np.array([a]))
-            over = bool(r.terminated[0] or r.truncated[0])
-            seg = builder.add(
-                a, float(clip_reward(float(r.reward[0]))), float(r.reward[0]), bool(r.life_loss[0]), 0.0,
-                uniform, r.final_frame[0] if over else r.frame[0], over or step == transitions,
-                bool(r.terminated[0]), r.obs[0], step,
-            )
-            if seg is not None:
-                out.append(seg)
-    return out
 
 
 def codec_rows(frames: np.ndarray) -> list[tuple[str, float, float, float]]:
@@ -100,17 +75,6 @@ def codec_rows(frames: np.ndarray) -> list[tuple[str, float, float, float]]:
             comp_s, dec_s = min(comp_s, t1 - t0), min(dec_s, t2 - t1)
         rows.append((name, len(raw) / len(blob), len(raw) / comp_s / 1e6, len(raw) / dec_s / 1e6))
     return rows
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def bench_sampling(readers: dict[str, DatasetReader], batch: int, batches: int, rotate_every: int,
@@ -150,7 +114,7 @@ def main(argv: list[str] | None = None) -> str:
         rows, codecs, readers = [], [], {}
         for game in games:
             t0 = time.perf_counter()
-            segments = collect(game, args.transitions, args.segment_length, args.seed)
+            segments = random_atari_segments(game, args.transitions, args.segment_length, args.seed)
             collect_s = time.perf_counter() - t0
             n = sum(len(s) for s in segments)
             if args.codec_frames:
@@ -189,9 +153,6 @@ def main(argv: list[str] | None = None) -> str:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    versions = package_versions()
-    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     table = [
         "| Game | steps | shards | write steps/s | read steps/s (verified) | read steps/s (no verify) "
         "| load 1 shard (ms) | raw frame B/step | on-disk B/step | ratio |",
@@ -228,12 +189,11 @@ def main(argv: list[str] | None = None) -> str:
         ]
     report = "\n".join(
         [
-            f"## {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+            utc_heading(),
             "",
-            f"- machine: {nproc} CPU cores (nproc), {cpu_model()}, no GPU used; load average before the run "
-            f"{load_before[0]:.2f} (1 min): other processes share these cores if it is near nproc",
-            f"- software: Python {versions['python']}, numpy {versions['numpy']}, xfer {versions['xfer']}",
-            f"- command: `{command}`",
+            machine_line(load_before[0]),
+            f"- software: xfer {package_versions()['xfer']}; no GPU used",
+            f"- command: `{command_line(argv)}`",
             f"- data: {args.transitions} agent steps per game of real 96x96 RGB frames under random legal "
             f"actions, {args.segment_length}-step segments, {args.shard_transitions}-step shards; "
             "raw = uint8 frames stored (incl. 3 history frames per segment) / steps, on-disk = shard bytes / steps",
@@ -248,11 +208,7 @@ def main(argv: list[str] | None = None) -> str:
     print()
     print(report)
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        header = "" if RESULTS.exists() else "# Offline dataset throughput (benchmarks/bench_data.py)\n\n"
-        with RESULTS.open("a") as f:
-            f.write(header + report + "\n")
-        print(f"appended to {RESULTS}")
+        append_report(RESULTS, "Offline dataset throughput (benchmarks/bench_data.py)", report)
     return report
 
 

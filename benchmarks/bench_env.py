@@ -16,10 +16,7 @@ model), library versions and the exact command to ``benchmarks/results/env.md``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -31,6 +28,9 @@ import numpy as np
 
 from xfer.config import AtariConfig
 from xfer.envs.atari import VectorAtari, make_atari
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when not run as a script
+from _common import append_report, command_line, machine_line, utc_heading  # noqa: E402
 
 WARMUP = 50  # untimed agent steps first (lazy library initialisation)
 RESULTS = Path(__file__).resolve().parent / "results" / "env.md"
@@ -69,17 +69,6 @@ def bench_vector(game: str, steps: int, num_envs: int, seed: int) -> float:
         return iters * num_envs / (time.perf_counter() - start)
 
 
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -106,25 +95,19 @@ def main(argv: list[str] | None = None) -> str:
             f"{game}: single {single:.0f} steps/s, vector x{args.num_envs} {vector:.0f} steps/s", flush=True
         )
 
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     table = [
         f"| Game | AtariEnv (1 env) steps/s | VectorAtari ({args.num_envs} envs) steps/s | frames/s (1 env) |",
         "|---|---:|---:|---:|",
     ]
     table += [f"| {g} | {s:.0f} | {v:.0f} | {4 * s:.0f} |" for g, s, v in rows]
-    command = "python " + " ".join(
-        shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])]
-    )
     report = "\n".join(
         [
-            f"## {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+            utc_heading(),
             "",
-            f"- machine: {nproc} CPU cores (nproc), {cpu_model()}, no GPU used; load average before "
-            f"the run {load_before[0]:.2f} (1 min): other processes share these cores if it is near nproc",
-            f"- software: Python {platform.python_version()}, ale-py {ale_py.__version__}, "
-            f"gymnasium {gymnasium.__version__}, numpy {np.__version__}, opencv {cv2.__version__} "
-            f"({cv2.getNumThreads()} cv2 threads)",
-            f"- command: `{command}`",
+            machine_line(load_before[0]),
+            f"- software: ale-py {ale_py.__version__}, gymnasium {gymnasium.__version__}, "
+            f"opencv {cv2.__version__} ({cv2.getNumThreads()} cv2 threads); no GPU used",
+            f"- command: `{command_line(argv)}`",
             f"- {args.steps} agent steps per measurement (1 agent step = 4 frames), random minimal-set "
             "actions, episode resets included, single process, "
             f"{WARMUP} untimed warm-up steps",
@@ -136,11 +119,7 @@ def main(argv: list[str] | None = None) -> str:
     print()
     print(report)
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        header = "" if RESULTS.exists() else "# Env throughput (benchmarks/bench_env.py)\n\n"
-        with RESULTS.open("a") as f:
-            f.write(header + report + "\n")
-        print(f"appended to {RESULTS}")
+        append_report(RESULTS, "Env throughput (benchmarks/bench_env.py)", report)
     return report
 
 

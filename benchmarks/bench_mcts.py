@@ -13,10 +13,8 @@ Example::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when not run as a script
+
+from _common import command_line, machine_line, utc_heading  # noqa: E402
 
 from xfer.config import MCTSConfig  # noqa: E402
 from xfer.mcts import RecurrentStep, RootInputs, run_search  # noqa: E402
@@ -47,16 +48,6 @@ class FakeModel:
             time.sleep(self.latency_s)
         i = int(child[0])
         return RecurrentStep(self.vp[i], self.v[i], self.logits[i])
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def bench(B: int, S: int, A: int, repeats: int, seed: int, latency_ms: float, max_depth: int) -> dict:
@@ -106,10 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
 
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print(f"# {dt.datetime.now().isoformat(timespec='seconds')}  nproc={os.cpu_count()}  cpu={_cpu_model()}")
-    print(f"# numpy {np.__version__}, python {platform.python_version()}, load average {load[0]:.2f}")
-    print(f"# fake latency {args.fake_latency_ms} ms/call, max_depth {args.max_depth}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    print(utc_heading(), "", machine_line(load), f"- command: `{command_line(argv)}`", sep="\n")
+    print(f"- fake latency {args.fake_latency_ms} ms/call, max_depth {args.max_depth}", end="\n\n")
     rows = []
     header = "| B | sims | A | wall ms (best) | wall ms (median) | roots/s (best wall) | roots/s (median wall) | roots/s (CPU time) | x C++ ref (best) |"
     print(header)

@@ -11,9 +11,7 @@ with ``--record``, appends it to ``benchmarks/results/train.md``.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +23,11 @@ from xfer.inference import search_policy
 from xfer.learner import Learner
 from xfer.nets import build_network, net_spec
 from xfer.replay.targets import Batch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when not run as a script
+from _common import append_report, command_line, machine_line, utc_heading  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "train.md"
 
 
 def fake_batch(batch: int, unroll: int, support_actions: int = 18, seed: int = 0) -> Batch:
@@ -89,21 +92,23 @@ def main() -> None:
             rows.append(f"| learner step, unroll 5 | {size} | batch {b} | {bench_step(size, b, args.steps, args.device):.2f} steps/s |")
         rps = bench_search(size, args.search_roots, args.simulations, args.device)
         rows.append(f"| search, {args.simulations} sims, real network | {size} | {args.search_roots} roots | {rps:.1f} roots/s |")
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    head = (f"\n## {datetime.date.today()} — {args.device}, {os.cpu_count()} cores, {cpu}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads\n\nCommand: `python benchmarks/bench_train.py "
-            f"--sizes {' '.join(args.sizes)} --batch-sizes {' '.join(map(str, args.batch_sizes))} "
-            f"--steps {args.steps} --search-roots {args.search_roots} --simulations {args.simulations}`\n\n"
-            "| what | size | batch | throughput |\n|---|---|---|---:|\n")
-    text = head + "\n".join(rows) + "\n"
-    print(text)
+    report = "\n".join(
+        [
+            f"{utc_heading()} — {args.device}",
+            "",
+            machine_line(),
+            f"- torch threads: {torch.get_num_threads()}",
+            f"- command: `{command_line()}`",
+            "",
+            "| what | size | batch | throughput |",
+            "|---|---|---|---:|",
+            *rows,
+            "",
+        ]
+    )
+    print(report)
     if args.record:
-        out = Path(__file__).parent / "results" / "train.md"
-        if not out.exists():
-            out.write_text("# Training and real-network search throughput\n")
-        with out.open("a") as f:
-            f.write(text)
+        append_report(RESULTS, "Training and real-network search throughput", report)
 
 
 if __name__ == "__main__":

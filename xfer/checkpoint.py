@@ -40,6 +40,7 @@ import safetensors.torch
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from xfer.config import describe_validation_error
 from xfer.nets import SIZES, EfficientZeroNet, NetSpec, net_spec
 
 MODEL_FORMAT_VERSION = 1
@@ -83,7 +84,7 @@ class CheckpointMismatchError(CheckpointError):
 # ---------------------------------------------------------------------------------------------
 # Small atomic-file helpers
 # ---------------------------------------------------------------------------------------------
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Flush a directory entry (renames, creations) to disk; a no-op where unsupported."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -119,7 +120,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -338,7 +339,7 @@ def read_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
     try:
         meta = ModelMeta.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
+        problems = describe_validation_error(exc)
         raise CheckpointFormatError(
             f"sidecar {sidecar} does not match the ModelMeta schema ({problems}); "
             "re-create the checkpoint with xfer.checkpoint.save_model"
@@ -444,7 +445,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale_tmp_dirs(directory: Path) -> None:
+def remove_stale_tmp_dirs(directory: Path) -> None:
     """Delete ``<name>.tmp-<pid>`` siblings left by writers that are no longer running."""
     prefix = directory.name + ".tmp-"
     for entry in directory.parent.iterdir():
@@ -516,7 +517,6 @@ def save_training_state(
 
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling(directory, f".tmp-{os.getpid()}")
-    old = _sibling(directory, ".old")
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
@@ -534,22 +534,32 @@ def save_training_state(
             json.dump(record, f, indent=1, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
+    swap_in_directory(tmp, directory)
+
+
+def swap_in_directory(tmp: Path, directory: Path) -> None:
+    """Replace ``directory`` by the complete directory ``tmp`` with two renames.
+
+    ``directory`` -> ``<name>.old``, ``tmp`` -> ``directory``, then ``.old`` is deleted. A crash between
+    the renames leaves only ``<name>.old``, which readers treat as the latest complete copy; it stays
+    the recovery copy until the new directory is in place. Stale ``.tmp-<pid>`` siblings of dead
+    writers are removed afterwards.
+    """
+    old = _sibling(directory, ".old")
     if directory.exists():
         if old.exists():  # stale: a crash after the last swap's second rename
             shutil.rmtree(old)
         os.replace(directory, old)
-    # If only ``old`` exists it holds the latest state (crash between renames); it stays the
-    # recovery copy until the new directory is in place.
     os.replace(tmp, directory)
-    _fsync_dir(directory.parent)
+    fsync_dir(directory.parent)
     if old.exists():
         shutil.rmtree(old)
-    _remove_stale_tmp_dirs(directory)
+    remove_stale_tmp_dirs(directory)
 
 
 def has_training_state(directory: str | os.PathLike[str]) -> bool:

@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "stage":  # stages map their own bad input to exit code 2; bugs keep their traceback
+        return args.func(args)
     try:
         return args.func(args)
     except (ValueError, ValidationError, FileNotFoundError, RuntimeError, CheckpointError) as exc:

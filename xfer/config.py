@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 NetSize = Literal["tiny", "ez", "ez-l"]
 
@@ -21,15 +21,27 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class AtariConfig(_Frozen):
-    """Atari100k protocol (reference.md section 1). Units: agent steps unless named ``frames``."""
+class AtariProtocol(_Frozen):
+    """Atari100k protocol (reference.md section 1) without the game: the ``env`` section of params.yaml.
 
-    game: str = "Pong"
+    Units: agent steps unless named ``frames``.
+    """
+
     noop_max: int = Field(30, ge=0, description="1..noop_max random no-ops at reset")
     frame_skip: int = Field(4, ge=1)
     screen_size: int = Field(96, ge=16)
     stack: int = Field(4, ge=1, description="frames per observation stack")
     max_episode_frames: int = Field(108_000, ge=1000, description="episode cap in frames")
+
+    def for_game(self, game: str) -> AtariConfig:
+        """The full env config of ``game`` under this protocol."""
+        return AtariConfig(game=game, **self.model_dump())
+
+
+class AtariConfig(AtariProtocol):
+    """The Atari protocol for one game (``xfer train``, stages)."""
+
+    game: str = "Pong"
     clip_rewards: bool = True
 
 
@@ -139,19 +151,6 @@ def config_hash(cfg: BaseModel) -> str:
 
 
 # ---- XTRA pipeline (params.yaml) ------------------------------------------------------------------
-
-
-class AtariProtocol(_Frozen):
-    """``env`` section of params.yaml: the Atari protocol without the game (each stage sets it)."""
-
-    noop_max: int = Field(30, ge=0)
-    frame_skip: int = Field(4, ge=1)
-    screen_size: int = Field(96, ge=16)
-    stack: int = Field(4, ge=1)
-    max_episode_frames: int = Field(108_000, ge=1000)
-
-    def for_game(self, game: str) -> AtariConfig:
-        return AtariConfig(game=game, **self.model_dump())
 
 
 class EvalConfig(_Frozen):
@@ -273,3 +272,8 @@ class PipelineConfig(_Frozen):
         if self.baseline_run not in self.finetune.runs:
             raise ValueError(f"baseline_run {self.baseline_run!r} is not in finetune.runs {sorted(self.finetune.runs)}")
         return self
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line listing every problem of a pydantic error as ``dotted.key: message``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())

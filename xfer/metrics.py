@@ -15,14 +15,14 @@ class TsvLog:
     """Append-only TSV with a fixed header; reopening an existing file continues it (resume).
 
     Rows whose ``key`` column is beyond ``truncate_after`` are dropped on open, so a resumed run
-    that restarts from an earlier checkpoint does not duplicate x values.
+    that restarts from an earlier checkpoint does not duplicate x values (pass -1 to start empty).
     """
 
     def __init__(self, path: Path, columns: list[str], key: str | None = None, truncate_after: float | None = None):
         self.path = Path(path)
         self.columns = columns
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        rows = self.read() if self.path.exists() else []
+        rows = read_tsv(self.path)
         if key is not None and truncate_after is not None:
             rows = [r for r in rows if float(r[key]) <= truncate_after]
         with self.path.open("w", newline="") as f:
@@ -35,8 +35,15 @@ class TsvLog:
             csv.DictWriter(f, self.columns, delimiter="\t", extrasaction="ignore").writerow(row)
 
     def read(self) -> list[dict[str, str]]:
-        with self.path.open(newline="") as f:
-            return list(csv.DictReader(f, delimiter="\t"))
+        return read_tsv(self.path)
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    """Rows of a TSV file with a header line, as dicts of strings (empty list if missing)."""
+    if not Path(path).exists():
+        return []
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def plot_curves(

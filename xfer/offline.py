@@ -62,13 +62,15 @@ def train_offline(
     rng = np.random.default_rng(seed)
     counters = {"train_steps": 0}
     discard_stale_state(state_dir, cfg_hash)
+    keep = -1  # a fresh run starts an empty log; a resumed one keeps rows up to its checkpoint
     if ckpt.has_training_state(state_dir):
         counters, rng, _ = load_state(state_dir, learner, cfg_hash)
+        keep = counters["train_steps"]
         log.info("resumed %s from %s at %d training steps", desc, state_dir, counters["train_steps"])
     else:
         torch.manual_seed(seed)
     columns = ["train_steps", "loss", "loss_value", "loss_value_prefix", "loss_policy", "loss_consistency", "lr"]
-    tsv = TsvLog(log_path, columns, "train_steps", counters["train_steps"])
+    tsv = TsvLog(log_path, columns, "train_steps", keep)
     metrics: dict[str, float] = {}
     with tqdm(total=steps, initial=counters["train_steps"], disable=not progress, desc=desc, unit="step") as bar:
         while counters["train_steps"] < steps:

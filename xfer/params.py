@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from xfer.checkpoint import atomic_write_text
-from xfer.config import PipelineConfig
+from xfer.config import PipelineConfig, describe_validation_error
 from xfer.presets import deep_merge, parse_overrides
 
 PRESET_DIR = Path("presets")
@@ -42,7 +42,7 @@ def build_params(preset: str, overrides: list[str], preset_dir: Path = PRESET_DI
     try:
         cfg = PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = describe_validation_error(exc)
         raise ValueError(f"preset {preset!r} with overrides {overrides} does not validate: {problems}") from exc
     # Every field explicitly (defaults included): DVC tracks params key by key.
     return cfg.model_dump(mode="json")

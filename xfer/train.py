@@ -115,8 +115,10 @@ class Trainer:
             self.learner.refresh_target()
             log.info("initialised weights from %s", init)
         self.actor_net.load_state_dict(self.learner.net.state_dict())
-        self.train_log = TsvLog(self.out / "metrics" / "train.tsv", TRAIN_COLUMNS, "env_steps", self.counters.env_steps)
-        self.eval_log = TsvLog(self.out / "metrics" / "eval.tsv", EVAL_COLUMNS, "env_steps", self.counters.env_steps)
+        # A resumed run keeps the rows up to its checkpoint; a fresh run starts empty logs.
+        keep = self.counters.env_steps if self.resumed else -1
+        self.train_log = TsvLog(self.out / "metrics" / "train.tsv", TRAIN_COLUMNS, "env_steps", keep)
+        self.eval_log = TsvLog(self.out / "metrics" / "eval.tsv", EVAL_COLUMNS, "env_steps", keep)
 
     # ---- resume ------------------------------------------------------------------------------
     def state_hash(self) -> str:

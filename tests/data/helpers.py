@@ -1,12 +1,12 @@
-"""Segments for the offline-dataset tests: small synthetic ones and real Atari frames."""
+"""Small synthetic segments for the offline-dataset tests (real Atari frames:
+:func:`xfer.data.synthetic.random_atari_segments`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from xfer.config import AtariConfig
-from xfer.envs.atari import NUM_FULL_ACTIONS, VectorAtari, clip_reward
-from xfer.replay.segment import Segment, SegmentBuilder
+from xfer.envs.atari import NUM_FULL_ACTIONS
+from xfer.replay.segment import Segment
 
 MASK = np.zeros(NUM_FULL_ACTIONS, dtype=bool)
 MASK[[0, 1, 3, 4]] = True
@@ -59,39 +59,3 @@ def synthetic_segments(n: int, T: int = 10, seed: int = 0, **kw) -> list[Segment
         for i in range(n)
     ]
 
-
-def atari_segments(game: str, num_transitions: int, segment_length: int = 200, seed: int = 0) -> list[Segment]:
-    """Real frames of ``game`` under uniformly random legal actions, cut into segments.
-
-    Behaviour statistics are placeholders: ``visit_dist`` uniform over legal actions, ``root_values``
-    zeros. Episode ends close a segment (``terminal`` for game over). Returns segments holding
-    exactly ``num_transitions`` agent steps in total (the last one may be shorter).
-    """
-    cfg = AtariConfig(game=game)
-    rng = np.random.default_rng(seed)
-    segments: list[Segment] = []
-    with VectorAtari(cfg, num_envs=1, seed=seed) as env:
-        uniform = env.action_mask / env.action_mask.sum()
-        builder = SegmentBuilder(cfg.stack, segment_length, env.action_mask.copy(), game)
-        obs, _ = env.reset()
-        builder.start(obs[0], 0)
-        for step in range(1, num_transitions + 1):
-            a = int(rng.choice(env.minimal_action_map))
-            out = env.step(np.array([a]))
-            over = bool(out.terminated[0] or out.truncated[0])
-            seg = builder.add(
-                action=a,
-                reward=float(clip_reward(float(out.reward[0]))),
-                raw_reward=float(out.reward[0]),
-                cut=bool(out.life_loss[0]),
-                root_value=0.0,
-                visit_dist=uniform,
-                next_frame=out.final_frame[0] if over else out.frame[0],
-                episode_over=over or step == num_transitions,
-                terminal=bool(out.terminated[0]),
-                next_obs_stack=out.obs[0],
-                step_counter=step,
-            )
-            if seg is not None:
-                segments.append(seg)
-    return segments

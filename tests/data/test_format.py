@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.data.helpers import MASK, atari_segments, synthetic_segments
+from tests.data.helpers import MASK, synthetic_segments
 from xfer.checkpoint import sha256_file
 from xfer.config import AtariConfig
 from xfer.data import (
@@ -27,6 +27,7 @@ from xfer.data import (
     atari_env_info,
     write_dataset,
 )
+from xfer.data.synthetic import random_atari_segments
 from xfer.replay.segment import Segment
 
 ENV = {"id": "Fake-v0"}
@@ -51,7 +52,7 @@ def _write(path: Path, segments: list[Segment], shard_transitions: int = 25, **k
 
 @pytest.fixture(scope="module")
 def pong(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Segment], Manifest]:
-    segments = atari_segments("Pong", 600, segment_length=200, seed=1)
+    segments = random_atari_segments("Pong", 600, segment_length=200, seed=1)
     path = tmp_path_factory.mktemp("pong") / "Pong"
     manifest = write_dataset(
         path, segments, "Pong", atari_env_info(AtariConfig(game="Pong")), "random", shard_transitions=400

@@ -13,45 +13,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.pipeline_repo import make_pipeline_repo, sh
 from xfer import checkpoint as ckpt
-
-ROOT = Path(__file__).resolve().parents[2]
-MICRO = [
-    "pretrain_games=[Assault,Phoenix]", "targets=[DemonAttack]",
-    "mcts.num_simulations=4", "replay.segment_length=50",
-    "collect.env_steps=200", "collect.shard_transitions=100",
-    "collect.train.start_transitions=100", "collect.train.train_ratio=0.05", "collect.train.batch_size=8",
-    "collect.train.eval_max_steps=30",
-    "teacher.train_steps=6", "teacher.batch_size=8", "teacher.checkpoint_every=3",
-    "distill.train_steps=6", "distill.batch_size=8", "distill.checkpoint_every=3",
-    "finetune.env_steps=240", "finetune.offline_batch_size=8", "finetune.train.batch_size=8",
-    "finetune.train.start_transitions=120", "finetune.train.train_ratio=0.1", "finetune.train.eval_every=120",
-    "finetune.train.eval_episodes=1", "finetune.train.eval_max_steps=30",
-    "finetune.task_weights.cycle=6", "finetune.task_weights.window=2", "finetune.task_weights.start=2",
-    "evaluate.episodes=1", "evaluate.max_steps=40",
-]
-
-
-def sh(cmd, cwd, check=True, timeout=900):
-    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, shell=isinstance(cmd, str))
-    if check and res.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pipeline")
-    shutil.copy(ROOT / "dvc.yaml", d)
-    shutil.copytree(ROOT / "presets", d / "presets")
-    shutil.copytree(ROOT / "xfer", d / "xfer", ignore=shutil.ignore_patterns("__pycache__"))
-    (d / ".gitignore").write_text(".xfer-work/\n")
-    sh("git init -q && git config user.email t@t && git config user.name t && dvc init -q", d)
-    sh([sys.executable, "-m", "xfer.cli", "params", "--preset", "default", *sum([["--set", s] for s in MICRO], [])], d)
+    d = make_pipeline_repo(tmp_path_factory.mktemp("pipeline"))
     res = sh("dvc repro", d)
     sh("git add -A && git commit -qm pipeline", d)
     return d, res.stdout + res.stderr
@@ -79,6 +50,10 @@ def test_repro_runs_every_stage_and_reports(repo):
     assert ft["env_steps"] == 240 and ft["cross_task"] and ft["peak_rss_mb"] > 0
     weights = (d / "runs" / "finetune" / "DemonAttack-xtra" / "metrics" / "task_weights.tsv").read_text().splitlines()
     assert weights[0].split("\t") == ["train_steps", "Assault", "Phoenix"] and len(weights) >= 2
+    for run in ("xtra", "scratch"):
+        rows = (d / "metrics" / "curves" / f"DemonAttack-{run}.tsv").read_text().splitlines()[1:]
+        steps = [int(r.split("\t")[0]) for r in rows]
+        assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 240
     shown = sh("dvc metrics show", d).stdout
     assert "metrics/summary.json" in shown or "summary.json" in shown
 

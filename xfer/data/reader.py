@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from xfer.checkpoint import sha256_file
+from xfer.config import describe_validation_error
 from xfer.data.format import (
     MANIFEST_FILE,
     SCHEMA_VERSION,
@@ -108,7 +109,7 @@ class DatasetReader:
         try:
             manifest = Manifest.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
+            problems = describe_validation_error(exc)
             raise InvalidManifestError(
                 f"{mpath} does not match the manifest schema ({problems}); {_remedy(self.path, game)}"
             ) from exc

@@ -22,8 +22,13 @@ from typing import Any
 
 import numpy as np
 
-# Private helpers shared with the checkpoint writer (same sibling/.tmp-<pid>/.old conventions).
-from xfer.checkpoint import _fsync_dir, _remove_stale_tmp_dirs, atomic_write_text, sha256_file
+# Same sibling .tmp-<pid> / .old conventions as the checkpoint writer.
+from xfer.checkpoint import (
+    atomic_write_text,
+    fsync_dir,
+    sha256_file,
+    swap_in_directory,
+)
 from xfer.data.format import (
     MANIFEST_FILE,
     SCHEMA_VERSION,
@@ -235,7 +240,7 @@ class DatasetWriter:
                 created=utc_now_iso(),
             )
             atomic_write_text(self.tmp_dir / MANIFEST_FILE, manifest.to_json())
-            _fsync_dir(self.tmp_dir)
+            fsync_dir(self.tmp_dir)
         except BaseException:
             self.abort()
             raise
@@ -244,18 +249,7 @@ class DatasetWriter:
         return manifest
 
     def _swap_in(self) -> None:
-        old = _sibling(self.out_dir, ".old")
-        if self.out_dir.exists():
-            if old.exists():  # stale: left by a crash after an earlier swap's second rename
-                shutil.rmtree(old)
-            os.replace(self.out_dir, old)
-        # If only ``old`` exists it is the latest complete dataset (a crash between the renames of
-        # an earlier swap); it stays as the recovery copy until the new directory is in place.
-        os.replace(self.tmp_dir, self.out_dir)
-        _fsync_dir(self.out_dir.parent)
-        if old.exists():
-            shutil.rmtree(old)
-        _remove_stale_tmp_dirs(self.out_dir)
+        swap_in_directory(self.tmp_dir, self.out_dir)
 
     def abort(self) -> None:
         """Discard everything written so far (removes the temporary directory; ``out_dir`` untouched).

@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from xfer.checkpoint import CheckpointError, atomic_write_text
-from xfer.config import PipelineConfig, TrainConfig
+from xfer.config import PipelineConfig, TrainConfig, describe_validation_error
 from xfer.data.format import DatasetError
 from xfer.envs.atari import validate_game
 from xfer.presets import deep_merge
@@ -54,7 +54,7 @@ def load_params(path: Path = Path("params.yaml")) -> PipelineConfig:
     try:
         cfg = PipelineConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = describe_validation_error(exc)
         raise ParamsError(f"{path} does not validate: {problems}") from exc
     try:
         for game in [*cfg.pretrain_games, *cfg.targets]:
@@ -147,6 +147,20 @@ def stage_cli(
         return 2
     log.info("%s done: %s", name, json.dumps(metrics, sort_keys=True)[:500])
     return 0
+
+
+def input_fingerprint(paths: list[Path]) -> str:
+    """Hash of input files' identities: dataset manifests (shard checksums) and model sidecars
+    (weights checksum). Resume states include it, so new upstream data never continues an old run."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in paths:
+        path = Path(path)
+        f = path / "manifest.json" if path.is_dir() else path.with_suffix(".json")
+        h.update(str(path).encode())
+        h.update(f.read_bytes() if f.exists() else b"missing")
+    return h.hexdigest()[:12]
 
 
 def section_hash(p: PipelineConfig, *sections: str, extra: dict | None = None) -> str:

@@ -27,6 +27,7 @@ from xfer.offline import concat_batches, train_offline
 from xfer.replay.targets import Batch, build_batch, stored_bootstrap
 from xfer.stages.common import (
     StageInputError,
+    input_fingerprint,
     section_hash,
     stage_cli,
     student_model,
@@ -78,7 +79,8 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed)
     net = build_network(net_spec(size, p.net.support_size), 18, p.env.stack, p.env.screen_size)
     learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, d.train_steps, p.device, augment=True)
-    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "distill", "pretrain_games", "seed")
+    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "distill", "pretrain_games", "seed",
+                            extra={"data": input_fingerprint([teacher_data_dir(g) for g in p.pretrain_games])})
 
     def source(rng: np.random.Generator) -> list[Batch]:
         return [concat_batches(list(stored_target_batches(sampler, d.batch_size, p, p.mcts.discount, rng).values()))]

@@ -26,14 +26,16 @@ from xfer import checkpoint as ckpt
 from xfer.config import FinetuneRun, PipelineConfig, TrainConfig
 from xfer.data import OfflineSampler
 from xfer.learner import StepResult
-from xfer.metrics import TsvLog, plot_curves
+from xfer.metrics import TsvLog, plot_curves, read_tsv
 from xfer.replay.targets import Batch
 from xfer.stages.common import (
     StageInputError,
     finetune_dir,
+    input_fingerprint,
     section_hash,
     stage_cli,
     student_model,
+    teacher_data_dir,
     train_config,
     work_dir,
     write_json,
@@ -50,6 +52,8 @@ class FinetuneTrainer(Trainer):
                  student: Path | None, progress: bool = True) -> None:
         self.p = p
         self.run_cfg = run
+        self.inputs = ([student] if student is not None and run.init == "student" else []) + (
+            [teacher_data_dir(g) for g in p.pretrain_games] if run.cross_task else [])
         games = list(p.pretrain_games) if run.cross_task else []
         self.weights = TaskWeights(games, p.finetune.task_weights)
         self.sampler = None
@@ -59,7 +63,7 @@ class FinetuneTrainer(Trainer):
             self.sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed + 7)
         super().__init__(cfg, out_dir, progress, restart_stale=True)
         self.weights_log = TsvLog(out_dir / "metrics" / "task_weights.tsv", ["train_steps", *games],
-                                  "train_steps", self.counters.train_steps)
+                                  "train_steps", self.counters.train_steps if self.resumed else -1)
         if not self.resumed and run.init == "student":
             if student is None:
                 raise FileNotFoundError("this run starts from the student but no student model was given")
@@ -75,7 +79,8 @@ class FinetuneTrainer(Trainer):
     def state_hash(self) -> str:
         return section_hash(self.p, "pretrain_games", "distill", "seed", extra={
             "run": self.run_cfg.model_dump(), "train": super().state_hash(),
-            "finetune": self.p.finetune.model_dump(mode="json", exclude={"runs"})})
+            "finetune": self.p.finetune.model_dump(mode="json", exclude={"runs"}),
+            "inputs": input_fingerprint(self.inputs)})
 
     def extra_state(self) -> dict:
         return {"task_weights": self.weights.state()}
@@ -103,7 +108,7 @@ class FinetuneTrainer(Trainer):
 
 def plot_task_weights(tsv: Path, png: Path, title: str) -> None:
     """Task weight per offline game against training steps (XTRA Fig. 5b / Fig. 9)."""
-    rows = TsvLog(tsv, []).read() if tsv.exists() else []
+    rows = read_tsv(tsv)
     if not rows:
         return
     games = [k for k in rows[0] if k != "train_steps"]

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import trim_mean
 
 from xfer.config import PipelineConfig
-from xfer.metrics import TsvLog, plot_curves
+from xfer.metrics import plot_curves, read_tsv
 from xfer.stages.common import finetune_dir, stage_cli, write_json
 
 REPORTS = Path("reports")
@@ -116,7 +116,7 @@ def run(p: PipelineConfig, out: Path = REPORTS) -> dict:
                 shutil.copyfile(weights, Path("metrics") / "task_weights" / f"{target}-{name}.tsv")
             if tsv.exists():
                 shutil.copyfile(tsv, Path("metrics") / "curves" / f"{target}-{name}.tsv")
-                rows = TsvLog(tsv, []).read()
+                rows = read_tsv(tsv)
                 series[name] = ([float(r["env_steps"]) for r in rows], [float(r["mean_score"]) for r in rows])
         if series:
             png = out / f"learning_curves_{target}.png"

@@ -37,6 +37,7 @@ from xfer.replay.targets import build_batch, network_bootstrap
 from xfer.stages.common import (
     StageInputError,
     dataset_dir,
+    input_fingerprint,
     section_hash,
     stage_cli,
     teacher_data_dir,
@@ -84,7 +85,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     reader.check_action_mask(action_mask(game))
     t = p.teacher
     size = p.net.size
-    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "teacher", "seed", extra={"game": game})
+    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "teacher", "seed", extra={"game": game, "data": input_fingerprint([data])})
     net = build_network(net_spec(size, p.net.support_size), 18, p.env.stack, p.env.screen_size)
     learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, t.train_steps, p.device, augment=True)
     reanalyse_net = build_network(net.spec, 18, p.env.stack, p.env.screen_size).to(p.device)
