@@ -36,6 +36,7 @@ def test_repro_runs_every_stage_and_reports(repo):
         assert f"Running stage '{stage}'" in log
     report = (d / "reports" / "report.md").read_text()
     assert "DemonAttack" in report and "| xtra |" in report.replace("DemonAttack | ", "| ")
+    assert "| DemonAttack | *uniform random, same protocol* |" in report
     summary = json.loads((d / "metrics" / "summary.json").read_text())
     assert set(summary["runs"]) == {"DemonAttack-xtra", "DemonAttack-scratch"}
     assert summary["runs"]["DemonAttack-scratch"]["improvement_pct"] in (0.0, None)

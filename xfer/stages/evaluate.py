@@ -5,8 +5,9 @@ counts, no root noise, ``evaluate.max_steps`` agent steps per episode (27k = 108
 seeds independent of training. Scores are raw game scores; human-normalised scores use the
 Atari-57 random/human references (``xfer.envs.scores``); games without references (Carnival,
 Pooyan) are normalised against a uniformly random agent measured here with the same protocol
-(``hns`` is then None and ``random_score`` is the measured one). Also collects the student's
-zero-shot scores from ``metrics/distill.json``.
+(``hns`` is then None and ``random_score`` is the measured one). Every target also gets a
+uniform-random score under this same protocol (``random_scores``), the fair floor for capped
+evaluations. Also collects the student's zero-shot scores from ``metrics/distill.json``.
 Output: ``metrics/evaluate.json``.
 """
 
@@ -28,7 +29,8 @@ from xfer.stages.common import StageInputError, finetune_dir, stage_cli, write_j
 
 
 def random_agent_score(p: PipelineConfig, game: str, episodes: int, max_steps: int, seed: int) -> float:
-    """Mean raw score of uniformly random legal actions (for games without reference scores)."""
+    """Mean raw score of uniformly random legal actions over ``episodes`` episodes of at most
+    ``max_steps`` agent steps each (the same cap as the agents' evaluation)."""
     rng = np.random.default_rng(seed)
     scores = np.zeros(episodes)
     with VectorAtari(p.env.for_game(game), episodes, seed) as envs:
@@ -48,9 +50,12 @@ def run(p: PipelineConfig) -> dict:
     """Evaluate all ``finetune@<target>-<run>`` models; returns the metrics dict."""
     e = p.evaluate
     results: dict[str, dict] = {}
+    random_scores: dict[str, float] = {}
     for ti, target in enumerate(p.targets):
-        random_ref = None if target in REFERENCE_SCORES else random_agent_score(p, target, e.episodes, e.max_steps,
-                                                                               p.seed + 50_000 + ti)
+        # uniform-random legal actions under the same protocol (episodes, step cap): the fair floor
+        # for capped evaluations, whose scores sit below full-episode reference scores
+        random_scores[target] = random_agent_score(p, target, e.episodes, e.max_steps, p.seed + 50_000 + ti)
+        random_ref = None if target in REFERENCE_SCORES else random_scores[target]
         for ri, name in enumerate(p.finetune.runs):
             model_path = finetune_dir(target, name) / "model.safetensors"
             net, meta = ckpt.load_model(model_path, device=p.device)
@@ -71,7 +76,8 @@ def run(p: PipelineConfig) -> dict:
     distill_metrics = Path("metrics") / "distill.json"
     if distill_metrics.exists():
         zero_shot = json.loads(distill_metrics.read_text()).get("zero_shot_scores", {})
-    return {"runs": results, "student_zero_shot": zero_shot, "protocol": e.model_dump()}
+    return {"runs": results, "random_scores": random_scores, "student_zero_shot": zero_shot,
+            "protocol": e.model_dump()}
 
 
 def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:
