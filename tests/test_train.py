@@ -30,6 +30,10 @@ def test_train_smoke_writes_model_metrics_and_curve(tmp_path):
     assert (out / "learning_curve.png").stat().st_size > 1000
     rows = (out / "metrics" / "eval.tsv").read_text().splitlines()
     assert rows[0].startswith("env_steps") and len(rows) >= 3  # header + initial + final evaluation
+    # the uniform-random floor under the same protocol (1 episode, 20-step cap)
+    rnd = json.loads((out / "metrics" / "random.json").read_text())
+    assert rnd["protocol"] == {"game": "Breakout", "episodes": 1, "max_steps": 20}
+    assert len(rnd["scores"]) == 1 and summary["random_eval_score"] == rnd["mean_score"] >= 0.0
 
 
 def test_unknown_game_fails_before_work(tmp_path, capsys):

@@ -145,3 +145,25 @@ def evaluate(
             if not running.any():
                 break
     return scores
+
+
+def evaluate_random(env_cfg: AtariConfig, episodes: int, max_steps: int, seed: int) -> np.ndarray:
+    """Play ``episodes`` episodes with uniformly random legal actions; returns raw scores ``[episodes]``.
+
+    Same protocol as :func:`evaluate` (one env per episode, at most ``max_steps`` agent steps, the
+    score so far counts), so it is the fair floor for a capped evaluation: reference random scores
+    (``xfer.envs.scores``) are for full 108k-frame episodes.
+    """
+    rng = np.random.default_rng(seed)
+    scores = np.zeros(episodes, dtype=np.float64)
+    with VectorAtari(env_cfg, episodes, seed) as envs:
+        envs.reset(seed=seed)
+        legal = np.flatnonzero(envs.action_mask)
+        running = np.ones(episodes, dtype=bool)
+        for _ in range(max_steps):
+            res = envs.step(rng.choice(legal, size=episodes))
+            scores += np.where(running, res.reward, 0.0)
+            running &= ~(res.terminated | res.truncated)
+            if not running.any():
+                break
+    return scores

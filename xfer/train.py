@@ -8,7 +8,9 @@ writes, under ``out_dir``:
 - ``model.safetensors`` + ``model.json``: the latest evaluated weights and their sidecar;
 - ``state/``: the full resume state (weights, target, optimiser, replay, counters, RNG), saved
   atomically every ``checkpoint_every`` agent steps; rerunning the same command resumes from it;
-- ``metrics/train.tsv``, ``metrics/eval.tsv``, ``summary.json`` and ``learning_curve.png``.
+- ``metrics/train.tsv``, ``metrics/eval.tsv``, ``summary.json`` and ``learning_curve.png``;
+- ``metrics/random.json``: a uniform-random agent under the same evaluation protocol (episodes,
+  step cap), the fair floor for capped evaluations (shown as a dashed line in the curve).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from xfer import checkpoint as ckpt
-from xfer.actor import SelfPlay, evaluate, temperature_at
+from xfer.actor import SelfPlay, evaluate, evaluate_random, temperature_at
 from xfer.config import TrainConfig, config_hash
 from xfer.envs.atari import minimal_action_map, validate_game
 from xfer.inference import search_policy
@@ -83,6 +85,10 @@ class Trainer:
     ``restart_stale``: discard a resume state from another configuration instead of refusing it
     (pipeline stages; ``xfer train`` refuses so a user never loses a run by mistake).
     """
+
+    #: measure a uniform-random agent under the evaluation protocol once (``metrics/random.json``,
+    #: a dashed line in the learning curve, ``random_eval_score`` in the summary)
+    random_baseline: bool = True
 
     def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: Path | None = None,
                  restart_stale: bool = False) -> None:
@@ -200,6 +206,25 @@ class Trainer:
         self._plot()
         return float(scores.mean())
 
+    def _random_baseline(self) -> float | None:
+        """Mean score of uniformly random legal actions under this run's evaluation protocol
+        (episodes, step cap), measured once and kept in ``metrics/random.json``; None when the
+        class turns it off (:attr:`random_baseline`)."""
+        if not self.random_baseline:
+            return None
+        path = self.out / "metrics" / "random.json"
+        cfg = self.cfg
+        protocol = {"game": cfg.env.game, "episodes": cfg.eval_episodes, "max_steps": cfg.eval_max_steps}
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("protocol") == protocol:
+                return float(saved["mean_score"])
+        scores = evaluate_random(cfg.env, cfg.eval_episodes, cfg.eval_max_steps, seed=cfg.seed + 20_000)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"protocol": protocol, "mean_score": float(scores.mean()),
+                                    "scores": scores.tolist()}, indent=2))
+        return float(scores.mean())
+
     def _plot(self) -> None:
         rows = self.eval_log.read()
         if not rows:
@@ -210,8 +235,10 @@ class Trainer:
         series = {"evaluation (argmax visits)": (x, y)}
         if ep:
             series["self-play episodes"] = ([float(r["env_steps"]) for r in ep], [float(r["episode_return"]) for r in ep])
+        random_score = self._random_baseline()
+        hlines = None if random_score is None else {f"uniform random, same protocol ({random_score:.1f})": random_score}
         plot_curves(series, self.out / "learning_curve.png", f"EfficientZero ({self.cfg.net.size}) on {self.cfg.env.game}",
-                    "agent steps", "raw episode score")
+                    "agent steps", "raw episode score", hlines=hlines)
 
     # ---- main loop -----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -270,6 +297,7 @@ class Trainer:
             "first_eval_score": float(rows[0]["mean_score"]),
             "final_eval_score": float(rows[-1]["mean_score"]),
             "best_eval_score": max(float(r["mean_score"]) for r in rows),
+            "random_eval_score": self._random_baseline(),
             "wall_seconds_this_session": round(time.time() - start, 1),
             "config_hash": config_hash(cfg),
         }

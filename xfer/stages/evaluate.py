@@ -18,32 +18,17 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from xfer import checkpoint as ckpt
-from xfer.actor import evaluate
+from xfer.actor import evaluate, evaluate_random
 from xfer.config import PipelineConfig
-from xfer.envs.atari import VectorAtari
 from xfer.envs.scores import REFERENCE_SCORES, human_normalised_score
 from xfer.stages.common import StageInputError, finetune_dir, stage_cli, write_json
 
 
 def random_agent_score(p: PipelineConfig, game: str, episodes: int, max_steps: int, seed: int) -> float:
-    """Mean raw score of uniformly random legal actions over ``episodes`` episodes of at most
-    ``max_steps`` agent steps each (the same cap as the agents' evaluation)."""
-    rng = np.random.default_rng(seed)
-    scores = np.zeros(episodes)
-    with VectorAtari(p.env.for_game(game), episodes, seed) as envs:
-        envs.reset(seed=seed)
-        legal = np.flatnonzero(envs.action_mask)
-        running = np.ones(episodes, dtype=bool)
-        for _ in range(max_steps):
-            res = envs.step(rng.choice(legal, size=episodes))
-            scores += np.where(running, res.reward, 0.0)
-            running &= ~(res.terminated | res.truncated)
-            if not running.any():
-                break
-    return float(scores.mean())
+    """Mean raw score of uniformly random legal actions under the evaluation protocol
+    (:func:`xfer.actor.evaluate_random`)."""
+    return float(evaluate_random(p.env.for_game(game), episodes, max_steps, seed).mean())
 
 
 def run(p: PipelineConfig) -> dict:

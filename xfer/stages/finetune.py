@@ -48,6 +48,8 @@ from xfer.transfer import TaskWeights, freeze_representation, transfer_parts
 class FinetuneTrainer(Trainer):
     """:class:`xfer.train.Trainer` whose gradient steps add the offline tasks of Eq. 1."""
 
+    random_baseline = False  # the evaluate stage measures the random agent once per target
+
     def __init__(self, cfg: TrainConfig, out_dir: Path, p: PipelineConfig, run: FinetuneRun,
                  student: Path | None, progress: bool = True) -> None:
         self.p = p
