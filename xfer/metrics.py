@@ -26,13 +26,13 @@ class TsvLog:
         if key is not None and truncate_after is not None:
             rows = [r for r in rows if float(r[key]) <= truncate_after]
         with self.path.open("w", newline="") as f:
-            w = csv.DictWriter(f, columns, delimiter="\t")
+            w = csv.DictWriter(f, columns, delimiter="\t", lineterminator="\n")
             w.writeheader()
             w.writerows(rows)
 
     def append(self, row: dict[str, float | int | str]) -> None:
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, self.columns, delimiter="\t", extrasaction="ignore").writerow(row)
+            csv.DictWriter(f, self.columns, delimiter="\t", lineterminator="\n", extrasaction="ignore").writerow(row)
 
     def read(self) -> list[dict[str, str]]:
         return read_tsv(self.path)
