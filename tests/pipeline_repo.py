@@ -37,6 +37,7 @@ def sh(cmd, cwd, check=True, timeout=900):
 
 def make_pipeline_repo(d: Path) -> Path:
     """Create the checkout in directory ``d`` (git init, dvc init, micro params.yaml); returns ``d``."""
+    d.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dvc.yaml", d)
     shutil.copytree(ROOT / "presets", d / "presets")
     shutil.copytree(ROOT / "xfer", d / "xfer", ignore=shutil.ignore_patterns("__pycache__"))

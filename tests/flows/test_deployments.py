@@ -81,7 +81,6 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.mark.slow
 def test_distributed_mode_runs_heavy_stages_on_gpu_workers_and_light_on_cpu(deployed, tmp_path):
     from prefect.deployments import run_deployment
 

@@ -3,12 +3,9 @@ against a real Prefect API server on loopback."""
 
 import json
 
-import pytest
-
 from tests.pipeline_repo import make_pipeline_repo
 
 
-@pytest.mark.slow
 def test_flow_runs_the_real_pipeline(prefect_server, tmp_path):
     from prefect import get_client
 
