@@ -3,9 +3,14 @@ against a real Prefect API server on loopback."""
 
 import json
 
+import pytest
+
 from tests.pipeline_repo import make_pipeline_repo
 
 
+# about 2-3 min on a quiet 2-core machine; the whole pipeline, so a loaded machine needs more than
+# the suite's default 600 s
+@pytest.mark.timeout(1800)
 def test_flow_runs_the_real_pipeline(prefect_server, tmp_path):
     from prefect import get_client
 
