@@ -92,6 +92,21 @@ def test_corrupt_shard_fails_cleanly_and_keeps_outputs(repo):
         shard.write_bytes(original)
 
 
+def test_corrupt_teacher_targets_stop_distill_before_training(repo):
+    d, _ = repo
+    shard = sorted((d / "data" / "teacher_targets" / "Phoenix").glob("shard-*.npz"))[-1]
+    original = shard.read_bytes()
+    student_before = (d / "models" / "student" / "model.safetensors").read_bytes()
+    try:
+        shard.write_bytes(original[:-100])
+        res = sh([sys.executable, "-m", "xfer.cli", "stage", "distill", "--no-progress"], d, check=False)
+        assert res.returncode == 2
+        assert shard.name in res.stderr and "Traceback" not in res.stderr
+        assert (d / "models" / "student" / "model.safetensors").read_bytes() == student_before
+    finally:
+        shard.write_bytes(original)
+
+
 def test_missing_teacher_is_named(repo, tmp_path):
     d, _ = repo
     target = d / "data" / "teacher_targets" / "Phoenix"

@@ -43,7 +43,8 @@ def open_teacher_data(p: PipelineConfig, games: list[str]) -> dict[str, DatasetR
 
     Raises:
         xfer.data.DatasetError / ValueError: missing teacher data for a game, wrong game, action-map
-            mismatch, or a dataset that was never relabelled by a teacher.
+            mismatch, a dataset that was never relabelled by a teacher, or a missing, truncated or
+            corrupt shard (every shard's size and SHA-256 are checked here).
     """
     readers = {}
     for g in games:
@@ -56,6 +57,7 @@ def open_teacher_data(p: PipelineConfig, games: list[str]) -> dict[str, DatasetR
         r.check_action_mask(action_mask(g))
         if not r.manifest.annotation.startswith("teacher:"):
             raise StageInputError(f"{path} is annotated by {r.manifest.annotation!r}, not a teacher; rerun teacher@{g}")
+        r.verify_all()  # fail before training, not when the sampler first reaches a bad shard
         readers[g] = r
     return readers
 

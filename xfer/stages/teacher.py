@@ -83,6 +83,9 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     if reader.game != game:
         raise StageInputError(f"dataset {data} holds game {reader.game!r}, expected {game!r}")
     reader.check_action_mask(action_mask(game))
+    # every shard's checksum before any work: training samples only some shards, and a bad one
+    # found later (relabelling) would come after this stage had already replaced its model
+    reader.verify_all()
     t = p.teacher
     size = p.net.size
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "teacher", "seed", extra={"game": game, "data": input_fingerprint([data])})
