@@ -54,8 +54,8 @@ def fake_batch(batch: int, unroll: int, support_actions: int = 18, seed: int = 0
     )
 
 
-def bench_step(size: str, batch: int, steps: int, device: str) -> float:
-    net = build_network(net_spec(size))
+def bench_step(size: str, batch: int, steps: int, device: str, precision: str) -> float:
+    net = build_network(net_spec(size)).set_precision(precision)
     learner = Learner(net, OptimConfig(), LossConfig(), 5, 1000, device, augment=True)
     b = fake_batch(batch, 5)
     learner.step(b)  # warm-up
@@ -65,8 +65,8 @@ def bench_step(size: str, batch: int, steps: int, device: str) -> float:
     return steps / (time.perf_counter() - t)
 
 
-def bench_search(size: str, roots: int, sims: int, device: str) -> float:
-    net = build_network(net_spec(size)).to(device)
+def bench_search(size: str, roots: int, sims: int, device: str, precision: str) -> float:
+    net = build_network(net_spec(size)).set_precision(precision).to(device)
     obs = np.random.default_rng(0).integers(0, 256, (roots, 12, 96, 96), dtype=np.uint8)
     mask = np.ones((roots, 18), bool)
     cfg = MCTSConfig(num_simulations=sims)
@@ -84,14 +84,19 @@ def main() -> None:
     ap.add_argument("--search-roots", type=int, default=64)
     ap.add_argument("--simulations", type=int, default=50)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"],
+                    help="compute dtypes to measure (net.precision)")
     ap.add_argument("--record", action="store_true", help="append the table to benchmarks/results/train.md")
     args = ap.parse_args()
     rows = []
     for size in args.sizes:
-        for b in args.batch_sizes:
-            rows.append(f"| learner step, unroll 5 | {size} | batch {b} | {bench_step(size, b, args.steps, args.device):.2f} steps/s |")
-        rps = bench_search(size, args.search_roots, args.simulations, args.device)
-        rows.append(f"| search, {args.simulations} sims, real network | {size} | {args.search_roots} roots | {rps:.1f} roots/s |")
+        for prec in args.precisions:
+            for b in args.batch_sizes:
+                sps = bench_step(size, b, args.steps, args.device, prec)
+                rows.append(f"| learner step, unroll 5 | {size} | {prec} | batch {b} | {sps:.2f} steps/s |")
+            rps = bench_search(size, args.search_roots, args.simulations, args.device, prec)
+            rows.append(f"| search, {args.simulations} sims, real network | {size} | {prec} | {args.search_roots} roots "
+                        f"| {rps:.1f} roots/s |")
     report = "\n".join(
         [
             f"{utc_heading()} — {args.device}",
@@ -100,8 +105,8 @@ def main() -> None:
             f"- torch threads: {torch.get_num_threads()}",
             f"- command: `{command_line()}`",
             "",
-            "| what | size | batch | throughput |",
-            "|---|---|---|---:|",
+            "| what | size | precision | batch | throughput |",
+            "|---|---|---|---|---:|",
             *rows,
             "",
         ]

@@ -26,8 +26,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--max-steps", type=int, default=1500, help="agent steps per episode (4 frames each)")
     ap.add_argument("--simulations", type=int, default=16)
     ap.add_argument("--seed", type=int, default=12345)
+    ap.add_argument("--precision", default="auto", choices=["fp32", "bf16", "auto"],
+                    help="representation-network compute dtype (auto: bf16 where the CPU has it natively)")
     args = ap.parse_args(argv)
-    net, _ = ckpt.load_model(args.model)
+    net, _ = ckpt.load_model(args.model, precision=args.precision)
     env = AtariConfig(game=args.game)
     agent = evaluate(net, env, MCTSConfig(num_simulations=args.simulations), args.episodes, args.max_steps, args.seed)
     rnd = evaluate_random(env, args.episodes, args.max_steps, args.seed + 1)

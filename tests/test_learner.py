@@ -27,9 +27,10 @@ def real_batch(seed=0):
     return build_batch(idx, 5, 5, 10**9, 12, 0.997, 5, 0.0, zero, None, rng)
 
 
-def test_learner_overfits_a_fixed_batch():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_learner_overfits_a_fixed_batch(precision):
     torch.manual_seed(0)
-    net = build_network(net_spec("tiny"))
+    net = build_network(net_spec("tiny"), precision=precision)
     learner = Learner(net, OptimConfig(kind="adam", lr=3e-3, warmup_fraction=0.0), LossConfig(), 5, 100,
                       augment=False)
     batch = real_batch()
@@ -66,7 +67,9 @@ def test_random_shift_is_a_translation_of_the_padded_image():
     obs = torch.full((3, 12, 96, 96), 128, dtype=torch.uint8)
     out = augment(obs)
     assert out.dtype == torch.float32 and out.shape == obs.shape
+    assert out.is_contiguous(memory_format=torch.channels_last)  # the layout the convolutions want
     assert torch.all((out - 128 / 255).abs() <= 0.1 * 128 / 255 + 1e-6)  # intensity within 1 +- 2*0.05
+    assert augment(obs, dtype=torch.bfloat16).dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("size", ["ez", "ez-l"])

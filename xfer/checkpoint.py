@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from xfer.config import describe_validation_error
 from xfer.nets import SIZES, EfficientZeroNet, NetSpec, net_spec
+from xfer.nets.efficientzero import resolve_precision
 
 MODEL_FORMAT_VERSION = 1
 TRAINING_STATE_FORMAT_VERSION = 1
@@ -352,7 +353,8 @@ def read_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
 
 
 def load_model(
-    path: str | os.PathLike[str], expected_size: str | None = None, device: str | torch.device = "cpu"
+    path: str | os.PathLike[str], expected_size: str | None = None, device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> tuple[EfficientZeroNet, ModelMeta]:
     """Rebuild the network described by a checkpoint's sidecar and load its weights.
 
@@ -363,6 +365,8 @@ def load_model(
         path: the ``*.safetensors`` weights file; its sidecar is ``path.with_suffix(".json")``.
         expected_size: if given, the checkpoint's ``size`` must equal it.
         device: where the returned network lives.
+        precision: compute dtype of its representation network (``fp32``, ``bf16``, ``auto``; see
+            :func:`xfer.nets.efficientzero.resolve_precision`); weights are stored in float32 either way.
 
     Returns:
         ``(net, meta)``: ``EfficientZeroNet(NetSpec(**meta.spec), meta.num_actions,
@@ -425,7 +429,7 @@ def load_model(
         raise CheckpointMismatchError(
             f"weights in {path} do not fit the network of {sidecar}: {exc}"
         ) from exc
-    return net.to(device).eval(), meta
+    return net.set_precision(resolve_precision(precision, device)).to(device).eval(), meta
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,6 +57,16 @@ class MCTSConfig(_Frozen):
     min_max_delta: float = Field(0.01, gt=0.0, description="floor of the min-max Q range")
     lstm_horizon: int = Field(5, ge=1, description="value-prefix LSTM reset every this many depths")
     max_depth: int = Field(0, ge=0, description="0 = unlimited; otherwise leaves are cut at this depth")
+    policy_target: Literal["visits", "completed_q"] = Field(
+        "visits",
+        description="visits: normalised root visit counts (EfficientZero); completed_q: softmax(prior logits + "
+        "sigma(completed Q)) (Danihelka et al. 2022), a sharper target for small simulation budgets",
+    )
+    root_expand_all: bool = Field(
+        False, description="expand every legal root action once before pUCT takes over (use with completed_q)"
+    )
+    c_visit: float = Field(50.0, gt=0.0, description="completed_q: sigma = (c_visit + max N) * c_scale * q")
+    c_scale: float = Field(0.1, gt=0.0, description="completed_q: see c_visit")
     # Planning ablations (Hamrick et al. 2021; reference.md section 7).
     search_for_targets: bool = True
     search_for_acting: bool = True
@@ -87,6 +97,9 @@ class NetConfig(_Frozen):
     size: NetSize = "tiny"
     support_size: int | None = Field(
         None, ge=1, description="override the size's value/value-prefix support (bins = 2*s+1)"
+    )
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32", description="representation-network compute dtype; auto = bf16 where the CPU/GPU has it natively"
     )
 
 

@@ -59,8 +59,9 @@ class NetworkSearchModel:
 
 @dataclass
 class PolicyOutput:
-    """Search (or prior) result for B observations: ``policy [B, A]`` float32 normalised visit
-    counts (or prior), ``root_value [B]`` float32, ``visit_counts [B, A]`` int32 (zeros without
+    """Search (or prior) result for B observations: ``policy [B, A]`` float32 policy target
+    (normalised visit counts or completed-Q policy, see ``MCTSConfig.policy_target``; the prior
+    without search), ``root_value [B]`` float32, ``visit_counts [B, A]`` int32 (zeros without
     search), ``prior_value [B]`` the network's value estimate."""
 
     policy: np.ndarray

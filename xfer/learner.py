@@ -75,13 +75,14 @@ def unroll(
         do_augment: apply random shift + intensity to the inputs.
     """
     B, K1 = obs.shape[:2]
-    flat = obs.flatten(0, 1)
-    x = augment(flat) if do_augment else flat.float() / 255.0
-    x = x.view(B, K1, *x.shape[1:])
-    latent = net.represent(x[:, 0])
+
+    def inputs(o: torch.Tensor) -> torch.Tensor:  # uint8 [N, C, H, W] -> what represent takes
+        return augment(o, dtype=net.compute_dtype) if do_augment else o
+
+    latent = net.represent(inputs(obs[:, 0]))
     policy0, value0 = net.predict(latent)
     with torch.no_grad():
-        target_latent = net.represent(x[:, 1:].flatten(0, 1))
+        target_latent = net.represent(inputs(obs[:, 1:].flatten(0, 1)))
         proj_target = net.project(target_latent, with_predictor=False).view(B, K1 - 1, -1)
     state = net.initial_lstm_state(B, obs.device)
     policies, values, prefixes, preds = [policy0], [value0], [], []

@@ -17,7 +17,7 @@ from xfer.config import TrainConfig
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "cpu": {
-        "net": {"size": "tiny"},
+        "net": {"size": "tiny", "precision": "auto"},
         "mcts": {"num_simulations": 16},
         "replay": {"capacity": 50_000, "reanalyse_fraction": 0.25, "off_policy_age_scale": 5_000,
                    "segment_length": 100},

@@ -102,10 +102,11 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         net: EfficientZeroNet = build_network(net_spec(cfg.net.size, cfg.net.support_size), 18, cfg.env.stack,
-                                              cfg.env.screen_size)
+                                              cfg.env.screen_size, cfg.net.precision, cfg.device)
         self.learner = Learner(net, cfg.optim, cfg.loss, cfg.mcts.lstm_horizon, planned_train_steps(cfg),
                                cfg.device, cfg.augment)
-        self.actor_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size).to(cfg.device)
+        self.actor_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size, cfg.net.precision,
+                                       cfg.device)
         self.replay = PrioritizedReplay(cfg.replay.capacity, cfg.replay.alpha, cfg.replay.priority_eps)
         self.counters = Counters()
         self.state_dir = self.out / "state"
@@ -116,7 +117,8 @@ class Trainer:
             self._load_state()
             self.resumed = True
         elif init is not None:
-            pretrained, _ = ckpt.load_model(init, expected_size=cfg.net.size, device=cfg.device)
+            pretrained, _ = ckpt.load_model(init, expected_size=cfg.net.size, device=cfg.device,
+                                             precision=cfg.net.precision)
             self.learner.net.load_state_dict(pretrained.state_dict())
             self.learner.refresh_target()
             log.info("initialised weights from %s", init)

@@ -50,3 +50,31 @@ def test_paper_sizes_follow_appendix_h(size, blocks):
     with torch.no_grad():
         root = net.initial_inference(torch.zeros(2, 12, 96, 96, dtype=torch.uint8))
     assert root.latent.shape == (2, 64, 6, 6) and root.value_logits.shape == (2, 601)
+
+
+def test_bf16_representation_stays_close_to_fp32_and_outputs_float32(tiny):
+    import copy
+
+    obs = torch.randint(0, 256, (4, 12, 96, 96), dtype=torch.uint8)
+    bf16 = copy.deepcopy(tiny).set_precision("bf16")
+    ref, low = tiny.initial_inference(obs), bf16.initial_inference(obs)
+    assert low.latent.dtype == torch.float32 and low.value.dtype == torch.float32
+    assert low.latent.shape == ref.latent.shape
+    # bf16 keeps ~3 significant digits; latents are min-max normalised to [0, 1]
+    assert (low.latent - ref.latent).abs().max() < 0.05
+    assert not torch.equal(low.latent, ref.latent), "bf16 autocast was not applied"
+    # a float input (the learner's augmented batch) takes the same path as uint8
+    x = obs.float() / 255.0
+    assert torch.allclose(tiny.represent(x), ref.latent, atol=1e-5)
+
+
+def test_precision_auto_resolves_and_unknown_is_a_clear_error():
+    from xfer.nets.efficientzero import resolve_precision
+
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    with pytest.raises(ValueError, match="fp32, bf16 or auto"):
+        resolve_precision("fp16")
+    with pytest.raises(ValueError, match="unknown precision"):
+        build_network(net_spec("tiny")).set_precision("half")

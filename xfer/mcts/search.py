@@ -31,6 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from xfer.config import MCTSConfig
+from xfer.mcts.completed_q import completed_q_policy
 from xfer.mcts.tree import TIE_EPS, Tree, masked_softmax
 
 
@@ -86,7 +87,9 @@ class SearchResult:
 
     ``visit_counts [B, A]`` int32 root child visits; ``root_value [B]`` float32 = root
     ``value_sum / visits``; ``root_q [B, A]`` float32 Q of root children (nan if unvisited);
-    ``policy [B, A]`` float32 normalised visit counts (the policy target).
+    ``policy [B, A]`` float32 the policy target: normalised visit counts, or with
+    ``MCTSConfig.policy_target = "completed_q"`` the completed-Q improved policy
+    (:func:`xfer.mcts.completed_q.completed_q_policy`). Acting and evaluation use ``visit_counts``.
     """
 
     visit_counts: np.ndarray
@@ -182,16 +185,18 @@ def run_search(
                     )
                 tree.expand(s, out.value_prefix, out.value, out.policy_logits)
             tree.backup()
-        return _result(tree)
+        return _result(tree, root, cfg)
     finally:
         tree.release()
 
 
-def _result(tree: Tree) -> SearchResult:
+def _result(tree: Tree, root: RootInputs, cfg: MCTSConfig) -> SearchResult:
     n, q = tree.child_stats(0)
     root_value = tree.value_sum[: tree.B] / np.maximum(tree.visits[: tree.B], 1)
-    tot = n.sum(axis=1, keepdims=True)
-    policy = n / np.maximum(tot, 1)
+    if cfg.policy_target == "completed_q":
+        policy = completed_q_policy(root.policy_logits, root.action_mask, n, q, root.value, cfg.c_visit, cfg.c_scale)
+    else:
+        policy = n / np.maximum(n.sum(axis=1, keepdims=True), 1)
     return SearchResult(
         visit_counts=n.astype(np.int32),
         root_value=root_value.astype(np.float32),

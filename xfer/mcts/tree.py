@@ -188,6 +188,7 @@ class Tree:
         self.min_max_delta = float(cfg.min_max_delta)
         self.lstm_horizon = int(cfg.lstm_horizon)
         self.max_depth = int(cfg.max_depth)
+        self.root_expand_all = bool(cfg.root_expand_all)
         self.coef = puct_coefficients(S, cfg.c1, cfg.c2)
         arr = _cached_arrays(B, N, A) if reuse_buffers else _Arrays(B, N, A)
         arr.in_use = True
@@ -257,6 +258,11 @@ class Tree:
         ``mean_q(p)``: at the root ``sum Q(visited) / #visited`` (0 if none); below it
         ``(mean_q(parent) + sum Q(visited)) / (#visited + 1)``. Illegal root actions score -inf.
 
+        ``root_expand_all``: at the root only unexpanded legal actions compete (by the same score)
+        while any remain, so every legal root action is expanded once before pUCT allocates the
+        rest (needed for completed-Q targets with fewer simulations than a pUCT search spends
+        discovering the actions).
+
         ``max_depth > 0``: at depth ``max_depth - 1`` only unexpanded (legal) actions compete while
         any remain; once all are expanded the pUCT choice among them ends the descent at an existing
         node of depth ``max_depth`` (``Selection.expand`` False); nothing is ever deeper.
@@ -290,7 +296,7 @@ class Tree:
         score = _einsum("bfa,bf->ba", R[:, :K3].reshape(B, 3, A), W)
         score += self.root_bias
         score += jitter
-        if cut == 0:
+        if cut == 0 or self.root_expand_all:
             self._restrict_to_unexpanded(score, self._arange, self.legal)
         a = score.argmax(axis=1)
         act = rows = self._arange
@@ -359,7 +365,8 @@ class Tree:
         return sel
 
     def _restrict_to_unexpanded(self, score: np.ndarray, rows: np.ndarray, legal: np.ndarray | None) -> None:
-        """``max_depth`` rule: where a row still has an unexpanded (legal) action, expanded ones lose."""
+        """``max_depth`` / ``root_expand_all`` rule: where a row still has an unexpanded (legal)
+        action, expanded ones lose."""
         unexpanded = self.children.take(rows, axis=0) == 0
         if legal is not None:
             unexpanded &= legal

@@ -150,12 +150,36 @@ class EfficientZeroNet(nn.Module):
         flat = spec.channels * self.latent_hw * self.latent_hw
         self.projection = mlp([flat, spec.proj_hidden, spec.proj_hidden, spec.proj_out], final_bn=True)
         self.projection_head = mlp([spec.proj_out, spec.pred_hidden, spec.proj_out])
+        self.compute_dtype = torch.float32
+
+    def set_precision(self, precision: str) -> EfficientZeroNet:
+        """Compute dtype of the representation network: ``"fp32"`` or ``"bf16"`` (autocast; weights,
+        latents, all outputs and so the losses stay float32). On 96x96 frames it is most of the cost,
+        and bf16 roughly halves it on CPUs with AMX / AVX512-BF16 and on GPUs; the 6x6 latent
+        networks are too small to gain from it and stay float32. Returns ``self``.
+
+        Raises:
+            ValueError: an unknown precision.
+        """
+        dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+        if precision not in dtypes:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(dtypes)}")
+        self.compute_dtype = dtypes[precision]
+        return self
+
+    def _autocast(self, x: torch.Tensor) -> torch.autocast:
+        return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.compute_dtype == torch.bfloat16)
 
     # ---- the three functions of MuZero -------------------------------------------------------
     def represent(self, obs: torch.Tensor) -> torch.Tensor:
-        """``[B, obs_channels, H, W]`` uint8 (or float in [0,1]) -> latent ``[B, C, 6, 6]``."""
-        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs
-        return normalise_latent(self.representation_net(x))
+        """``[B, obs_channels, H, W]`` uint8 (or float in [0,1]) -> latent ``[B, C, 6, 6]`` float32."""
+        # Channels-last input: oneDNN's convolutions run ~1.8x faster on CPU in this layout.
+        x = obs.contiguous(memory_format=torch.channels_last)
+        if x.dtype == torch.uint8:
+            x = x.to(self.compute_dtype).mul_(1.0 / 255.0)
+        with self._autocast(x):
+            h = self.representation_net(x)
+        return normalise_latent(h.float())
 
     def dynamics(
         self, latent: torch.Tensor, lstm_state: LSTMState, action: torch.Tensor
@@ -165,7 +189,7 @@ class EfficientZeroNet(nn.Module):
         return self.dynamics_net(latent, lstm_state, plane)
 
     def predict(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """latent ``[B,C,6,6]`` -> (policy logits ``[B, A]``, value logits ``[B, 2S+1]``)."""
+        """latent ``[B,C,6,6]`` -> (policy logits ``[B, A]``, value logits ``[B, 2S+1]``), float32."""
         return self.prediction_net(latent)
 
     def project(self, latent: torch.Tensor, with_predictor: bool) -> torch.Tensor:
@@ -207,6 +231,27 @@ class EfficientZeroNet(nn.Module):
         )
 
 
-def build_network(spec: NetSpec, num_actions: int = 18, stack: int = 4, obs_size: int = 96) -> EfficientZeroNet:
-    """Construct an :class:`EfficientZeroNet` for RGB stacks of ``stack`` frames."""
-    return EfficientZeroNet(spec, num_actions=num_actions, obs_channels=3 * stack, obs_size=obs_size)
+def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
+    """``"auto"`` -> ``"bf16"`` where the hardware computes bf16 natively (CUDA with bf16 support;
+    a CPU with AVX512-BF16 or AMX), else ``"fp32"``; ``"fp32"``/``"bf16"`` are returned unchanged.
+
+    Raises:
+        ValueError: an unknown precision.
+    """
+    if precision in ("fp32", "bf16"):
+        return precision
+    if precision != "auto":
+        raise ValueError(f"unknown precision {precision!r}; choose fp32, bf16 or auto")
+    if torch.device(device).type == "cuda":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return "bf16" if native else "fp32"
+
+
+def build_network(spec: NetSpec, num_actions: int = 18, stack: int = 4, obs_size: int = 96,
+                  precision: str = "fp32", device: str | torch.device = "cpu") -> EfficientZeroNet:
+    """Construct an :class:`EfficientZeroNet` for RGB stacks of ``stack`` frames on ``device``, computing
+    its representation network in ``precision`` (``fp32``, ``bf16`` or ``auto``, see
+    :func:`resolve_precision`)."""
+    net = EfficientZeroNet(spec, num_actions=num_actions, obs_channels=3 * stack, obs_size=obs_size)
+    return net.set_precision(resolve_precision(precision, device)).to(device)

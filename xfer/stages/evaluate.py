@@ -43,7 +43,7 @@ def run(p: PipelineConfig) -> dict:
         random_ref = None if target in REFERENCE_SCORES else random_scores[target]
         for ri, name in enumerate(p.finetune.runs):
             model_path = finetune_dir(target, name) / "model.safetensors"
-            net, meta = ckpt.load_model(model_path, device=p.device)
+            net, meta = ckpt.load_model(model_path, device=p.device, precision=p.net.precision)
             if target not in meta.games:
                 raise StageInputError(f"{model_path} was trained on {meta.games}, not on target {target!r}")
             scores = evaluate(net, p.env.for_game(target), p.mcts, e.episodes, e.max_steps,

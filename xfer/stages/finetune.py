@@ -69,7 +69,8 @@ class FinetuneTrainer(Trainer):
         if not self.resumed and run.init == "student":
             if student is None:
                 raise FileNotFoundError("this run starts from the student but no student model was given")
-            pretrained, _ = ckpt.load_model(student, expected_size=cfg.net.size, device=cfg.device)
+            pretrained, _ = ckpt.load_model(student, expected_size=cfg.net.size, device=cfg.device,
+                                             precision=cfg.net.precision)
             transfer_parts(self.learner.net, pretrained, run.transfer)
             self.learner.refresh_target()
             self.actor_net.load_state_dict(self.learner.net.state_dict())
