@@ -13,7 +13,7 @@ import numpy as np
 
 from xfer.config import AtariConfig, MCTSConfig
 from xfer.envs.atari import VectorAtari, clip_reward
-from xfer.inference import search_policy
+from xfer.inference import PolicyOutput, search_policy
 from xfer.mcts import select_action
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.replay.segment import Segment, SegmentBuilder
@@ -26,6 +26,14 @@ def temperature_at(progress: float) -> float:
     if progress < 0.75:
         return 0.5
     return 0.25
+
+
+def acting_scores(out: PolicyOutput, mcts: MCTSConfig) -> np.ndarray:
+    """What an agent acts on after a search, ``[B, A]``: the root visit counts (EfficientZero), or with
+    ``mcts.policy_target = "completed_q"`` the completed-Q improved policy. With few simulations the
+    visits follow the prior, so acting on them ignores what the search learned about Q (Danihelka et
+    al. 2022 act on the improved policy too); acting on it keeps behaviour and policy target the same."""
+    return out.policy if mcts.policy_target == "completed_q" else out.visit_counts
 
 
 @dataclass
@@ -77,7 +85,7 @@ class SelfPlay:
             legal = np.flatnonzero(self.envs.action_mask)
             actions = rng.choice(legal, size=len(self.obs))
         elif mcts.search_for_acting:
-            actions = select_action(out.visit_counts, temperature, rng, deterministic=False)
+            actions = select_action(acting_scores(out, mcts), temperature, rng, deterministic=False)
         else:
             actions = np.array([rng.choice(len(p), p=p) for p in out.policy])
         res = self.envs.step(actions)
@@ -121,7 +129,8 @@ def evaluate(
     device: str = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
-    """Play ``episodes`` episodes greedily (argmax visits, no noise); returns raw scores ``[episodes]``.
+    """Play ``episodes`` episodes greedily (argmax of :func:`acting_scores`, no noise); returns raw
+    scores ``[episodes]``.
 
     Episodes run in parallel, one env each, and stop at ``max_steps`` agent steps (the score so
     far counts). ``mcts.search_at_eval = False`` acts on the network prior instead.
@@ -135,7 +144,7 @@ def evaluate(
         for _ in range(max_steps):
             out = search_policy(net, obs, mask, mcts, rng, add_noise=False, use_search=mcts.search_at_eval, device=device)
             if mcts.search_at_eval:
-                actions = select_action(out.visit_counts, 1.0, rng, deterministic=True)
+                actions = select_action(acting_scores(out, mcts), 1.0, rng, deterministic=True)
             else:
                 actions = np.argmax(out.policy, axis=1)
             res = envs.step(actions)

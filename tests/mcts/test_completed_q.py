@@ -81,3 +81,15 @@ def test_root_expand_all_visits_every_legal_action_first():
     np.testing.assert_array_equal(res.visit_counts > 0, mask)  # each legal action once, illegal never
     first = [set(int(call[1][b]) for call in model.calls[: mask[b].sum()]) for b in range(B)]
     assert first == [set(np.flatnonzero(mask[b]).tolist()) for b in range(B)]
+
+
+def test_agent_acts_on_the_improved_policy_only_with_completed_q():
+    from xfer.actor import acting_scores
+    from xfer.inference import PolicyOutput
+
+    visits = np.array([[8, 1, 1]], np.int32)  # the prior's favourite collects the visits ...
+    improved = np.array([[0.05, 0.9, 0.05]], np.float32)  # ... while Q says action 1
+    out = PolicyOutput(policy=improved, root_value=np.zeros(1, np.float32), visit_counts=visits,
+                       prior_value=np.zeros(1, np.float32))
+    np.testing.assert_array_equal(acting_scores(out, MCTSConfig()), visits)
+    np.testing.assert_array_equal(acting_scores(out, MCTSConfig(policy_target="completed_q")), improved)
