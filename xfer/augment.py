@@ -30,11 +30,6 @@ def intensity_scale(n: int, scale: float = 0.05, generator: torch.Generator | No
     return 1.0 + scale * torch.randn(n, 1, 1, 1, generator=generator).clamp(-2.0, 2.0)
 
 
-def random_intensity(x: torch.Tensor, scale: float = 0.05, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Multiply each sample by ``1 + scale * clamp(N(0, 1), -2, 2)``: ``[N, C, H, W] -> same``."""
-    return x * intensity_scale(x.shape[0], scale, generator).to(x.device)
-
-
 def augment(obs_uint8: torch.Tensor, generator: torch.Generator | None = None,
             dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 observations ``[N, C, H, W]`` -> random shift + intensity, in about [0, 1].
