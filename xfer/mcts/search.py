@@ -89,7 +89,8 @@ class SearchResult:
     ``value_sum / visits``; ``root_q [B, A]`` float32 Q of root children (nan if unvisited);
     ``policy [B, A]`` float32 the policy target: normalised visit counts, or with
     ``MCTSConfig.policy_target = "completed_q"`` the completed-Q improved policy
-    (:func:`xfer.mcts.completed_q.completed_q_policy`). Acting and evaluation use ``visit_counts``.
+    (:func:`xfer.mcts.completed_q.completed_q_policy`). Agents act on the visit counts, or on the
+    completed-Q policy under that target (:func:`xfer.actor.acting_scores`).
     """
 
     visit_counts: np.ndarray

@@ -167,9 +167,6 @@ class EfficientZeroNet(nn.Module):
         self.compute_dtype = dtypes[precision]
         return self
 
-    def _autocast(self, x: torch.Tensor) -> torch.autocast:
-        return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.compute_dtype == torch.bfloat16)
-
     # ---- the three functions of MuZero -------------------------------------------------------
     def represent(self, obs: torch.Tensor) -> torch.Tensor:
         """``[B, obs_channels, H, W]`` uint8 (or float in [0,1]) -> latent ``[B, C, 6, 6]`` float32."""
@@ -177,7 +174,7 @@ class EfficientZeroNet(nn.Module):
         x = obs.contiguous(memory_format=torch.channels_last)
         if x.dtype == torch.uint8:
             x = x.to(self.compute_dtype).mul_(1.0 / 255.0)
-        with self._autocast(x):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.compute_dtype == torch.bfloat16):
             h = self.representation_net(x)
         return normalise_latent(h.float())
 
