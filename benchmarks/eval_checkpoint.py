@@ -4,6 +4,8 @@ Used for the learning evidence in README ("Does it learn?"): more episodes than 
 evaluation of ``xfer train`` give a tighter figure.
 
     python benchmarks/eval_checkpoint.py runs/qbert/model.safetensors --game Qbert --episodes 32 --max-steps 1500
+    python benchmarks/eval_checkpoint.py runs/q/model.safetensors --game Qbert --set policy_target=completed_q \
+        --set root_expand_all=true     # search settings must match the run's (see its --set mcts.*)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from xfer import checkpoint as ckpt
 from xfer.actor import evaluate, evaluate_random
 from xfer.config import AtariConfig, MCTSConfig
+from xfer.presets import parse_overrides
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -28,17 +31,20 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--precision", default="auto", choices=["fp32", "bf16", "auto"],
                     help="representation-network compute dtype (auto: bf16 where the CPU has it natively)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override an MCTSConfig field, e.g. policy_target=completed_q (repeatable)")
     args = ap.parse_args(argv)
+    mcts = MCTSConfig.model_validate({"num_simulations": args.simulations, **parse_overrides(args.set)})
     net, _ = ckpt.load_model(args.model, precision=args.precision)
     env = AtariConfig(game=args.game)
-    agent = evaluate(net, env, MCTSConfig(num_simulations=args.simulations), args.episodes, args.max_steps, args.seed)
+    agent = evaluate(net, env, mcts, args.episodes, args.max_steps, args.seed)
     rnd = evaluate_random(env, args.episodes, args.max_steps, args.seed + 1)
 
     def stats(x: np.ndarray) -> dict:
         return {"mean": float(x.mean()), "std": float(x.std(ddof=1)), "sem": float(x.std(ddof=1) / np.sqrt(len(x)))}
 
     out = {"game": args.game, "episodes": args.episodes, "max_steps": args.max_steps,
-           "simulations": args.simulations, "agent": stats(agent), "random": stats(rnd)}
+           "mcts": mcts.model_dump(), "agent": stats(agent), "random": stats(rnd)}
     print(json.dumps(out, indent=2))
     return out
 

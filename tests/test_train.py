@@ -22,7 +22,8 @@ TINY = [
 
 def test_train_smoke_writes_model_metrics_and_curve(tmp_path):
     out = tmp_path / "run"
-    assert main(["train", "--game", "Breakout", "--env-steps", "120", "--out", str(out), *TINY]) == 0
+    assert main(["train", "--game", "Breakout", "--env-steps", "120", "--out", str(out), *TINY,
+                 "--set", "keep_eval_models=true"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env_steps"] == 120 and summary["train_steps"] > 0
     net, meta = ckpt.load_model(out / "model.safetensors", expected_size="tiny")
@@ -30,6 +31,10 @@ def test_train_smoke_writes_model_metrics_and_curve(tmp_path):
     assert (out / "learning_curve.png").stat().st_size > 1000
     rows = (out / "metrics" / "eval.tsv").read_text().splitlines()
     assert rows[0].startswith("env_steps") and len(rows) >= 3  # header + initial + final evaluation
+    # keep_eval_models: the weights of every evaluation, loadable, named by agent steps
+    kept = {p.name for p in (out / "evals").glob("*.safetensors")}
+    assert kept == {f"model_{r.split()[0]}.safetensors" for r in rows[1:]} and len(kept) == len(rows) - 1
+    assert ckpt.load_model(out / "evals" / "model_0.safetensors")[1].env_steps == 0
     # the uniform-random floor under the same protocol (1 episode, 20-step cap)
     rnd = json.loads((out / "metrics" / "random.json").read_text())
     assert rnd["protocol"] == {"game": "Breakout", "episodes": 1, "max_steps": 20}

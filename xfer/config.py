@@ -147,6 +147,9 @@ class TrainConfig(_Frozen):
     eval_every: int = Field(10_000, ge=1, description="agent steps between evaluations")
     eval_episodes: int = Field(8, ge=1)
     eval_max_steps: int = Field(27_000, ge=1, description="agent-step cap per evaluation episode")
+    keep_eval_models: bool = Field(
+        False, description="also keep the weights of every evaluation as evals/model_<agent steps>.safetensors"
+    )
     checkpoint_every: int = Field(2_000, ge=1, description="agent steps between resume checkpoints")
     device: Literal["cpu", "cuda"] = "cpu"
 

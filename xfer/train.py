@@ -204,6 +204,8 @@ class Trainer:
                               "min_score": float(scores.min()), "max_score": float(scores.max()),
                               "episodes": len(scores)})
         ckpt.save_model(self.out / "model.safetensors", self.learner.net, model_meta(cfg, c))
+        if cfg.keep_eval_models:
+            ckpt.save_model(self.out / "evals" / f"model_{c.env_steps}.safetensors", self.learner.net, model_meta(cfg, c))
         c.last_eval = c.env_steps
         self._plot()
         return float(scores.mean())

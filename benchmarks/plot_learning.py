@@ -1,0 +1,103 @@
+"""Summarise several ``xfer train`` runs (seeds) of one game: a learning-curve figure and a table.
+
+Reads each run's ``metrics/eval.tsv`` (mean, std of the greedy evaluation episodes) and
+``metrics/random.json`` (uniform-random agent, same protocol), then
+
+- plots every seed's evaluation curve (thin), the mean over seeds (thick) with a band of
+  +- one standard error over all pooled episodes, and the random floor (dashed);
+- prints a markdown table: per seed and pooled, score at every evaluation as mean +- s.e.
+
+    python benchmarks/plot_learning.py runs/qbert-s0 runs/qbert-s1 runs/qbert-s2 \\
+        --out docs/figures/learning_qbert_tiny_cpu.png --title "tiny EfficientZero, Qbert, CPU"
+
+Runs must share the evaluation schedule (``eval_every``) and protocol; a run that is missing an
+evaluation is left out of that column. Raises SystemExit with a message for a run directory
+without ``metrics/eval.tsv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xfer.metrics import read_tsv  # noqa: E402
+
+
+def load_run(run: Path) -> tuple[dict[int, tuple[float, float, int]], dict]:
+    """``{agent steps: (mean, std, episodes)}`` of a run's evaluations and its random.json."""
+    tsv = run / "metrics" / "eval.tsv"
+    if not tsv.is_file():
+        raise SystemExit(f"{run}: no metrics/eval.tsv (is this an `xfer train --out` directory?)")
+    evals = {int(r["env_steps"]): (float(r["mean_score"]), float(r["std_score"]), int(r["episodes"]))
+             for r in read_tsv(tsv)}
+    rnd_path = run / "metrics" / "random.json"
+    rnd = json.loads(rnd_path.read_text()) if rnd_path.is_file() else {}
+    return evals, rnd
+
+
+def pooled(stats: list[tuple[float, float, int]]) -> tuple[float, float]:
+    """Mean and standard error of the union of several groups of episodes, from their (mean,
+    population std, count); each group weighs by its episode count."""
+    n = sum(k for _, _, k in stats)
+    mean = sum(m * k for m, _, k in stats) / n
+    second = sum(k * (s**2 + m**2) for m, s, k in stats) / n
+    var = max(second - mean**2, 0.0) * n / max(n - 1, 1)
+    return mean, float(np.sqrt(var / n))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="xfer train output directories, one per seed")
+    ap.add_argument("--out", type=Path, required=True, help="PNG to write")
+    ap.add_argument("--title", default="tiny EfficientZero on a 2-core CPU")
+    args = ap.parse_args(argv)
+    runs = [(r.name, *load_run(r)) for r in args.runs]
+    steps = sorted(set().union(*(e.keys() for _, e, _ in runs)))
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, evals, _ in runs:
+        xs = sorted(evals)
+        ax.plot(xs, [evals[x][0] for x in xs], linewidth=0.8, alpha=0.6, marker=".", label=name)
+    means, sems = zip(*(pooled([e[x] for _, e, _ in runs if x in e]) for x in steps))
+    m, s = np.array(means), np.array(sems)
+    ax.plot(steps, m, color="black", linewidth=2.2, marker="o", label=f"mean of {len(runs)} seeds")
+    ax.fill_between(steps, m - s, m + s, color="black", alpha=0.15, label="+- 1 s.e. (all episodes)")
+    rnd_scores = np.concatenate([np.asarray(r["scores"], dtype=float) for _, _, r in runs if r.get("scores")] or [[]])
+    if rnd_scores.size:
+        r_mean = float(rnd_scores.mean())
+        ax.axhline(r_mean, linestyle="--", color="gray", linewidth=1)
+        ax.annotate(f"uniform random, same protocol ({r_mean:.1f})", xy=(0.01, r_mean),
+                    xycoords=("axes fraction", "data"), fontsize=8, color="gray")
+    ax.set_title(args.title)
+    ax.set_xlabel("agent steps (1 step = 4 frames)")
+    ax.set_ylabel("greedy evaluation score (raw)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    plt.close(fig)
+
+    head = "| run | " + " | ".join(str(x) for x in steps) + " |"
+    print(head)
+    print("|---|" + "---:|" * len(steps))
+    for name, evals, _ in runs:
+        cells = [f"{evals[x][0]:.1f} ± {evals[x][1] / np.sqrt(max(evals[x][2] - 1, 1)):.1f}" if x in evals else "-"
+                 for x in steps]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("| **pooled** | " + " | ".join(f"**{a:.1f} ± {b:.1f}**" for a, b in zip(m, s)) + " |")
+    if rnd_scores.size:
+        sem = rnd_scores.std(ddof=1) / np.sqrt(len(rnd_scores)) if len(rnd_scores) > 1 else 0.0
+        print(f"\nuniform random, same protocol: {rnd_scores.mean():.1f} ± {sem:.1f} ({len(rnd_scores)} episodes)")
+    print(f"figure: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
