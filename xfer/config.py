@@ -67,6 +67,11 @@ class MCTSConfig(_Frozen):
     )
     c_visit: float = Field(50.0, gt=0.0, description="completed_q: sigma = (c_visit + max N) * c_scale * q")
     c_scale: float = Field(0.1, gt=0.0, description="completed_q: see c_visit")
+    q_range_floor: float = Field(
+        0.0, ge=0.0, description="completed_q: floor of the min-max range of the root Q values, in value units "
+        "(0 = Danihelka et al.'s 1e-8); > 0 keeps noise-level Q differences of an untrained model from "
+        "becoming a sharp target",
+    )
     # Planning ablations (Hamrick et al. 2021; reference.md section 7).
     search_for_targets: bool = True
     search_for_acting: bool = True

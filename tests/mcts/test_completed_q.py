@@ -26,6 +26,23 @@ def test_hand_computed_target():
     np.testing.assert_allclose(completed_q_policy(logits, np.ones((1, 3), bool), visits, q, value), [e / e.sum()])
 
 
+def test_range_floor_keeps_small_q_differences_small():
+    # Q differ by 0.01: without a floor they are stretched to [0, 1] (sigma up to 5.3), with a floor
+    # of 1.0 they count as 0.01 of one value unit
+    logits, mask = np.zeros((1, 2)), np.ones((1, 2), bool)
+    visits, q, value = np.array([[3, 3]]), np.array([[0.51, 0.50]]), np.array([0.5])
+    sharp = completed_q_policy(logits, mask, visits, q, value)
+    soft = completed_q_policy(logits, mask, visits, q, value, range_floor=1.0)
+    e = np.exp([(50 + 3) * 0.1 * 1.0, 0.0])
+    np.testing.assert_allclose(sharp, [e / e.sum()])
+    e = np.exp([(50 + 3) * 0.1 * 0.01, 0.0])
+    np.testing.assert_allclose(soft, [e / e.sum()])
+    # a range above the floor is normalised exactly as without it
+    q_wide = np.array([[2.5, 0.5]])
+    np.testing.assert_allclose(completed_q_policy(logits, mask, visits, q_wide, value, range_floor=1.0),
+                               completed_q_policy(logits, mask, visits, q_wide, value))
+
+
 def test_equal_q_returns_the_prior_and_illegal_actions_get_zero():
     logits = np.array([[1.0, 0.0, 2.0, 5.0]])
     mask = np.array([[True, True, True, False]])

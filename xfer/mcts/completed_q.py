@@ -50,6 +50,7 @@ def completed_q_policy(
     value: np.ndarray,
     c_visit: float = 50.0,
     c_scale: float = 0.1,
+    range_floor: float = 0.0,
 ) -> np.ndarray:
     """Improved policy ``[B, A]`` float64 from one search's root statistics.
 
@@ -59,6 +60,10 @@ def completed_q_policy(
         visits: ``[B, A]`` root child visit counts; q: ``[B, A]`` their Q (nan where unvisited).
         value: ``[B]`` the network's root value.
         c_visit, c_scale: the sigma constants (50 and 0.1 in the paper).
+        range_floor: smallest range ``max - min`` used to normalise the completed Q, in value
+            units (the paper: 1e-8). With a floor of, say, 1.0 (one clipped reward) Q differences
+            far below it move the target little instead of being stretched to [0, 1]: an untrained
+            model's noise then does not turn into a near-deterministic target and behaviour.
 
     Returns:
         Rows summing to 1 over legal actions. With equal completed Q values the result is the
@@ -71,6 +76,6 @@ def completed_q_policy(
     completed = np.where(visits > 0, np.nan_to_num(np.asarray(q, np.float64)), v_mix[:, None])
     lo = np.where(mask, completed, np.inf).min(axis=1, keepdims=True)
     hi = np.where(mask, completed, -np.inf).max(axis=1, keepdims=True)
-    q_hat = (completed - lo) / np.maximum(hi - lo, 1e-8)
+    q_hat = (completed - lo) / np.maximum(hi - lo, max(range_floor, 1e-8))
     sigma = (c_visit + visits.max(axis=1, keepdims=True)) * c_scale * q_hat
     return masked_softmax(np.asarray(logits, np.float64) + sigma, mask)

@@ -195,7 +195,8 @@ def _result(tree: Tree, root: RootInputs, cfg: MCTSConfig) -> SearchResult:
     n, q = tree.child_stats(0)
     root_value = tree.value_sum[: tree.B] / np.maximum(tree.visits[: tree.B], 1)
     if cfg.policy_target == "completed_q":
-        policy = completed_q_policy(root.policy_logits, root.action_mask, n, q, root.value, cfg.c_visit, cfg.c_scale)
+        policy = completed_q_policy(root.policy_logits, root.action_mask, n, q, root.value, cfg.c_visit, cfg.c_scale,
+                                    cfg.q_range_floor)
     else:
         policy = n / np.maximum(n.sum(axis=1, keepdims=True), 1)
     return SearchResult(
