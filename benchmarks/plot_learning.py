@@ -10,8 +10,9 @@ Reads each run's ``metrics/eval.tsv`` (mean, std of the greedy evaluation episod
     python benchmarks/plot_learning.py runs/qbert-s0 runs/qbert-s1 runs/qbert-s2 \\
         --out docs/figures/learning_qbert_tiny_cpu.png --title "tiny EfficientZero, Qbert, CPU"
 
-Runs must share the evaluation schedule (``eval_every``) and protocol; a run that is missing an
-evaluation is left out of that column. Raises SystemExit with a message for a run directory
+Runs must share the evaluation schedule (``eval_every``) and protocol: the k-th evaluations of all
+runs are pooled (their agent steps may differ by less than ``num_envs``: a run that stops at 2,500
+evaluates there, a longer one at 2,504); a run with fewer evaluations is left out of the later ones. Raises SystemExit with a message for a run directory
 without ``metrics/eval.tsv``.
 """
 
@@ -30,13 +31,13 @@ import numpy as np  # noqa: E402
 from xfer.metrics import read_tsv  # noqa: E402
 
 
-def load_run(run: Path) -> tuple[dict[int, tuple[float, float, int]], dict]:
-    """``{agent steps: (mean, std, episodes)}`` of a run's evaluations and its random.json."""
+def load_run(run: Path) -> tuple[list[tuple[int, float, float, int]], dict]:
+    """``[(agent steps, mean, std, episodes)]`` of a run's evaluations in order, and its random.json."""
     tsv = run / "metrics" / "eval.tsv"
     if not tsv.is_file():
         raise SystemExit(f"{run}: no metrics/eval.tsv (is this an `xfer train --out` directory?)")
-    evals = {int(r["env_steps"]): (float(r["mean_score"]), float(r["std_score"]), int(r["episodes"]))
-             for r in read_tsv(tsv)}
+    evals = [(int(r["env_steps"]), float(r["mean_score"]), float(r["std_score"]), int(r["episodes"]))
+             for r in read_tsv(tsv)]
     rnd_path = run / "metrics" / "random.json"
     rnd = json.loads(rnd_path.read_text()) if rnd_path.is_file() else {}
     return evals, rnd
@@ -59,13 +60,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--title", default="tiny EfficientZero on a 2-core CPU")
     args = ap.parse_args(argv)
     runs = [(r.name, *load_run(r)) for r in args.runs]
-    steps = sorted(set().union(*(e.keys() for _, e, _ in runs)))
+    n_evals = max(len(e) for _, e, _ in runs)
+    columns = [[e[k] for _, e, _ in runs if k < len(e)] for k in range(n_evals)]
+    steps = [round(float(np.mean([c[0] for c in col]))) for col in columns]
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, evals, _ in runs:
-        xs = sorted(evals)
-        ax.plot(xs, [evals[x][0] for x in xs], linewidth=0.8, alpha=0.6, marker=".", label=name)
-    means, sems = zip(*(pooled([e[x] for _, e, _ in runs if x in e]) for x in steps))
+        ax.plot([e[0] for e in evals], [e[1] for e in evals], linewidth=0.8, alpha=0.6, marker=".", label=name)
+    means, sems = zip(*(pooled([c[1:] for c in col]) for col in columns))
     m, s = np.array(means), np.array(sems)
     ax.plot(steps, m, color="black", linewidth=2.2, marker="o", label=f"mean of {len(runs)} seeds")
     ax.fill_between(steps, m - s, m + s, color="black", alpha=0.15, label="+- 1 s.e. (all episodes)")
@@ -89,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     print(head)
     print("|---|" + "---:|" * len(steps))
     for name, evals, _ in runs:
-        cells = [f"{evals[x][0]:.1f} ± {evals[x][1] / np.sqrt(max(evals[x][2] - 1, 1)):.1f}" if x in evals else "-"
-                 for x in steps]
+        cells = [f"{e[1]:.1f} ± {e[2] / np.sqrt(max(e[3] - 1, 1)):.1f}" for e in evals]
+        cells += ["-"] * (n_evals - len(evals))
         print(f"| {name} | " + " | ".join(cells) + " |")
     print("| **pooled** | " + " | ".join(f"**{a:.1f} ± {b:.1f}**" for a, b in zip(m, s)) + " |")
     if rnd_scores.size:

@@ -1,11 +1,13 @@
-"""Learning check (slow, run on purpose: `python -m pytest -m slow`; about 17 minutes on 2 cores).
+"""Learning check (slow, run on purpose: `python -m pytest -m slow`; about 13 minutes on 2 cores).
 
-Tiny EfficientZero on real Qbert with the CPU preset for 5,000 agent steps (about 1,000 training
-steps of batch 32). What it reliably does at this budget, and what this test asserts: the model
-learns (value-prefix loss falls more than 2x) and its greedy policy improves on its untrained self
-(untrained greedy Qbert jumps off the pyramid and scores 0). Whether it beats a uniform-random agent
-under the same capped protocol is *not* asserted: at this budget it lands at about random level
-(benchmarks/results/learning.md records the runs); the figure is printed for the record.
+Tiny EfficientZero on real Qbert with the `cpu` preset (16 simulations, completed-Q targets and
+acting, root actions all tried once, Q range floor of one clipped reward, one training step of
+batch 32 per agent step) for 2,500 agent steps. Evaluation: 32 greedy episodes capped at 500 agent
+steps, against a uniform-random agent under the same cap (benchmarks/results/learning.md has the
+4-seed record this reproduces: untrained 18.6, after 2,500 agent steps 227.6, random 163.7).
+
+Asserted: the world model learns (value-prefix loss falls more than 2x), the greedy agent improves
+on its untrained self, and it ends above the uniform-random agent of the same protocol.
 """
 
 import json
@@ -17,17 +19,17 @@ from xfer.metrics import read_tsv
 
 
 @pytest.mark.slow
-def test_tiny_efficientzero_learns_qbert(tmp_path):
+def test_tiny_efficientzero_learns_qbert_above_random(tmp_path):
     out = tmp_path / "qbert"
-    args = ["train", "--game", "Qbert", "--env-steps", "5000", "--size", "tiny", "--preset", "cpu",
-            "--out", str(out), "--no-progress", "--set", "eval_every=2500", "--set", "eval_episodes=8",
-            "--set", "eval_max_steps=1500"]
+    args = ["train", "--game", "Qbert", "--env-steps", "2500", "--size", "tiny", "--preset", "cpu",
+            "--out", str(out), "--no-progress"]
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
     losses = [float(r["loss_value_prefix"]) for r in read_tsv(out / "metrics" / "train.tsv")
               if r["loss_value_prefix"] not in ("", None) and not r["episode_return"]]
     assert len(losses) >= 10
     assert losses[-1] < 0.5 * losses[0], losses
-    assert summary["final_eval_score"] > summary["first_eval_score"], summary
-    print(f"Qbert after 5000 agent steps: {summary['final_eval_score']:.1f}; "
-          f"uniform random, same protocol: {summary['random_eval_score']:.1f}")
+    print(f"Qbert: untrained {summary['first_eval_score']:.1f}, after 2500 agent steps "
+          f"{summary['final_eval_score']:.1f}; uniform random, same protocol: {summary['random_eval_score']:.1f}")
+    assert summary["final_eval_score"] > summary["first_eval_score"] + 50, summary
+    assert summary["final_eval_score"] > summary["random_eval_score"], summary

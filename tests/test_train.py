@@ -17,6 +17,7 @@ TINY = [
     "--set", "mcts.num_simulations=4", "--set", "batch_size=8", "--set", "start_transitions=40",
     "--set", "num_envs=2", "--set", "eval_episodes=1", "--set", "eval_max_steps=20",
     "--set", "replay.segment_length=20", "--set", "checkpoint_every=40", "--set", "eval_every=100",
+    "--set", "train_ratio=0.25",
 ]
 
 

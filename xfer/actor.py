@@ -2,7 +2,9 @@
 
 Self-play acts by sampling from root visit counts with the EfficientZero temperature schedule
 (1.0, 0.5 after 50% of training, 0.25 after 75%) and Dirichlet root noise; evaluation acts by
-argmax of visit counts without noise (reference.md section 1). Both record raw episode scores.
+argmax of visit counts without noise (reference.md section 1). With ``mcts.policy_target =
+completed_q`` both act on the completed-Q improved policy instead (:func:`acting_scores`). Both
+record raw episode scores.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """Named presets for ``xfer train``: nested dicts merged over :class:`xfer.config.TrainConfig` defaults.
 
 - ``paper``: EfficientZero Atari100k settings (reference.md section 2); meant for GPU workers.
-- ``cpu``: small but real settings that learn on a 2-core CPU within minutes (tiny network,
-  fewer simulations, small batch, Adam). Same code paths as ``paper``.
+- ``cpu``: small but real settings that learn on a 2-core CPU within minutes (tiny network, 16
+  simulations with completed-Q targets and acting, batch 32, Adam, one training step per agent
+  step; evaluation: 32 greedy episodes capped at 500 agent steps every 1,250 agent steps). Same
+  code paths as ``paper``. Measured: tiny EfficientZero on Qbert, 2,500 agent steps (about 13
+  minutes), goes from 18.6 (untrained) to 227.6 against a uniform-random 163.7 over 4 seeds
+  (benchmarks/results/learning.md).
 """
 
 from __future__ import annotations
@@ -18,19 +22,22 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "cpu": {
         "net": {"size": "tiny", "precision": "auto"},
-        "mcts": {"num_simulations": 16},
+        # Small-budget search (Danihelka et al. 2022 targets and acting, every root action tried once,
+        # Q differences under one clipped reward kept soft): benchmarks/results/learning.md.
+        "mcts": {"num_simulations": 16, "policy_target": "completed_q", "root_expand_all": True,
+                 "q_range_floor": 1.0},
         "replay": {"capacity": 50_000, "reanalyse_fraction": 0.25, "off_policy_age_scale": 5_000,
                    "segment_length": 100},
         "optim": {"kind": "adam", "lr": 0.001, "weight_decay": 1e-5, "lr_decay_steps": 1_000_000},
         "num_envs": 4,
         "batch_size": 32,
-        "train_ratio": 0.25,
+        "train_ratio": 1.0,
         "start_transitions": 500,
         "self_play_refresh": 25,
         "target_refresh": 100,
-        "eval_every": 2_000,
-        "eval_episodes": 4,
-        "eval_max_steps": 2_000,
+        "eval_every": 1_250,
+        "eval_episodes": 32,
+        "eval_max_steps": 500,
         "checkpoint_every": 1_000,
     },
 }

@@ -236,7 +236,8 @@ class Trainer:
         x = [float(r["env_steps"]) for r in rows]
         y = [float(r["mean_score"]) for r in rows]
         ep = [r for r in self.train_log.read() if r.get("episode_return")]
-        series = {"evaluation (argmax visits)": (x, y)}
+        acting = "improved policy" if self.cfg.mcts.policy_target == "completed_q" else "visits"
+        series = {f"greedy evaluation (argmax {acting})": (x, y)}
         if ep:
             series["self-play episodes"] = ([float(r["env_steps"]) for r in ep], [float(r["episode_return"]) for r in ep])
         random_score = self._random_baseline()
