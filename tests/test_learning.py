@@ -19,6 +19,7 @@ from xfer.metrics import read_tsv
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_tiny_efficientzero_learns_qbert_above_random(tmp_path):
     out = tmp_path / "qbert"
     args = ["train", "--game", "Qbert", "--env-steps", "2500", "--size", "tiny", "--preset", "cpu",
