@@ -17,9 +17,11 @@ from xfer.checkpoint import CheckpointError
 from xfer.storage import add_storage_commands
 
 EPILOG_TRAIN = """examples:
-  xfer train --game Breakout --env-steps 20000 --size tiny --preset cpu --out runs/breakout
+  xfer train --game Qbert --env-steps 2500 --size tiny --preset cpu --out runs/qbert   # ~13 min on 2 cores;
+      # learns above a uniform-random agent (benchmarks/results/learning.md)
   xfer train --game Pong --size ez --preset paper --device cuda --out runs/pong   # GPU worker
   xfer train --game Pong --preset cpu --set mcts.num_simulations=8 --set batch_size=16
+  xfer train --game Qbert --preset cpu --set keep_eval_models=true   # keep OUT/evals/model_<step>.safetensors
 
 Rerunning the same command with the same --out resumes from the last checkpoint in OUT/state.
 Agent steps: 1 agent step = 4 emulator frames (Atari100k budget = 100k agent steps)."""
