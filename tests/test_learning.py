@@ -4,7 +4,7 @@ Tiny EfficientZero on real Qbert with the `cpu` preset (16 simulations, complete
 acting, root actions all tried once, Q range floor of one clipped reward, one training step of
 batch 32 per agent step) for 2,500 agent steps. Evaluation: 32 greedy episodes capped at 500 agent
 steps, against a uniform-random agent under the same cap (benchmarks/results/learning.md has the
-4-seed record this reproduces: untrained 18.6, after 2,500 agent steps 227.6, random 163.7).
+4-seed record this reproduces: untrained 18.6, after 2,500 agent steps 227.5, random 163.7).
 
 Asserted: the world model learns (value-prefix loss falls more than 2x), the greedy agent improves
 on its untrained self, and it ends above the uniform-random agent of the same protocol.
