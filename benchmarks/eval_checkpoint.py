@@ -34,7 +34,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override an MCTSConfig field, e.g. policy_target=completed_q (repeatable)")
     args = ap.parse_args(argv)
-    mcts = MCTSConfig.model_validate({"num_simulations": args.simulations, **parse_overrides(args.set)})
+    try:
+        mcts = MCTSConfig.model_validate({"num_simulations": args.simulations, **parse_overrides(args.set)})
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        ap.error(f"bad --set for the search (MCTSConfig): {exc}")
     net, _ = ckpt.load_model(args.model, precision=args.precision)
     env = AtariConfig(game=args.game)
     agent = evaluate(net, env, mcts, args.episodes, args.max_steps, args.seed)
