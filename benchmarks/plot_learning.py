@@ -5,7 +5,12 @@ Reads each run's ``metrics/eval.tsv`` (mean, std of the greedy evaluation episod
 
 - plots every seed's evaluation curve (thin), the mean over seeds (thick) with a band of
   +- one standard error over all pooled episodes, and the random floor (dashed);
-- prints a markdown table: per seed and pooled, score at every evaluation as mean +- s.e.
+- prints a markdown table: per seed and pooled, score at every evaluation as mean +- s.e.;
+- prints, per evaluation, the comparison with random that treats runs (not episodes) as the unit:
+  each run's mean minus the random mean (all runs' random episodes pooled: the random agent's
+  score does not depend on the run's seed, and one run's 32 random episodes alone are noisy),
+  how many runs are above it, and the mean difference +- its standard error over runs. Greedy play on a near-deterministic game often repeats one line
+  in every episode, so episodes within a run are not independent samples; runs are.
 
     python benchmarks/plot_learning.py runs/qbert-s0 runs/qbert-s1 runs/qbert-s2 \\
         --out docs/figures/learning_qbert_tiny_cpu.png --title "tiny EfficientZero, Qbert, CPU"
@@ -53,6 +58,17 @@ def pooled(stats: list[tuple[float, float, int]]) -> tuple[float, float]:
     return mean, float(np.sqrt(var / n))
 
 
+def versus_random(runs: list[tuple[str, list[tuple[int, float, float, int]], dict]], k: int,
+                  random_mean: float) -> tuple[list[float], float, float]:
+    """Differences ``run mean score - random_mean`` at the k-th evaluation of every run that has it,
+    and their mean and standard error over runs (0.0 with a single run)."""
+    diffs = [e[k][1] - random_mean for _, e, _ in runs if k < len(e)]
+    if not diffs:
+        return [], float("nan"), float("nan")
+    se = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+    return diffs, float(np.mean(diffs)), se
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="xfer train output directories, one per seed")
@@ -98,6 +114,18 @@ def main(argv: list[str] | None = None) -> None:
     if rnd_scores.size:
         sem = rnd_scores.std(ddof=1) / np.sqrt(len(rnd_scores)) if len(rnd_scores) > 1 else 0.0
         print(f"\nuniform random, same protocol: {rnd_scores.mean():.1f} ± {sem:.1f} ({len(rnd_scores)} episodes)")
+    if not rnd_scores.size:
+        print(f"figure: {args.out}")
+        return
+    print(f"\nper run, mean score minus the pooled random mean {rnd_scores.mean():.1f} (runs as the unit):\n")
+    print("| agent steps | runs above random | mean difference ± s.e. over runs | per run |")
+    print("|---:|---:|---:|---|")
+    for k, step in enumerate(steps):
+        diffs, mean_d, se_d = versus_random(runs, k, float(rnd_scores.mean()))
+        if diffs:
+            above = sum(d > 0 for d in diffs)
+            print(f"| {step} | {above} of {len(diffs)} | {mean_d:+.1f} ± {se_d:.1f} | "
+                  + ", ".join(f"{d:+.1f}" for d in diffs) + " |")
     print(f"figure: {args.out}")
 
 
