@@ -80,12 +80,15 @@ def main(argv: list[str] | None = None) -> None:
     columns = [[e[k] for _, e, _ in runs if k < len(e)] for k in range(n_evals)]
     steps = [round(float(np.mean([c[0] for c in col]))) for col in columns]
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     for name, evals, _ in runs:
         ax.plot([e[0] for e in evals], [e[1] for e in evals], linewidth=0.8, alpha=0.6, marker=".", label=name)
     means, sems = zip(*(pooled([c[1:] for c in col]) for col in columns))
     m, s = np.array(means), np.array(sems)
     ax.plot(steps, m, color="black", linewidth=2.2, marker="o", label=f"mean of {len(runs)} seeds")
+    for x, y, col in zip(steps, m, columns):
+        if len(col) < len(runs):  # a later evaluation that only some runs reached
+            ax.annotate(f"{len(col)} seeds", xy=(x, y), xytext=(4, -12), textcoords="offset points", fontsize=8)
     ax.fill_between(steps, m - s, m + s, color="black", alpha=0.15, label="+- 1 s.e. (all episodes)")
     rnd_scores = np.concatenate([np.asarray(r["scores"], dtype=float) for _, _, r in runs if r.get("scores")] or [[]])
     if rnd_scores.size:
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     ax.set_xlabel("agent steps (1 step = 4 frames)")
     ax.set_ylabel("greedy evaluation score (raw)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)

@@ -5,9 +5,9 @@ acting, root actions all tried once, Q range floor of one clipped reward, one tr
 batch 32 per agent step) for 2,500 agent steps. Evaluation: 32 greedy episodes capped at 500 agent
 steps, against a uniform-random agent under the same cap.
 
-Asserted: what held in all 5 recorded runs (benchmarks/results/learning.md): the world model learns
+Asserted: what held in all 9 recorded runs (benchmarks/results/learning.md): the world model learns
 (value-prefix loss falls more than 2x) and the greedy agent ends above its untrained self. Ending
-above the uniform-random agent held in 4 of the 5 (this very test, seed 0 with one torch thread,
+above the uniform-random agent held in 6 of the 9 (this very test, seed 0 with one torch thread,
 ended at 50.0 against random 148.4), so it is printed, not asserted.
 """
 

@@ -106,6 +106,10 @@ class NetConfig(_Frozen):
     precision: Literal["fp32", "bf16", "auto"] = Field(
         "fp32", description="representation-network compute dtype; auto = bf16 where the CPU/GPU has it natively"
     )
+    zero_init_heads: bool = Field(
+        False, description="zero the last layer of the value, value-prefix and policy heads at initialisation "
+        "(EfficientZero's public code); see benchmarks/results/learning.md for what it changed on Qbert"
+    )
 
 
 class OptimConfig(_Frozen):

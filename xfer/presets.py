@@ -5,8 +5,8 @@
   simulations with completed-Q targets and acting, batch 32, Adam, one training step per agent
   step; evaluation: 32 greedy episodes capped at 500 agent steps every 1,250 agent steps). Same
   code paths as ``paper``. Measured: tiny EfficientZero on Qbert, 2,500 agent steps (about 13
-  minutes), went from 18.6 (untrained) to 227.5 against a uniform-random 163.7 over 4 seeds; a
-  fifth run ended below random (benchmarks/results/learning.md).
+  minutes), went from 28.0 (untrained) to 221.4 against a uniform-random 164.1 pooled over 8
+  seeds, but only 6 of 9 runs ended above random (benchmarks/results/learning.md).
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         net: EfficientZeroNet = build_network(net_spec(cfg.net.size, cfg.net.support_size), 18, cfg.env.stack,
-                                              cfg.env.screen_size, cfg.net.precision, cfg.device)
+                                              cfg.env.screen_size, cfg.net.precision, cfg.device,
+                                              cfg.net.zero_init_heads)
         self.learner = Learner(net, cfg.optim, cfg.loss, cfg.mcts.lstm_horizon, planned_train_steps(cfg),
                                cfg.device, cfg.augment)
         self.actor_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size, cfg.net.precision,

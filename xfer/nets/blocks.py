@@ -47,6 +47,26 @@ def mlp(sizes: list[int], final_bn: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def zero_linear(layer: nn.Linear) -> nn.Linear:
+    """Zero a linear layer's weight and bias in place (EfficientZero's public code does this for the
+    last layer of the value, value-prefix and policy heads).
+
+    Why it matters for a categorical value head (``2S+1`` bins, expectation taken in the transformed
+    space): with random initial weights the bins that no target ever reaches keep random, input-
+    dependent, asymmetric mass while training empties them, so the expected value carries an offset of
+    the order of one reward. Value targets bootstrap from the target network, which contracts such an
+    offset only by ``discount ** td_steps`` (0.985) per target refresh, so it outlives a short run;
+    with life-loss cuts (target 0 at the cut) a negative offset makes losing a life look better than
+    playing on. Zeroed, every never-targeted bin gets identical updates and keeps identical mass, so
+    the tails stay symmetric and the expectation follows the targets. Used when
+    ``NetConfig.zero_init_heads`` is on (off by default: on Qbert it removed the negative values but
+    did not make short CPU runs learn better; benchmarks/results/learning.md, fourth round).
+    """
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 def normalise_latent(latent: torch.Tensor) -> torch.Tensor:
     """Min-max scale each sample's latent state to [0, 1] (MuZero appendix G; EfficientZero).
 

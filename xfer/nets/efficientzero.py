@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from xfer.nets.blocks import ResidualBlock, conv3x3, mlp, normalise_latent
+from xfer.nets.blocks import ResidualBlock, conv3x3, mlp, normalise_latent, zero_linear
 from xfer.nets.sizes import NetSpec
 from xfer.nets.support import logits_to_scalar
 
@@ -152,6 +152,16 @@ class EfficientZeroNet(nn.Module):
         self.projection_head = mlp([spec.proj_out, spec.pred_hidden, spec.proj_out])
         self.compute_dtype = torch.float32
 
+    def zero_init_heads(self) -> EfficientZeroNet:
+        """Zero the last layer of the value, value-prefix and policy heads (EfficientZero's public code
+        does; ``NetConfig.zero_init_heads``): every input then starts at value 0, value prefix 0 and a
+        uniform prior, and the value bins no target reaches keep identical, symmetric mass (see
+        :func:`xfer.nets.blocks.zero_linear`). Returns ``self``."""
+        for head in (self.prediction_net.value_head, self.prediction_net.policy_head,
+                     self.dynamics_net.value_prefix_head):
+            zero_linear(head[-1])
+        return self
+
     def set_precision(self, precision: str) -> EfficientZeroNet:
         """Compute dtype of the representation network: ``"fp32"`` or ``"bf16"`` (autocast; weights,
         latents, all outputs and so the losses stay float32). On 96x96 frames it is most of the cost,
@@ -246,9 +256,12 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str
 
 
 def build_network(spec: NetSpec, num_actions: int = 18, stack: int = 4, obs_size: int = 96,
-                  precision: str = "fp32", device: str | torch.device = "cpu") -> EfficientZeroNet:
+                  precision: str = "fp32", device: str | torch.device = "cpu",
+                  zero_init_heads: bool = False) -> EfficientZeroNet:
     """Construct an :class:`EfficientZeroNet` for RGB stacks of ``stack`` frames on ``device``, computing
     its representation network in ``precision`` (``fp32``, ``bf16`` or ``auto``, see
-    :func:`resolve_precision`)."""
+    :func:`resolve_precision`); ``zero_init_heads`` see :meth:`EfficientZeroNet.zero_init_heads`."""
     net = EfficientZeroNet(spec, num_actions=num_actions, obs_channels=3 * stack, obs_size=obs_size)
+    if zero_init_heads:
+        net.zero_init_heads()
     return net.set_precision(resolve_precision(precision, device)).to(device)

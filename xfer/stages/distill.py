@@ -80,7 +80,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     readers = open_teacher_data(p, p.pretrain_games)
     sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed)
     net = build_network(net_spec(size, p.net.support_size), 18, p.env.stack, p.env.screen_size, p.net.precision,
-                        p.device)
+                        p.device, p.net.zero_init_heads)
     learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, d.train_steps, p.device, augment=True)
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "distill", "pretrain_games", "seed",
                             extra={"data": input_fingerprint([teacher_data_dir(g) for g in p.pretrain_games])})

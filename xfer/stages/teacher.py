@@ -90,7 +90,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     size = p.net.size
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "teacher", "seed", extra={"game": game, "data": input_fingerprint([data])})
     net = build_network(net_spec(size, p.net.support_size), 18, p.env.stack, p.env.screen_size, p.net.precision,
-                        p.device)
+                        p.device, p.net.zero_init_heads)
     learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, t.train_steps, p.device, augment=True)
     reanalyse_net = build_network(net.spec, 18, p.env.stack, p.env.screen_size, p.net.precision, p.device)
     sampler = OfflineSampler({game: reader}, t.max_cached_shards, t.rotate_every, seed=p.seed)
