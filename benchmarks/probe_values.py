@@ -16,9 +16,10 @@ import argparse
 import numpy as np
 
 from xfer import checkpoint as ckpt
-from xfer.config import AtariConfig, MCTSConfig
+from xfer.config import AtariConfig
 from xfer.envs.atari import VectorAtari
 from xfer.inference import search_policy
+from xfer.presets import build_train_config
 
 
 def probe_states(game: str, states: int, warmup: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,10 +45,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     obs, mask = probe_states(args.game, args.states, args.warmup, args.seed)
     legal = np.flatnonzero(mask[0])
-    search = MCTSConfig(num_simulations=16, policy_target="completed_q", root_expand_all=True, q_range_floor=1.0)
+    search = build_train_config("cpu", {}).mcts  # the cpu preset's search, not a copy of its settings
     print(f"{args.states} {args.game} states after {args.warmup} random agent steps; legal actions {legal.tolist()}")
     for path in args.models:
-        net, _ = ckpt.load_model(path)
+        try:
+            net, _ = ckpt.load_model(path)
+        except ckpt.CheckpointError as exc:
+            ap.error(str(exc))
         out = search_policy(net, obs, mask, search, np.random.default_rng(1), add_noise=False, use_search=True)
         picks = np.bincount(out.policy.argmax(1), minlength=18)[legal]
         print(f"{path}: value mean {out.prior_value.mean():.2f} (min {out.prior_value.min():.2f}, "
