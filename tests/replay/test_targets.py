@@ -12,6 +12,7 @@ from xfer.replay.targets import (
     network_bootstrap,
     stored_bootstrap,
     td_horizon,
+    unroll_end,
     value_prefix_targets,
 )
 
@@ -118,6 +119,32 @@ def test_build_batch_terminal_and_reanalyse():
     assert b.mask_value[0].tolist() == [1, 1, 1, 0]
     assert b.mask_obs[0].tolist() == [1, 1, 0, 0]  # terminal o_T is not a real observation
     assert b.policy[0, :2, 2].tolist() == [1.0, 1.0] and b.policy[0, 2:].sum() == 0
+
+
+def test_unroll_end_stops_at_first_learning_terminal_in_the_unroll():
+    seg = make_segment(T=8, cuts=[0, 0, 1, 0, 0, 1, 0, 0])
+    assert unroll_end(seg, 0, 5) == (3, True)  # life lost on transition 2
+    assert unroll_end(seg, 3, 2) == (8, False)  # the cut at 5 lies beyond the unroll's transitions
+    assert unroll_end(seg, 3, 3) == (6, True)
+    assert unroll_end(make_segment(T=4, cuts=[0, 0, 0, 1], terminal=True), 2, 5) == (4, True)
+
+
+def test_build_batch_life_loss_inside_the_unroll_is_absorbing():
+    """Past a life loss the unroll must not continue into the next life: the dynamics step that
+    loses the life leads to an absorbing state with value target 0 (EfficientZero ends the
+    trajectory there). Before the fix the next life's value (here o_4 -> 4 + ...) followed it."""
+    seg = make_segment(T=8, rewards=[1, 1, 1, 1, 1, 1, 1, 1], cuts=[0, 0, 1, 0, 0, 0, 0, 0])
+    b = build_batch(index(seg, [1]), unroll_steps=4, td_steps=5, age_scale=10**9, total_added=8,
+                    discount=0.5, value_prefix_horizon=5, reanalyse_fraction=0.0,
+                    bootstrap_fn=network_bootstrap(value_of_newest_frame), policy_fn=None, rng=np.random.default_rng(0))
+    # p=1: 1 + .5*1 then cut ; p=2: 1 then cut ; p=3: absorbing 0 ; p=4, 5 masked
+    assert b.value[0].tolist() == [1.5, 1.0, 0.0, 0.0, 0.0]
+    assert b.mask_value[0].tolist() == [1, 1, 1, 0, 0]
+    assert b.mask_policy[0].tolist() == [1, 1, 0, 0, 0]
+    assert b.mask_obs[0].tolist() == [1, 1, 0, 0, 0]
+    assert b.mask_value_prefix[0].tolist() == [1, 1, 0, 0]
+    assert b.value_prefix[0, :2].tolist() == [1, 2]
+    assert b.actions[0, :2].tolist() == [1, 2]
 
 
 def test_off_policy_age_shortens_horizon():

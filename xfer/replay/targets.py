@@ -9,6 +9,8 @@ For a sample starting at step ``t`` of a segment with ``T`` steps and ``K`` unro
   the off-policy corrected horizon ``n = clip(td_steps - age // age_scale, 1, td_steps)``, cut at
   learning terminals (life loss, game over) without bootstrap, shortened at the segment end, and
   ``v'`` the target network's value;
+- the unroll itself stops at the first learning terminal (:func:`unroll_end`): the position after
+  a life loss is absorbing (value target 0, no policy or consistency target), later ones masked;
 - policy targets for ``k = 0..K``: the stored root visit distribution, or for the reanalysed
   fraction of samples a fresh search with the latest network (MuZero Reanalyse).
 Masks mark which entries exist. Shapes below use ``B`` samples, ``A`` actions.
@@ -95,6 +97,24 @@ def n_step_value(seg: Segment, p: int, n: int, discount: float) -> tuple[float, 
     return total, p + n, discount**n
 
 
+def unroll_end(seg: Segment, t: int, unroll_steps: int) -> tuple[int, bool]:
+    """Where the unroll from ``t`` stops having real successors: ``(end, terminal)``.
+
+    ``end`` is the first position after a learning terminal (life loss or game over) among the
+    unroll's transitions ``t .. t+K-1``, with ``terminal=True``; without one it is the segment end
+    ``T`` with the segment's own ``terminal`` flag. Positions ``p > end`` are masked; ``p == end``
+    with ``terminal`` is the absorbing state: value target 0, no policy, no consistency target.
+    EfficientZero ends a trajectory at every life loss in training, so a dynamics step that loses
+    a life leads to value 0; carrying on into the next life would teach the model that dying
+    costs nothing (the next life's value follows the fatal action).
+    """
+    T = len(seg)
+    cut = np.flatnonzero(seg.cuts[t : min(t + unroll_steps, T)])
+    if cut.size:
+        return t + int(cut[0]) + 1, True
+    return T, seg.terminal
+
+
 def network_bootstrap(value_fn: ValueFn) -> BootstrapFn:
     """Bootstrap values from a network: stacks ``o_p`` for every request and calls ``value_fn``."""
 
@@ -166,12 +186,14 @@ def build_batch(
     re_slots: list[tuple[int, int]] = []
 
     for b, (seg, t) in enumerate(zip(index.segments, index.positions.tolist())):
-        T = len(seg)
+        # The unroll ends at the segment end or at the first learning terminal inside it: past a
+        # life loss the dynamics must see an absorbing state (value 0), not the next life.
+        T, terminal = unroll_end(seg, t, K)
         legal = np.flatnonzero(seg.action_mask)
         for k in range(K + 1):
             p = t + k
             obs[b, k] = seg.obs(min(p, T))
-            mask_obs[b, k] = float(p < T or (p == T and not seg.terminal))
+            mask_obs[b, k] = float(p < T or (p == T and not terminal))
             if k < K:
                 if p < T:
                     actions[b, k] = seg.actions[p]
@@ -189,7 +211,7 @@ def build_batch(
             if p <= T:
                 mask_value[b, k] = 1.0
                 if p == T:
-                    total, boot, disc = 0.0, (None if seg.terminal else T), 1.0
+                    total, boot, disc = 0.0, (None if terminal else T), 1.0
                 else:
                     total, boot, disc = n_step_value(seg, p, int(horizons[b]), discount)
                 value[b, k] = total
