@@ -50,6 +50,16 @@ def index(seg, positions):
                        np.ones(len(positions), np.float32), positions)
 
 
+def batch(seg, start, unroll_steps, td_steps, total_added, discount, age_scale=10**9, reanalyse_fraction=0.0,
+          bootstrap_fn=None, policy_fn=None):
+    """build_batch for one sample at ``start``; bootstraps from the fake value o_p -> p by default."""
+    return build_batch(index(seg, [start]), unroll_steps=unroll_steps, td_steps=td_steps, age_scale=age_scale,
+                       total_added=total_added, discount=discount, value_prefix_horizon=5,
+                       reanalyse_fraction=reanalyse_fraction,
+                       bootstrap_fn=bootstrap_fn or network_bootstrap(value_of_newest_frame),
+                       policy_fn=policy_fn, rng=np.random.default_rng(0))
+
+
 def test_td_horizon_shrinks_with_age():
     ages = np.array([0, 29_999, 30_000, 90_000, 10**7])
     assert td_horizon(ages, 5, 30_000).tolist() == [5, 5, 4, 2, 1]
@@ -82,9 +92,7 @@ def test_n_step_value_segment_end_bootstraps_unless_terminal():
 
 def test_build_batch_values_masks_and_actions():
     seg = make_segment(T=8, rewards=[1, 0, 0, 1, 0, 0, 0, 1])
-    b = build_batch(index(seg, [5]), unroll_steps=4, td_steps=2, age_scale=10**9, total_added=8,
-                    discount=0.5, value_prefix_horizon=5, reanalyse_fraction=0.0,
-                    bootstrap_fn=network_bootstrap(value_of_newest_frame), policy_fn=None, rng=np.random.default_rng(0))
+    b = batch(seg, 5, unroll_steps=4, td_steps=2, total_added=8, discount=0.5)
     # positions 5..9, T = 8: values
     # p=5: r5 + .5 r6 + .25 v(o7) = 0 + 0 + .25*7 = 1.75
     # p=6: r6 + .5 r7 + .25 v(o8) = 0 + .5 + .25*8 = 2.5
@@ -111,9 +119,8 @@ def test_build_batch_terminal_and_reanalyse():
         out[:, 2] = 1.0
         return out
 
-    b = build_batch(index(seg, [2]), unroll_steps=3, td_steps=5, age_scale=10**9, total_added=4,
-                    discount=0.9, value_prefix_horizon=5, reanalyse_fraction=1.0,
-                    bootstrap_fn=network_bootstrap(value_of_newest_frame), policy_fn=fresh_policy, rng=np.random.default_rng(0))
+    b = batch(seg, 2, unroll_steps=3, td_steps=5, total_added=4, discount=0.9, reanalyse_fraction=1.0,
+              policy_fn=fresh_policy)
     # p=2: 0 + 0.9*1 then cut: 0.9 ; p=3: 1 ; p=4 = T terminal: 0 (valid) ; p=5 masked
     assert b.value[0].tolist() == pytest.approx([0.9, 1.0, 0.0, 0.0])
     assert b.mask_value[0].tolist() == [1, 1, 1, 0]
@@ -134,9 +141,7 @@ def test_build_batch_life_loss_inside_the_unroll_is_absorbing():
     loses the life leads to an absorbing state with value target 0 (EfficientZero ends the
     trajectory there). Before the fix the next life's value (here o_4 -> 4 + ...) followed it."""
     seg = make_segment(T=8, rewards=[1, 1, 1, 1, 1, 1, 1, 1], cuts=[0, 0, 1, 0, 0, 0, 0, 0])
-    b = build_batch(index(seg, [1]), unroll_steps=4, td_steps=5, age_scale=10**9, total_added=8,
-                    discount=0.5, value_prefix_horizon=5, reanalyse_fraction=0.0,
-                    bootstrap_fn=network_bootstrap(value_of_newest_frame), policy_fn=None, rng=np.random.default_rng(0))
+    b = batch(seg, 1, unroll_steps=4, td_steps=5, total_added=8, discount=0.5)
     # p=1: 1 + .5*1 then cut ; p=2: 1 then cut ; p=3: absorbing 0 ; p=4, 5 masked
     assert b.value[0].tolist() == [1.5, 1.0, 0.0, 0.0, 0.0]
     assert b.mask_value[0].tolist() == [1, 1, 1, 0, 0]
@@ -149,9 +154,7 @@ def test_build_batch_life_loss_inside_the_unroll_is_absorbing():
 
 def test_off_policy_age_shortens_horizon():
     seg = make_segment(T=8, rewards=[1] * 8, first_step=0)
-    b = build_batch(index(seg, [0]), unroll_steps=1, td_steps=3, age_scale=10, total_added=25,
-                    discount=0.5, value_prefix_horizon=5, reanalyse_fraction=0.0,
-                    bootstrap_fn=network_bootstrap(value_of_newest_frame), policy_fn=None, rng=np.random.default_rng(0))
+    b = batch(seg, 0, unroll_steps=1, td_steps=3, total_added=25, discount=0.5, age_scale=10)
     # age 25 -> td = clip(3 - 2, 1, 3) = 1: p=0: 1 + 0.5 * v(o1) = 1.5 ; p=1 : 1 + .5*2 = 2
     assert b.value[0].tolist() == [1.5, 2.0]
 
@@ -160,9 +163,7 @@ def test_stored_bootstrap_uses_recorded_root_values():
     seg = make_segment(T=6, rewards=[0] * 6)
     seg.root_values[:] = np.arange(6, dtype=np.float32) * 10
     seg.final_value = 99.0
-    b = build_batch(index(seg, [2]), unroll_steps=1, td_steps=2, age_scale=10**9, total_added=6,
-                    discount=0.5, value_prefix_horizon=5, reanalyse_fraction=0.0,
-                    bootstrap_fn=stored_bootstrap, policy_fn=None, rng=np.random.default_rng(0))
+    b = batch(seg, 2, unroll_steps=1, td_steps=2, total_added=6, discount=0.5, bootstrap_fn=stored_bootstrap)
     # p=2: 0.25 * root_values[4] = 10 ; p=3: 0.25 * root_values[5] = 12.5
     assert b.value[0].tolist() == [10.0, 12.5]
     assert stored_bootstrap([(seg, 6)]).tolist() == [99.0]

@@ -100,6 +100,9 @@ def n_step_value(seg: Segment, p: int, n: int, discount: float) -> tuple[float, 
 def unroll_end(seg: Segment, t: int, unroll_steps: int) -> tuple[int, bool]:
     """Where the unroll from ``t`` stops having real successors: ``(end, terminal)``.
 
+    ``t``, ``end`` are positions in the segment and ``unroll_steps`` (K) a count, all in agent
+    steps; raises nothing (``t`` must be ``< len(seg)``, as sampled positions are).
+
     ``end`` is the first position after a learning terminal (life loss or game over) among the
     unroll's transitions ``t .. t+K-1``, with ``terminal=True``; without one it is the segment end
     ``T`` with the segment's own ``terminal`` flag. Positions ``p > end`` are masked; ``p == end``
