@@ -188,6 +188,26 @@ def test_support_size_override_allowed(tmp_path: Path) -> None:
     assert loaded.spec.support_size == 5 and meta.spec["support_size"] == 5
 
 
+def test_action_encoding_round_trips_and_old_sidecars_read_as_plane(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = EfficientZeroNet(net_spec("tiny", action_encoding="one_hot"), obs_size=OBS_SIZE).eval()
+    save_model(tmp_path / "m.safetensors", net, _meta(net))
+    loaded, meta = load_model(tmp_path / "m.safetensors")
+    assert loaded.spec.action_encoding == "one_hot" and loaded.dynamics_net.conv.in_channels == 32 + 18
+    # a sidecar written before the field existed describes the a / 18 plane network
+    plane = EfficientZeroNet(net_spec("tiny"), obs_size=OBS_SIZE)
+    save_model(tmp_path / "old.safetensors", plane, _meta(plane))
+    sidecar = tmp_path / "old.json"
+    data = json.loads(sidecar.read_text())
+    del data["spec"]["action_encoding"]
+    sidecar.write_text(json.dumps(data))
+    assert read_model_meta(tmp_path / "old.safetensors").to_net_spec().action_encoding == "plane"
+    data["spec"]["action_encoding"] = "embedding"
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(CheckpointFormatError, match="action_encoding must be one of"):
+        read_model_meta(tmp_path / "old.safetensors")
+
+
 def test_missing_files_name_the_path(saved: tuple[Path, EfficientZeroNet], tmp_path: Path) -> None:
     path, _ = saved
     absent = tmp_path / "absent.safetensors"

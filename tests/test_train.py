@@ -74,6 +74,14 @@ def test_init_checkpoint_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "ez" in err and "tiny" in err
     assert not (tmp_path / "y").exists()
+    # same size, other action encoding: the dynamics' first convolution would not fit
+    path = tmp_path / "tiny.safetensors"
+    cfg = build_train_config("cpu", {"env": {"game": "Pong"}})
+    ckpt.save_model(path, build_network(cfg.net.spec()), model_meta(cfg, Counters()))
+    assert main(["train", "--game", "Pong", "--init", str(path), "--out", str(tmp_path / "z"), *TINY,
+                 "--set", "net.action_encoding=one_hot"]) == 2
+    assert "pass --set net.action_encoding=plane" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()
 
 
 def test_killed_run_resumes_where_it_stopped(tmp_path):

@@ -41,7 +41,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xfer.config import describe_validation_error
-from xfer.nets import SIZES, EfficientZeroNet, NetSpec, net_spec
+from xfer.nets import ACTION_ENCODINGS, SIZES, EfficientZeroNet, NetSpec, net_spec
 from xfer.nets.efficientzero import resolve_precision
 
 MODEL_FORMAT_VERSION = 1
@@ -159,7 +159,8 @@ class ModelMeta(BaseModel):
         architecture: ``"efficientzero"`` (the only one this code builds).
         size: ``"tiny"``, ``"ez"`` or ``"ez-l"`` (:data:`xfer.nets.SIZES`).
         spec: ``NetSpec.to_dict()`` of the network; must equal the preset of ``size`` except for
-            ``support_size`` (the only override :class:`xfer.config.NetConfig` offers).
+            ``support_size`` and ``action_encoding`` (the overrides :class:`xfer.config.NetConfig`
+            offers); a sidecar written before ``action_encoding`` existed reads as ``"plane"``.
         num_actions: policy-head width (18 = full Atari action space).
         obs_channels: input planes (12 = 3 RGB x 4 frames).
         obs_size: input height = width in pixels (96).
@@ -214,6 +215,11 @@ class ModelMeta(BaseModel):
             raise ValueError(f"unknown network size {v!r}; choose one of {sorted(SIZES)}")
         return v
 
+    @field_validator("spec")
+    @classmethod
+    def _default_action_encoding(cls, v: dict) -> dict:
+        return v if "action_encoding" in v else {**v, "action_encoding": "plane"}
+
     @field_validator("weights_sha256")
     @classmethod
     def _hex_digest(cls, v: str) -> str:
@@ -231,7 +237,10 @@ class ModelMeta(BaseModel):
         support = spec["support_size"]
         if not isinstance(support, int) or isinstance(support, bool) or support < 1:
             raise ValueError(f"spec.support_size must be a positive int, got {support!r}")
-        preset = net_spec(self.size, support).to_dict()
+        encoding = spec["action_encoding"]
+        if encoding not in ACTION_ENCODINGS:
+            raise ValueError(f"spec.action_encoding must be one of {list(ACTION_ENCODINGS)}, got {encoding!r}")
+        preset = net_spec(self.size, support, encoding).to_dict()
         differ = sorted(k for k in preset if spec[k] != preset[k] or type(spec[k]) is not type(preset[k]))
         if differ:
             raise ValueError(f"spec does not match size {self.size!r} (differs in {differ})")

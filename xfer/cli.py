@@ -51,6 +51,13 @@ def _train(args: argparse.Namespace) -> int:
                 f"--init checkpoint {init} is size {meta.size!r} but the run uses size {cfg.net.size!r}; "
                 f"pass --size {meta.size} or another checkpoint"
             )
+        want = cfg.net.spec().to_dict()
+        differ = {k: v for k, v in meta.spec.items() if v != want[k]}
+        if differ:
+            raise CheckpointMismatchError(
+                f"--init checkpoint {init} has network settings {differ} that this run does not use; "
+                + " ".join(f"pass --set net.{k}={v}" for k, v in differ.items())
+            )
     summary = run_training(cfg, Path(args.out), progress=not args.no_progress, init=init)
     print(json.dumps(summary, indent=2))
     print(f"learning curve: {Path(args.out) / 'learning_curve.png'}")

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from xfer.nets.sizes import NetSpec, net_spec
+
 NetSize = Literal["tiny", "ez", "ez-l"]
 
 
@@ -110,6 +112,15 @@ class NetConfig(_Frozen):
         False, description="zero the last layer of the value, value-prefix and policy heads at initialisation "
         "(EfficientZero's public code); see benchmarks/results/learning.md for what it changed on Qbert"
     )
+    action_encoding: Literal["plane", "one_hot"] = Field(
+        "plane", description="how the dynamics network sees the action: one constant plane a/18 (EfficientZero, "
+        "XTRA) or 18 one-hot planes (MuZero appendix F); see benchmarks/results/learning.md (sixth round)"
+    )
+
+    def spec(self, size: str | None = None) -> NetSpec:
+        """The :class:`xfer.nets.NetSpec` this config describes, for ``size`` when given (the pipeline's
+        distillation may pick a larger student than ``self.size``). Raises ``ValueError`` (unknown size)."""
+        return net_spec(size or self.size, self.support_size, self.action_encoding)
 
 
 class OptimConfig(_Frozen):

@@ -32,7 +32,7 @@ from xfer.envs.atari import minimal_action_map, validate_game
 from xfer.inference import search_policy
 from xfer.learner import Learner, StepResult
 from xfer.metrics import TsvLog, plot_curves
-from xfer.nets import build_network, net_spec
+from xfer.nets import build_network
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.replay.buffer import PrioritizedReplay
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
@@ -63,7 +63,7 @@ def planned_train_steps(cfg: TrainConfig) -> int:
 
 def model_meta(cfg: TrainConfig, counters: Counters) -> ckpt.ModelMeta:
     """Sidecar describing a single-game model trained with ``cfg``."""
-    spec = net_spec(cfg.net.size, cfg.net.support_size)
+    spec = cfg.net.spec()
     return ckpt.ModelMeta(
         size=cfg.net.size,
         spec=spec.to_dict(),
@@ -101,7 +101,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        net: EfficientZeroNet = build_network(net_spec(cfg.net.size, cfg.net.support_size), 18, cfg.env.stack,
+        net: EfficientZeroNet = build_network(cfg.net.spec(), 18, cfg.env.stack,
                                               cfg.env.screen_size, cfg.net.precision, cfg.device,
                                               cfg.net.zero_init_heads)
         self.learner = Learner(net, cfg.optim, cfg.loss, cfg.mcts.lstm_horizon, planned_train_steps(cfg),

@@ -37,6 +37,29 @@ def test_action_changes_dynamics(tiny):
     assert not torch.allclose(out.latent[0], out.latent[1])
 
 
+def test_one_hot_action_encoding_gives_each_action_its_own_plane():
+    torch.manual_seed(0)
+    net = build_network(net_spec("tiny", action_encoding="one_hot")).eval()
+    c = SIZES["tiny"].channels
+    assert net.dynamics_net.conv.in_channels == c + 18  # MuZero appendix F: one plane per action
+    assert build_network(net_spec("tiny")).dynamics_net.conv.in_channels == c + 1  # a / 18 plane
+    # the dynamics' first convolution sees plane a only: zeroing that plane's weights makes a and a
+    # NOOP-like "no plane" input identical, while every other action still differs
+    with torch.no_grad():
+        net.dynamics_net.conv.weight[:, c + 5] = 0.0
+        root = net.initial_inference(torch.randint(0, 256, (1, 12, 96, 96), dtype=torch.uint8).repeat(3, 1, 1, 1))
+        nxt = net.recurrent_inference(root.latent, root.lstm_state, torch.tensor([5, 5, 6])).latent
+        net.dynamics_net.conv.weight[:, c:] = 0.0
+        none = net.recurrent_inference(root.latent, root.lstm_state, torch.tensor([6, 6, 6])).latent
+    assert torch.allclose(nxt[0], none[0]) and torch.allclose(nxt[0], nxt[1])
+    assert not torch.allclose(nxt[2], none[2])
+
+
+def test_unknown_action_encoding_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown action encoding 'embedding'"):
+        net_spec("tiny", action_encoding="embedding")
+
+
 def test_unknown_size_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown network size 'huge'"):
         net_spec("huge")

@@ -3,7 +3,8 @@
 Implements EfficientZero (Ye et al. 2021) with the architecture of XTRA appendix H. Inputs are
 stacked RGB observations ``[B, 3*stack, 96, 96]`` uint8; the latent state is
 ``[B, channels, 6, 6]`` float32 min-max normalised to [0, 1]. Actions are ids in the full
-18-action Atari space, fed to the dynamics as a constant plane ``a / num_actions``.
+18-action Atari space, fed to the dynamics as a constant plane ``a / num_actions`` (EfficientZero) or
+as ``num_actions`` one-hot planes (MuZero appendix F), per ``NetSpec.action_encoding``.
 """
 
 from __future__ import annotations
@@ -76,16 +77,19 @@ class Representation(nn.Module):
 
 
 class Dynamics(nn.Module):
-    """g: latent + action plane -> next latent; LSTM value-prefix head (appendix H).
+    """g: latent + action planes -> next latent; LSTM value-prefix head (appendix H).
+
+    ``action_planes`` input planes carry the action: 1 for the ``a / num_actions`` plane, ``num_actions``
+    for one-hot planes.
 
     The appendix lists the first dynamics convolution with stride 2, but its residual link adds the
     input state, which needs equal resolution; like the public code we use stride 1.
     """
 
-    def __init__(self, spec: NetSpec, latent_hw: int) -> None:
+    def __init__(self, spec: NetSpec, latent_hw: int, action_planes: int = 1) -> None:
         super().__init__()
         c = spec.channels
-        self.conv = conv3x3(c + 1, c)
+        self.conv = conv3x3(c + action_planes, c)
         self.bn = nn.BatchNorm2d(c)
         self.blocks = nn.Sequential(*[ResidualBlock(c) for _ in range(spec.dyn_blocks)])
         self.reward_conv = nn.Conv2d(c, spec.reduced_channels, 1)
@@ -145,7 +149,7 @@ class EfficientZeroNet(nn.Module):
         self.obs_size = obs_size
         self.latent_hw = -(-obs_size // 16)  # two stride-2 convs and two stride-2 pools
         self.representation_net = Representation(obs_channels, spec)
-        self.dynamics_net = Dynamics(spec, self.latent_hw)
+        self.dynamics_net = Dynamics(spec, self.latent_hw, num_actions if spec.action_encoding == "one_hot" else 1)
         self.prediction_net = Prediction(spec, self.latent_hw, num_actions)
         flat = spec.channels * self.latent_hw * self.latent_hw
         self.projection = mlp([flat, spec.proj_hidden, spec.proj_hidden, spec.proj_out], final_bn=True)
@@ -191,9 +195,16 @@ class EfficientZeroNet(nn.Module):
     def dynamics(
         self, latent: torch.Tensor, lstm_state: LSTMState, action: torch.Tensor
     ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
-        """(latent ``[B,C,6,6]``, lstm state, action ``[B]`` int64 full ids) -> (next latent, state, value-prefix logits)."""
-        plane = (action.float() / self.num_actions).view(-1, 1, 1, 1).expand(-1, 1, *latent.shape[-2:])
-        return self.dynamics_net(latent, lstm_state, plane)
+        """(latent ``[B,C,6,6]``, lstm state, action ``[B]`` int64 full ids) -> (next latent, state, value-prefix logits).
+
+        The action enters as constant planes ``[B, P, 6, 6]`` float32: ``P = 1`` holding
+        ``a / num_actions``, or ``P = num_actions`` one-hot (``spec.action_encoding``)."""
+        if self.spec.action_encoding == "one_hot":
+            planes = torch.nn.functional.one_hot(action, self.num_actions).to(latent.dtype)
+        else:
+            planes = (action.to(latent.dtype) / self.num_actions).view(-1, 1)
+        planes = planes.view(*planes.shape, 1, 1).expand(-1, -1, *latent.shape[-2:])
+        return self.dynamics_net(latent, lstm_state, planes)
 
     def predict(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """latent ``[B,C,6,6]`` -> (policy logits ``[B, A]``, value logits ``[B, 2S+1]``), float32."""

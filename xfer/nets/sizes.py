@@ -23,6 +23,10 @@ class NetSpec:
         support_size: S; value and value prefix use ``2S+1`` bins (300 -> 601).
         proj_hidden, proj_out, pred_hidden: SimSiam projection 2304->1024->1024->1024 and
             predictor 1024->512->1024 at full size.
+        action_encoding: how the dynamics network sees the action: ``"plane"``, one constant plane
+            ``a / num_actions`` (EfficientZero's public code, XTRA), or ``"one_hot"``, ``num_actions``
+            constant planes, one-hot (MuZero, Schrittwieser et al. 2020, appendix F). Not part of a
+            size preset: any size takes either (``xfer.config.NetConfig.action_encoding``).
     """
 
     stem_channels: int
@@ -38,6 +42,7 @@ class NetSpec:
     proj_hidden: int
     proj_out: int
     pred_hidden: int
+    action_encoding: str = "plane"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,11 +55,22 @@ SIZES: dict[str, NetSpec] = {
 }
 
 
-def net_spec(size: str, support_size: int | None = None) -> NetSpec:
-    """Look up a size preset; raises ``ValueError`` naming the valid sizes for an unknown one."""
+ACTION_ENCODINGS = ("plane", "one_hot")
+
+
+def net_spec(size: str, support_size: int | None = None, action_encoding: str = "plane") -> NetSpec:
+    """Look up a size preset, with the value support and the dynamics' action encoding (see
+    :class:`NetSpec`) set as given.
+
+    Raises:
+        ValueError: an unknown size or action encoding (the message names the valid ones).
+    """
     if size not in SIZES:
         raise ValueError(f"unknown network size {size!r}; choose one of {sorted(SIZES)}")
-    spec = SIZES[size]
+    if action_encoding not in ACTION_ENCODINGS:
+        raise ValueError(f"unknown action encoding {action_encoding!r}; choose one of {list(ACTION_ENCODINGS)}")
+    spec = SIZES[size].to_dict()
     if support_size is not None:
-        spec = NetSpec(**{**spec.to_dict(), "support_size": support_size})
-    return spec
+        spec["support_size"] = support_size
+    spec["action_encoding"] = action_encoding
+    return NetSpec(**spec)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from xfer.actor import SelfPlay
 from xfer.config import PipelineConfig
 from xfer.data import atari_env_info, write_dataset
-from xfer.nets import build_network, net_spec
+from xfer.nets import build_network
 from xfer.replay.segment import Segment
 from xfer.stages.common import StageInputError, dataset_dir, stage_cli, train_config, work_dir, write_json
 from xfer.train import Trainer
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def collect_random(p: PipelineConfig, game: str, progress: bool) -> tuple[list[Segment], list[float]]:
     """Uniform random legal actions; visit counts and root values from a search with a fresh network."""
     cfg = train_config(p, game, {}, env_steps=p.collect.env_steps)
-    net = build_network(net_spec(cfg.net.size, cfg.net.support_size), 18, cfg.env.stack, cfg.env.screen_size,
+    net = build_network(cfg.net.spec(), 18, cfg.env.stack, cfg.env.screen_size,
                         cfg.net.precision, cfg.device)
     selfplay = SelfPlay(cfg.env, cfg.num_envs, cfg.seed, cfg.replay.segment_length)
     rng = np.random.default_rng(cfg.seed)

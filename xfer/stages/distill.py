@@ -22,7 +22,7 @@ from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, OfflineSampler
 from xfer.envs.atari import action_mask
 from xfer.learner import Learner
-from xfer.nets import build_network, net_spec
+from xfer.nets import build_network
 from xfer.offline import concat_batches, train_offline
 from xfer.replay.targets import Batch, build_batch, stored_bootstrap
 from xfer.stages.common import (
@@ -79,7 +79,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     size = d.size or p.net.size
     readers = open_teacher_data(p, p.pretrain_games)
     sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed)
-    net = build_network(net_spec(size, p.net.support_size), 18, p.env.stack, p.env.screen_size, p.net.precision,
+    net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision,
                         p.device, p.net.zero_init_heads)
     learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, d.train_steps, p.device, augment=True)
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "distill", "pretrain_games", "seed",

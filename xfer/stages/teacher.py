@@ -29,7 +29,7 @@ from xfer.data import DatasetReader, DatasetWriter, OfflineSampler
 from xfer.envs.atari import action_mask, minimal_action_map
 from xfer.inference import search_policy
 from xfer.learner import Learner
-from xfer.nets import build_network, net_spec
+from xfer.nets import build_network
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.offline import train_offline
 from xfer.replay.segment import Segment
@@ -50,7 +50,7 @@ from xfer.stages.common import (
 def make_meta(p: PipelineConfig, size: str, games: list[str], steps: int, cfg_hash: str) -> ckpt.ModelMeta:
     """Sidecar of a pipeline model trained on ``games`` (full 18-action head, per-game maps)."""
     return ckpt.ModelMeta(
-        size=size, spec=net_spec(size, p.net.support_size).to_dict(), num_actions=18,
+        size=size, spec=p.net.spec(size).to_dict(), num_actions=18,
         obs_channels=3 * p.env.stack, obs_size=p.env.screen_size, games=games,
         action_maps={g: minimal_action_map(g).tolist() for g in games}, step=steps, env_steps=0,
         config_hash=cfg_hash,
@@ -89,7 +89,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     t = p.teacher
     size = p.net.size
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "teacher", "seed", extra={"game": game, "data": input_fingerprint([data])})
-    net = build_network(net_spec(size, p.net.support_size), 18, p.env.stack, p.env.screen_size, p.net.precision,
+    net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision,
                         p.device, p.net.zero_init_heads)
     learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, t.train_steps, p.device, augment=True)
     reanalyse_net = build_network(net.spec, 18, p.env.stack, p.env.screen_size, p.net.precision, p.device)
