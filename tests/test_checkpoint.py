@@ -204,7 +204,7 @@ def test_action_encoding_round_trips_and_old_sidecars_read_as_plane(tmp_path: Pa
     assert read_model_meta(tmp_path / "old.safetensors").to_net_spec().action_encoding == "plane"
     data["spec"]["action_encoding"] = "embedding"
     sidecar.write_text(json.dumps(data))
-    with pytest.raises(CheckpointFormatError, match="action_encoding must be one of"):
+    with pytest.raises(CheckpointFormatError, match="unknown action encoding 'embedding'"):
         read_model_meta(tmp_path / "old.safetensors")
 
 

@@ -41,7 +41,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xfer.config import describe_validation_error
-from xfer.nets import ACTION_ENCODINGS, SIZES, EfficientZeroNet, NetSpec, net_spec
+from xfer.nets import SIZES, EfficientZeroNet, NetSpec, net_spec
 from xfer.nets.efficientzero import resolve_precision
 
 MODEL_FORMAT_VERSION = 1
@@ -237,10 +237,7 @@ class ModelMeta(BaseModel):
         support = spec["support_size"]
         if not isinstance(support, int) or isinstance(support, bool) or support < 1:
             raise ValueError(f"spec.support_size must be a positive int, got {support!r}")
-        encoding = spec["action_encoding"]
-        if encoding not in ACTION_ENCODINGS:
-            raise ValueError(f"spec.action_encoding must be one of {list(ACTION_ENCODINGS)}, got {encoding!r}")
-        preset = net_spec(self.size, support, encoding).to_dict()
+        preset = net_spec(self.size, support, spec["action_encoding"]).to_dict()  # ValueError if unknown
         differ = sorted(k for k in preset if spec[k] != preset[k] or type(spec[k]) is not type(preset[k]))
         if differ:
             raise ValueError(f"spec does not match size {self.size!r} (differs in {differ})")
