@@ -110,7 +110,7 @@ class NetConfig(_Frozen):
     )
     zero_init_heads: bool = Field(
         False, description="zero the last layer of the value, value-prefix and policy heads at initialisation "
-        "(EfficientZero's public code); see benchmarks/results/learning.md for what it changed on Qbert"
+        "(EfficientZero's public code; on in the cpu preset); see benchmarks/results/learning.md (fifth and seventh rounds)"
     )
     action_encoding: Literal["plane", "one_hot"] = Field(
         "plane", description="how the dynamics network sees the action: one constant plane a/18 (EfficientZero, "
