@@ -25,7 +25,7 @@ import argparse
 import numpy as np
 
 from xfer.config import AtariConfig
-from xfer.envs.atari import VectorAtari
+from xfer.envs.atari import VectorAtari, action_mask
 
 
 def life_returns(rewards: list[float], discount: float) -> tuple[int, float, float]:
@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--discount", type=float, default=0.997)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    with VectorAtari(AtariConfig(game=args.game), 1, args.seed) as vec:
-        legal = [int(a) for a in np.flatnonzero(vec.action_mask)]
+    legal = [int(a) for a in np.flatnonzero(action_mask(args.game))]
     print(f"{args.game}: {args.envs} envs x {args.steps} agent steps; fixed policies take a random action "
           f"with probability {args.epsilon}; raw score over the first {args.cap} agent steps")
     print("| policy | raw score, capped | lives | agent steps per life | clipped reward per life | discounted per life |")
