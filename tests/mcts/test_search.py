@@ -127,7 +127,7 @@ def reference_search(fn, b, prior, legal, cfg: MCTSConfig):
                 mq = (parent_mq + sum(visited)) / (len(visited) + 1)
             nc = sum(c.visits for c in node.children.values())
             coef = math.sqrt(nc) * (cfg.c1 + math.log((nc + cfg.c2 + 1) / cfg.c2))
-            cands = [a for a in range(A) if node is not root or legal[a]]
+            cands = [a for a in range(A) if legal[a]]  # the game's action set at every node
             if cfg.max_depth > 0 and node.depth == cfg.max_depth - 1:
                 fresh = [a for a in cands if a not in node.children]
                 cands = fresh or cands
@@ -155,7 +155,7 @@ def reference_search(fn, b, prior, legal, cfg: MCTSConfig):
             vp, v, logits = fn(b, tuple(actions))
             reset = node.depth % cfg.lstm_horizon == 0
             reward = float(vp) - (0.0 if reset else node.value_prefix)
-            p = masked_softmax(np.asarray(logits)[None])[0]
+            p = masked_softmax(np.asarray(logits)[None], np.asarray(legal)[None])[0]
             leaf = _Node(p, float(vp), node.depth + 1, reward)
             node.children[actions[-1]] = leaf
             path.append(leaf)
@@ -253,6 +253,35 @@ def test_illegal_actions_never_visited_and_noise_only_on_legal():
     assert (noise[roots.action_mask] >= -1e-12).all()
     np.testing.assert_allclose(noise.sum(axis=1), 1.0)
     assert not np.allclose(prior, clean)
+
+
+@pytest.mark.parametrize("kw", [dict(num_simulations=60), dict(num_simulations=40, max_depth=3),
+                                dict(num_simulations=30, root_expand_all=True, policy_target="completed_q")])
+def test_no_illegal_action_expanded_at_any_depth(kw):
+    # A model that puts almost all prior mass on an action the game does not have, at every node
+    # (the shared 18-action head of a multi-game model): XTRA slices the logits to the game's
+    # actions at every node, so no simulation may ever expand an illegal action, at any depth.
+    cfg = MCTSConfig(**kw)
+    B, A = 6, 8
+    legal = np.zeros((B, A), bool)
+    legal[:, [0, 2, 5]] = True  # e.g. a 3-action game inside an 8-action head
+    illegal_fav = 7
+
+    def fn(b, path):
+        logits = np.zeros(A, np.float32)
+        logits[illegal_fav] = 20.0
+        return np.float32(0.1 * (path[-1] % 3)), np.float32(0.5), logits
+
+    roots = RootInputs(np.zeros(B, np.float32), np.tile(fn(0, (0,))[2], (B, 1)), legal)
+    model = PathModel(fn, B, A)
+    res = run_search(model, roots, cfg, np.random.default_rng(0), add_noise=True)
+    depths = set()
+    for b in range(B):
+        for path in model.paths[b].values():
+            assert all(legal[b, a] for a in path), f"illegal action expanded in path {path}"
+            depths.add(len(path))
+    assert max(depths) >= 3  # the tree did go deep
+    assert (res.visit_counts[~legal] == 0).all()
 
 
 def test_dirichlet_noise_statistics():

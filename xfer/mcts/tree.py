@@ -208,8 +208,9 @@ class Tree:
         # normQ(x) = (x - min_q) * inv with inv = 1 / max(max_q - min_q, delta); 0 while empty
         self._inv = np.zeros(B)
         self._all_seen = False
-        self.root_bias = np.zeros((B, A))  # 0 for legal root actions, -inf for illegal
+        self.root_bias = np.zeros((B, A))  # 0 for legal actions, -inf for illegal (every depth)
         self.legal = np.ones((B, A), bool)
+        self._all_legal = True
         self._arange = np.arange(B)
         self._all_true = np.ones(B, bool)
         self._reset_table = np.arange(N + 1) % self.lstm_horizon == 0
@@ -232,6 +233,7 @@ class Tree:
         ``legal [B, A]`` bool. Roots have ``value_prefix = 0``, depth 0 and 0 visits."""
         B, A, M = self.B, self.A, self.M
         self.legal = np.asarray(legal, bool)
+        self._all_legal = bool(self.legal.all())
         for arr in (self.visits, self.value_sum, self.value_prefix, self.reward, self.depth):
             arr[:B] = 0
             arr[M] = 0
@@ -256,7 +258,9 @@ class Tree:
         and ``normQ = clip((Q - min) / max(max - min, min_max_delta), 0, 1)`` with the root's
         min-max statistics (``normQ = 0`` while they are empty). An unvisited child's ``Q`` is
         ``mean_q(p)``: at the root ``sum Q(visited) / #visited`` (0 if none); below it
-        ``(mean_q(parent) + sum Q(visited)) / (#visited + 1)``. Illegal root actions score -inf.
+        ``(mean_q(parent) + sum Q(visited)) / (#visited + 1)``. Illegal actions (the root's
+        ``legal`` mask, the game's action set) score -inf at every depth, so they are never
+        selected nor expanded anywhere in the tree (XTRA; :meth:`expand` gives them prior 0).
 
         ``root_expand_all``: at the root only unexpanded legal actions compete (by the same score)
         while any remain, so every legal root action is expanded once before pUCT allocates the
@@ -337,8 +341,10 @@ class Tree:
             np.multiply(meanq, inv_a, out=W[:, 2])
             score = _einsum("bfa,bf->ba", R[:, :K3].reshape(-1, 3, A), W)
             score += jitter.take(act, axis=0)
+            if not self._all_legal:  # the game's illegal actions lose at every depth (XTRA)
+                score += self.root_bias.take(act, axis=0)
             if level == cut:
-                self._restrict_to_unexpanded(score, rows, None)
+                self._restrict_to_unexpanded(score, rows, None if self._all_legal else self.legal.take(act, axis=0))
             a = score.argmax(axis=1)
         L = level + 1  # deepest leaf of this simulation
         D = depth
@@ -381,8 +387,10 @@ class Tree:
 
         Inputs are the model outputs for all ``B`` roots: ``value_prefix [B]``, ``value [B]``,
         ``policy_logits [B, A]`` (rows of non-expanding roots are ignored). The new node gets
-        ``reward = value_prefix - (0 if reset_lstm else value_prefix(parent))``, the unmasked
-        softmax prior (EfficientZero: no action mask below the root), depth = leaf depth, and its
+        ``reward = value_prefix - (0 if reset_lstm else value_prefix(parent))``, the softmax prior
+        over the root's legal actions (illegal ones get prior 0: XTRA slices the 18 logits to the
+        game's action ids at every node, so no prior mass goes to actions the game does not have;
+        EfficientZero's single-game head has only the legal actions), depth = leaf depth, and its
         leaf value ``value`` is what :meth:`backup` propagates.
         """
         sel = self._sel
@@ -415,6 +423,8 @@ class Tree:
         self.visits[new] = 0
         self.value_sum[new] = 0.0
         self.children[new] = 0
+        if not self._all_legal:  # prior over the game's legal actions only (XTRA slices the logits)
+            logits = np.where(self.legal[b], logits, -np.inf)
         _softmax_into(rows[:, :A], logits)
         rows[:, A:] = self._row_tail
         if not sel.all_expand:
