@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also wh
 
 from _common import command_line, machine_line, utc_heading  # noqa: E402
 
-from xfer.config import MCTSConfig  # noqa: E402
+from xfer.config import SearchConfig  # noqa: E402
 from xfer.mcts import RecurrentStep, RootInputs, run_search  # noqa: E402
 
 REFERENCE_ROOTS_PER_S = 2800.0  # C++ EfficientZero-style tree, one core of the dev machine, 50 sims
@@ -58,7 +58,7 @@ def bench(B: int, S: int, A: int, repeats: int, seed: int, latency_ms: float, ma
         policy_logits=r.normal(size=(B, A)).astype(np.float32),
         action_mask=np.ones((B, A), bool),
     )
-    cfg = MCTSConfig(num_simulations=S, max_depth=max_depth)
+    cfg = SearchConfig(num_simulations=S, max_depth=max_depth)
     run_search(model, root, cfg, np.random.default_rng(seed), add_noise=True)  # warm-up (buffers, caches)
     walls, cpus = [], []
     for i in range(repeats):
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--simulations", type=int, default=50, help="simulations per search (default 50)")
     ap.add_argument("--actions", type=int, default=18, help="action-space size A (default 18, full Atari)")
     ap.add_argument("--repeats", type=int, default=7, help="timed searches per batch size (best and median)")
-    ap.add_argument("--max-depth", type=int, default=0, help="MCTSConfig.max_depth (0 = unlimited)")
+    ap.add_argument("--max-depth", type=int, default=0, help="SearchConfig.max_depth (0 = unlimited)")
     ap.add_argument(
         "--fake-latency-ms", type=float, default=0.0, help="sleep per recurrent call, emulating a network"
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xfer.config import LossConfig, MCTSConfig, OptimConfig
+from xfer.config import LossConfig, OptimConfig, SearchConfig
 from xfer.inference import search_policy
 from xfer.learner import Learner
 from xfer.nets import build_network, net_spec
@@ -69,7 +69,7 @@ def bench_search(size: str, roots: int, sims: int, device: str, precision: str) 
     net = build_network(net_spec(size)).set_precision(precision).to(device)
     obs = np.random.default_rng(0).integers(0, 256, (roots, 12, 96, 96), dtype=np.uint8)
     mask = np.ones((roots, 18), bool)
-    cfg = MCTSConfig(num_simulations=sims)
+    cfg = SearchConfig(num_simulations=sims)
     search_policy(net, obs[:2], mask[:2], cfg, np.random.default_rng(0), add_noise=True, device=device)
     t = time.perf_counter()
     search_policy(net, obs, mask, cfg, np.random.default_rng(0), add_noise=True, device=device)

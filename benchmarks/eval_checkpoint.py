@@ -17,7 +17,7 @@ import numpy as np
 
 from xfer import checkpoint as ckpt
 from xfer.actor import evaluate, evaluate_random
-from xfer.config import AtariConfig, MCTSConfig
+from xfer.config import AtariConfig, SearchConfig
 from xfer.presets import parse_overrides
 
 
@@ -32,12 +32,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--precision", default="auto", choices=["fp32", "bf16", "auto"],
                     help="representation-network compute dtype (auto: bf16 where the CPU has it natively)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override an MCTSConfig field, e.g. policy_target=completed_q (repeatable)")
+                    help="override an SearchConfig field, e.g. policy_target=completed_q (repeatable)")
     args = ap.parse_args(argv)
     try:
-        mcts = MCTSConfig.model_validate({"num_simulations": args.simulations, **parse_overrides(args.set)})
+        mcts = SearchConfig.model_validate({"num_simulations": args.simulations, **parse_overrides(args.set)})
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
-        ap.error(f"bad --set for the search (MCTSConfig): {exc}")
+        ap.error(f"bad --set for the search (SearchConfig): {exc}")
     net, _ = ckpt.load_model(args.model, precision=args.precision)
     env = AtariConfig(game=args.game)
     agent = evaluate(net, env, mcts, args.episodes, args.max_steps, args.seed)

@@ -9,7 +9,7 @@ agent steps and prints
   sooner continues into the next one here);
 - per life: agent steps, the clipped reward sum and the discounted clipped return
   ``sum_t discount**t * sign(r_t)`` (what EfficientZero's value learns: clipped rewards, a life loss
-  as a learning-only terminal, discount 0.997 by default).
+  as a learning-only terminal, discount 0.997^4 per agent step by default).
 
 A game on which the two orderings differ will pull a learning agent away from the policy the
 evaluation prefers (benchmarks/results/learning.md, seventh round: on UpNDown holding UP scores 1,084
@@ -24,7 +24,7 @@ import argparse
 
 import numpy as np
 
-from xfer.config import AtariConfig
+from xfer.config import DISCOUNT, AtariConfig
 from xfer.envs.atari import VectorAtari, action_mask
 
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=1500, help="agent steps per environment (default 1500)")
     ap.add_argument("--cap", type=int, default=500, help="evaluation cap in agent steps (default 500, the cpu preset)")
     ap.add_argument("--epsilon", type=float, default=0.2, help="random-action fraction of the fixed policies (default 0.2)")
-    ap.add_argument("--discount", type=float, default=0.997)
+    ap.add_argument("--discount", type=float, default=DISCOUNT, help="per agent step (default 0.997^4, EfficientZero)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     legal = [int(a) for a in np.flatnonzero(action_mask(args.game))]

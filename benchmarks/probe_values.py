@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     obs, mask = probe_states(args.game, args.states, args.warmup, args.seed)
     legal = np.flatnonzero(mask[0])
-    search = build_train_config("cpu", {}).mcts  # the cpu preset's search, not a copy of its settings
+    search = build_train_config("cpu", {}).search  # the cpu preset's search, not a copy of its settings
     print(f"{args.states} {args.game} states after {args.warmup} random agent steps; legal actions {legal.tolist()}")
     for path in args.models:
         try:

@@ -74,7 +74,7 @@ def test_random_shift_is_a_translation_of_the_padded_image():
 
 @pytest.mark.parametrize("size", ["ez", "ez-l"])
 def test_full_size_network_trains_and_searches_on_cpu(size):
-    from xfer.config import MCTSConfig
+    from xfer.config import SearchConfig
     from xfer.inference import search_policy
 
     net = build_network(net_spec(size))
@@ -84,5 +84,5 @@ def test_full_size_network_trains_and_searches_on_cpu(size):
     obs = np.random.default_rng(0).integers(0, 256, (2, 12, 96, 96), dtype=np.uint8)
     mask = np.zeros((2, 18), bool)
     mask[:, :6] = True
-    out = search_policy(learner.net, obs, mask, MCTSConfig(num_simulations=8), np.random.default_rng(0), True)
+    out = search_policy(learner.net, obs, mask, SearchConfig(num_simulations=8), np.random.default_rng(0), True)
     assert out.visit_counts.sum(1).tolist() == [8, 8] and out.visit_counts[:, 6:].sum() == 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xfer.config import AtariConfig, MCTSConfig
+from xfer.config import AtariConfig, SearchConfig
 from xfer.envs.atari import VectorAtari, clip_reward
 from xfer.inference import PolicyOutput, search_policy
 from xfer.mcts import select_action
@@ -30,7 +30,7 @@ def temperature_at(progress: float) -> float:
     return 0.25
 
 
-def acting_scores(out: PolicyOutput, mcts: MCTSConfig) -> np.ndarray:
+def acting_scores(out: PolicyOutput, mcts: SearchConfig) -> np.ndarray:
     """What an agent acts on after a search, ``[B, A]``: the root visit counts (EfficientZero), or with
     ``mcts.policy_target = "completed_q"`` the completed-Q improved policy. With few simulations the
     visits follow the prior, so acting on them ignores what the search learned about Q (Danihelka et
@@ -70,7 +70,7 @@ class SelfPlay:
     def step(
         self,
         net: EfficientZeroNet,
-        mcts: MCTSConfig,
+        mcts: SearchConfig,
         temperature: float,
         rng: np.random.Generator,
         device: str = "cpu",
@@ -124,7 +124,7 @@ class SelfPlay:
 def evaluate(
     net: EfficientZeroNet,
     env_cfg: AtariConfig,
-    mcts: MCTSConfig,
+    mcts: SearchConfig,
     episodes: int,
     max_steps: int,
     seed: int,

@@ -47,17 +47,41 @@ class AtariConfig(AtariProtocol):
     clip_rewards: bool = True
 
 
+DISCOUNT = 0.997**4
+"""EfficientZero's and XTRA's discount per agent step: 0.997 per emulator frame, frame skip 4
+(their code applies ``discount **= frame_skip``; XTRA Table 4 writes 0.997^4 = 0.988054)."""
+
+_MOVED = {
+    "mcts.discount": "discount (a top-level key: one discount for search and value targets)",
+    "mcts.lstm_horizon": "value_prefix_horizon (a top-level key: one horizon for the LSTM, search and targets)",
+    "replay.value_prefix_horizon": "value_prefix_horizon (a top-level key)",
+}
+
+
+def _reject_moved(section: str, data: object) -> object:
+    """Name the new place of a key that moved (an old params.yaml), instead of 'extra inputs'."""
+    if isinstance(data, dict):
+        for key in data:
+            where = _MOVED.get(f"{section}.{key}")
+            if where:
+                raise ValueError(f"{section}.{key} moved to {where}; rewrite params with `xfer params`")
+    return data
+
+
 class MCTSConfig(_Frozen):
-    """Batched MCTS with EfficientZero semantics, plus the planning-ablation knobs of seed 001."""
+    """Batched MCTS with EfficientZero semantics, plus the planning-ablation knobs of seed 001.
+
+    The discount and the value-prefix horizon are not here: they are defined once, at the top
+    level of :class:`TrainConfig` / :class:`PipelineConfig`, and reach the search through
+    :class:`SearchConfig`.
+    """
 
     num_simulations: int = Field(50, ge=1)
     c1: float = 1.25
     c2: float = 19652.0
-    discount: float = Field(0.997, gt=0.0, le=1.0)
     dirichlet_alpha: float = Field(0.3, gt=0.0)
     exploration_fraction: float = Field(0.25, ge=0.0, le=1.0)
     min_max_delta: float = Field(0.01, gt=0.0, description="floor of the min-max Q range")
-    lstm_horizon: int = Field(5, ge=1, description="value-prefix LSTM reset every this many depths")
     max_depth: int = Field(0, ge=0, description="0 = unlimited; otherwise leaves are cut at this depth")
     policy_target: Literal["visits", "completed_q"] = Field(
         "visits",
@@ -79,6 +103,35 @@ class MCTSConfig(_Frozen):
     search_for_acting: bool = True
     search_at_eval: bool = True
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        return _reject_moved("mcts", data)
+
+
+class SearchConfig(MCTSConfig):
+    """What :func:`xfer.mcts.run_search` reads: the ``mcts`` section plus the run's discount (per
+    agent step) and value-prefix horizon (agent steps between LSTM resets). Built by
+    ``TrainConfig.search`` / ``PipelineConfig.search``, never written in params.yaml."""
+
+    discount: float = Field(DISCOUNT, gt=0.0, le=1.0, description="per agent step")
+    value_prefix_horizon: int = Field(5, ge=1, description="value-prefix LSTM reset every this many depths")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        return data
+
+
+def _search(mcts: MCTSConfig, discount: float, horizon: int) -> SearchConfig:
+    return SearchConfig(**mcts.model_dump(), discount=discount, value_prefix_horizon=horizon)
+
+
+_DISCOUNT_FIELD = Field(DISCOUNT, gt=0.0, le=1.0, description="per agent step (0.997 per frame = 0.997^4 "
+                        "per agent step in EfficientZero and XTRA): search backups and value targets")
+_HORIZON_FIELD = Field(5, ge=1, description="agent steps between value-prefix LSTM resets: the model's unroll, "
+                       "the search and the value-prefix targets")
+
 
 class ReplayConfig(_Frozen):
     """Prioritised replay of game segments and target construction (reference.md section 2)."""
@@ -95,7 +148,11 @@ class ReplayConfig(_Frozen):
         30_000, ge=1, description="td = clip(td_steps - age // scale, 1, td_steps); age in transitions"
     )
     reanalyse_fraction: float = Field(0.99, ge=0.0, le=1.0)
-    value_prefix_horizon: int = Field(5, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        return _reject_moved("replay", data)
 
 
 class NetConfig(_Frozen):
@@ -155,6 +212,8 @@ class TrainConfig(_Frozen):
     replay: ReplayConfig = ReplayConfig()
     optim: OptimConfig = OptimConfig()
     loss: LossConfig = LossConfig()
+    discount: float = _DISCOUNT_FIELD
+    value_prefix_horizon: int = _HORIZON_FIELD
     seed: int = 0
     env_steps: int = Field(100_000, ge=1, description="agent steps collected in total")
     num_envs: int = Field(1, ge=1)
@@ -178,6 +237,11 @@ class TrainConfig(_Frozen):
         if self.start_transitions > self.replay.capacity:
             raise ValueError("start_transitions must not exceed replay.capacity")
         return self
+
+    @property
+    def search(self) -> SearchConfig:
+        """The search settings of this run (``mcts`` + discount + value-prefix horizon)."""
+        return _search(self.mcts, self.discount, self.value_prefix_horizon)
 
 
 def config_hash(cfg: BaseModel) -> str:
@@ -289,6 +353,8 @@ class PipelineConfig(_Frozen):
     replay: ReplayConfig = ReplayConfig()
     optim: OptimConfig = OptimConfig()
     loss: LossConfig = LossConfig()
+    discount: float = _DISCOUNT_FIELD
+    value_prefix_horizon: int = _HORIZON_FIELD
     collect: CollectConfig = CollectConfig()
     teacher: OfflineTrainConfig = OfflineTrainConfig()
     distill: OfflineTrainConfig = OfflineTrainConfig(size="ez-l", reanalyse_fraction=0.0)
@@ -308,6 +374,11 @@ class PipelineConfig(_Frozen):
         if self.baseline_run not in self.finetune.runs:
             raise ValueError(f"baseline_run {self.baseline_run!r} is not in finetune.runs {sorted(self.finetune.runs)}")
         return self
+
+    @property
+    def search(self) -> SearchConfig:
+        """The search settings of every stage (``mcts`` + discount + value-prefix horizon)."""
+        return _search(self.mcts, self.discount, self.value_prefix_horizon)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from xfer.config import MCTSConfig
+from xfer.config import SearchConfig
 from xfer.mcts import RecurrentStep, RootInputs, SearchResult, run_search
 from xfer.nets.efficientzero import EfficientZeroNet
 
@@ -60,7 +60,7 @@ class NetworkSearchModel:
 @dataclass
 class PolicyOutput:
     """Search (or prior) result for B observations: ``policy [B, A]`` float32 policy target
-    (normalised visit counts or completed-Q policy, see ``MCTSConfig.policy_target``; the prior
+    (normalised visit counts or completed-Q policy, see ``SearchConfig.policy_target``; the prior
     without search), ``root_value [B]`` float32, ``visit_counts [B, A]`` int32 (zeros without
     search), ``prior_value [B]`` the network's value estimate."""
 
@@ -83,7 +83,7 @@ def search_policy(
     net: EfficientZeroNet,
     obs: np.ndarray,
     action_mask: np.ndarray,
-    cfg: MCTSConfig,
+    cfg: SearchConfig,
     rng: np.random.Generator,
     add_noise: bool,
     use_search: bool = True,

@@ -61,7 +61,7 @@ def unroll(
     net: EfficientZeroNet,
     obs: torch.Tensor,
     actions: torch.Tensor,
-    lstm_horizon: int,
+    value_prefix_horizon: int,
     hidden_grad_scale: float,
     do_augment: bool,
 ) -> UnrollOutputs:
@@ -70,7 +70,7 @@ def unroll(
     Args:
         obs: ``[B, K+1, C, H, W]`` uint8 stacked observations ``o_t..o_{t+K}``.
         actions: ``[B, K]`` int64 full-space actions.
-        lstm_horizon: the value-prefix LSTM state resets after every this many steps.
+        value_prefix_horizon: the value-prefix LSTM state resets after every this many steps.
         hidden_grad_scale: gradient multiplier on each unrolled latent (0.5 in MuZero/EfficientZero).
         do_augment: apply random shift + intensity to the inputs.
     """
@@ -95,7 +95,7 @@ def unroll(
         values.append(v)
         prefixes.append(prefix_logits)
         preds.append(net.project(latent, with_predictor=True))
-        if (k + 1) % lstm_horizon == 0:
+        if (k + 1) % value_prefix_horizon == 0:
             state = net.initial_lstm_state(B, obs.device)
     return UnrollOutputs(
         value_logits=torch.stack(values, 1),
@@ -134,7 +134,7 @@ class Learner:
         net: EfficientZeroNet,
         optim: OptimConfig,
         loss: LossConfig,
-        lstm_horizon: int,
+        value_prefix_horizon: int,
         total_steps: int,
         device: str = "cpu",
         augment: bool = True,
@@ -144,7 +144,7 @@ class Learner:
         self.target_net = copy.deepcopy(self.net).eval()
         self.optim_cfg = optim
         self.loss_cfg = loss
-        self.lstm_horizon = lstm_horizon
+        self.value_prefix_horizon = value_prefix_horizon
         self.total_steps = max(1, total_steps)
         self.augment = augment
         self.optimizer = make_optimizer(self.net, optim)
@@ -161,7 +161,7 @@ class Learner:
         obs = torch.from_numpy(batch.obs).to(self.device)
         actions = torch.from_numpy(batch.actions).to(self.device)
         mask = torch.from_numpy(batch.action_mask).to(self.device)
-        out = unroll(self.net, obs, actions, self.lstm_horizon, self.loss_cfg.hidden_grad_scale, self.augment)
+        out = unroll(self.net, obs, actions, self.value_prefix_horizon, self.loss_cfg.hidden_grad_scale, self.augment)
         out.policy_logits = masked_policy_logits(out.policy_logits, mask)
         tgt = batch_to_targets(batch, self.device)
         per_sample, parts = efficientzero_loss(out, tgt, self.loss_cfg)

@@ -104,7 +104,7 @@ class Trainer:
         net: EfficientZeroNet = build_network(cfg.net.spec(), 18, cfg.env.stack,
                                               cfg.env.screen_size, cfg.net.precision, cfg.device,
                                               cfg.net.zero_init_heads)
-        self.learner = Learner(net, cfg.optim, cfg.loss, cfg.mcts.lstm_horizon, planned_train_steps(cfg),
+        self.learner = Learner(net, cfg.optim, cfg.loss, cfg.value_prefix_horizon, planned_train_steps(cfg),
                                cfg.device, cfg.augment)
         self.actor_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size, cfg.net.precision,
                                        cfg.device)
@@ -168,12 +168,12 @@ class Trainer:
 
         def policy_fn(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
             # Reanalyse with the latest network: no root noise (Schrittwieser et al. 2021).
-            return search_policy(self.actor_net, obs, mask, cfg.mcts, self.rng, add_noise=False,
+            return search_policy(self.actor_net, obs, mask, cfg.search, self.rng, add_noise=False,
                                  use_search=True, device=cfg.device).policy
 
         return build_batch(
             index, cfg.replay.unroll_steps, cfg.replay.td_steps, cfg.replay.off_policy_age_scale,
-            self.replay.total_added, cfg.mcts.discount, cfg.replay.value_prefix_horizon,
+            self.replay.total_added, cfg.discount, cfg.value_prefix_horizon,
             cfg.replay.reanalyse_fraction, network_bootstrap(value_fn),
             policy_fn if cfg.mcts.search_for_targets else None, self.rng,
         )
@@ -197,7 +197,7 @@ class Trainer:
     def _evaluate(self) -> float:
         cfg = self.cfg
         self.actor_net.load_state_dict(self.learner.net.state_dict())
-        scores = evaluate(self.actor_net, cfg.env, cfg.mcts, cfg.eval_episodes, cfg.eval_max_steps,
+        scores = evaluate(self.actor_net, cfg.env, cfg.search, cfg.eval_episodes, cfg.eval_max_steps,
                           seed=cfg.seed + 10_000 + self.counters.env_steps, device=cfg.device)
         c = self.counters
         self.eval_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps,
@@ -262,7 +262,7 @@ class Trainer:
         try:
             while c.env_steps < cfg.env_steps:
                 temp = temperature_at(c.env_steps / cfg.env_steps)
-                outcome = selfplay.step(self.actor_net, cfg.mcts, temp, self.rng, cfg.device)
+                outcome = selfplay.step(self.actor_net, cfg.search, temp, self.rng, cfg.device)
                 for seg in outcome.segments:
                     self.replay.add(seg)
                 c.env_steps += cfg.num_envs

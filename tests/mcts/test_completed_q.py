@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from tests.mcts.test_search import PathModel
-from xfer.config import MCTSConfig
+from xfer.config import SearchConfig
 from xfer.mcts import RootInputs, run_search
 from xfer.mcts.completed_q import completed_q_policy, mixed_value
 
@@ -72,7 +72,7 @@ def test_search_target_is_sharper_than_visit_counts_with_few_simulations():
     roots = RootInputs(np.zeros(B, np.float32), np.zeros((B, A), np.float32), np.ones((B, A), bool))
     out = {}
     for target in ("visits", "completed_q"):
-        cfg = MCTSConfig(num_simulations=12, policy_target=target, root_expand_all=True)
+        cfg = SearchConfig(num_simulations=12, policy_target=target, root_expand_all=True)
         out[target] = run_search(PathModel(fn, B, A), roots, cfg, np.random.default_rng(0), add_noise=False)
     visits, cq = out["visits"], out["completed_q"]
     np.testing.assert_array_equal(visits.visit_counts, cq.visit_counts)  # the search itself is unchanged
@@ -91,10 +91,10 @@ def test_root_expand_all_visits_every_legal_action_first():
     mask = np.ones((B, A), bool)
     mask[1, [0, 4]] = False
     roots = RootInputs(np.zeros(B, np.float32), np.zeros((B, A), np.float32), mask)
-    plain = run_search(PathModel(fn, B, A), roots, MCTSConfig(num_simulations=A), np.random.default_rng(0), False)
+    plain = run_search(PathModel(fn, B, A), roots, SearchConfig(num_simulations=A), np.random.default_rng(0), False)
     assert ((plain.visit_counts > 0).sum(axis=1) < mask.sum(axis=1)).any()  # pUCT alone locks in early
     model = PathModel(fn, B, A)
-    res = run_search(model, roots, MCTSConfig(num_simulations=A, root_expand_all=True), np.random.default_rng(0), False)
+    res = run_search(model, roots, SearchConfig(num_simulations=A, root_expand_all=True), np.random.default_rng(0), False)
     np.testing.assert_array_equal(res.visit_counts > 0, mask)  # each legal action once, illegal never
     first = [set(int(call[1][b]) for call in model.calls[: mask[b].sum()]) for b in range(B)]
     assert first == [set(np.flatnonzero(mask[b]).tolist()) for b in range(B)]
@@ -108,5 +108,5 @@ def test_agent_acts_on_the_improved_policy_only_with_completed_q():
     improved = np.array([[0.05, 0.9, 0.05]], np.float32)  # ... while Q says action 1
     out = PolicyOutput(policy=improved, root_value=np.zeros(1, np.float32), visit_counts=visits,
                        prior_value=np.zeros(1, np.float32))
-    np.testing.assert_array_equal(acting_scores(out, MCTSConfig()), visits)
-    np.testing.assert_array_equal(acting_scores(out, MCTSConfig(policy_target="completed_q")), improved)
+    np.testing.assert_array_equal(acting_scores(out, SearchConfig()), visits)
+    np.testing.assert_array_equal(acting_scores(out, SearchConfig(policy_target="completed_q")), improved)

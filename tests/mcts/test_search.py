@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pytest
 
-from xfer.config import MCTSConfig
+from xfer.config import SearchConfig
 from xfer.mcts import RecurrentStep, RootInputs, root_prior, run_search, select_action
 from xfer.mcts.tree import masked_softmax, puct_coefficients
 
@@ -28,8 +28,8 @@ class PathModel:
     validates the protocol (child ids 1..S in order, reset flag = parent depth % horizon == 0).
     """
 
-    def __init__(self, fn, B: int, A: int, lstm_horizon: int = 5):
-        self.fn, self.B, self.A, self.horizon = fn, B, A, lstm_horizon
+    def __init__(self, fn, B: int, A: int, value_prefix_horizon: int = 5):
+        self.fn, self.B, self.A, self.horizon = fn, B, A, value_prefix_horizon
         self.paths = [{0: ()} for _ in range(B)]
         self.calls: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -101,7 +101,7 @@ class _Node:
         return self.value_sum / self.visits
 
 
-def reference_search(fn, b, prior, legal, cfg: MCTSConfig):
+def reference_search(fn, b, prior, legal, cfg: SearchConfig):
     """One root, straight from the rules. Returns (child visits [A], root value, child Q [A])."""
     A = prior.shape[0]
     g = cfg.discount
@@ -153,7 +153,7 @@ def reference_search(fn, b, prior, legal, cfg: MCTSConfig):
             leaf_value = node.value()
         else:
             vp, v, logits = fn(b, tuple(actions))
-            reset = node.depth % cfg.lstm_horizon == 0
+            reset = node.depth % cfg.value_prefix_horizon == 0
             reward = float(vp) - (0.0 if reset else node.value_prefix)
             p = masked_softmax(np.asarray(logits)[None], np.asarray(legal)[None])[0]
             leaf = _Node(p, float(vp), node.depth + 1, reward)
@@ -180,7 +180,7 @@ def reference_search(fn, b, prior, legal, cfg: MCTSConfig):
 def _check_against_reference(cfg, B, A, seed, mask_p=0.0, logit_scale=1.0):
     roots = random_roots(B, A, seed, mask_p)
     fn = random_fn(A, seed, logit_scale=logit_scale)
-    model = PathModel(fn, B, A, cfg.lstm_horizon)
+    model = PathModel(fn, B, A, cfg.value_prefix_horizon)
     # first visits of a node are exact ties (Nc = 0); the reference takes the lowest index
     res = run_search(model, roots, cfg, LowIndexTies(), add_noise=False)
     prior = masked_softmax(roots.policy_logits, roots.action_mask)
@@ -199,16 +199,16 @@ def _check_against_reference(cfg, B, A, seed, mask_p=0.0, logit_scale=1.0):
     "kw",
     [
         dict(num_simulations=30),
-        dict(num_simulations=40, lstm_horizon=2, discount=0.9),
-        dict(num_simulations=25, lstm_horizon=1, discount=1.0),
+        dict(num_simulations=40, value_prefix_horizon=2, discount=0.9),
+        dict(num_simulations=25, value_prefix_horizon=1, discount=1.0),
         dict(num_simulations=30, max_depth=2),
-        dict(num_simulations=30, max_depth=3, lstm_horizon=2),
+        dict(num_simulations=30, max_depth=3, value_prefix_horizon=2),
         dict(num_simulations=20, max_depth=1),
         dict(num_simulations=30, min_max_delta=1.0, c1=2.0),
     ],
 )
 def test_matches_reference_search(kw):
-    cfg = MCTSConfig(**kw)
+    cfg = SearchConfig(**kw)
     _check_against_reference(
         cfg, B=6, A=4, seed=zlib.crc32(repr(sorted(kw.items())).encode()) % 1000, mask_p=0.3
     )
@@ -216,15 +216,15 @@ def test_matches_reference_search(kw):
 
 def test_matches_reference_peaked_priors_deep_trees():
     # peaked child priors make deep, narrow trees: exercises long ragged paths in one batch
-    cfg = MCTSConfig(num_simulations=40, lstm_horizon=3)
+    cfg = SearchConfig(num_simulations=40, value_prefix_horizon=3)
     res, _ = _check_against_reference(cfg, B=5, A=3, seed=7, logit_scale=4.0)
     assert res.visit_counts.sum(axis=1).tolist() == [40] * 5
 
 
 def test_protocol_node_ids_and_reset_flags():
-    cfg = MCTSConfig(num_simulations=12, lstm_horizon=2)
+    cfg = SearchConfig(num_simulations=12, value_prefix_horizon=2)
     B, A = 3, 3
-    model = PathModel(random_fn(A, 1, logit_scale=3.0), B, A, cfg.lstm_horizon)
+    model = PathModel(random_fn(A, 1, logit_scale=3.0), B, A, cfg.value_prefix_horizon)
     run_search(model, random_roots(B, A, 1), cfg, np.random.default_rng(0), add_noise=False)
     assert len(model.calls) == 12
     for s, (parent, action, child, _reset) in enumerate(model.calls):
@@ -235,7 +235,7 @@ def test_protocol_node_ids_and_reset_flags():
 
 
 def test_illegal_actions_never_visited_and_noise_only_on_legal():
-    cfg = MCTSConfig(num_simulations=60)
+    cfg = SearchConfig(num_simulations=60)
     B, A = 8, 6
     roots = random_roots(B, A, 3, mask_p=0.5)
     model = PathModel(random_fn(A, 3), B, A)
@@ -261,7 +261,7 @@ def test_no_illegal_action_expanded_at_any_depth(kw):
     # A model that puts almost all prior mass on an action the game does not have, at every node
     # (the shared 18-action head of a multi-game model): XTRA slices the logits to the game's
     # actions at every node, so no simulation may ever expand an illegal action, at any depth.
-    cfg = MCTSConfig(**kw)
+    cfg = SearchConfig(**kw)
     B, A = 6, 8
     legal = np.zeros((B, A), bool)
     legal[:, [0, 2, 5]] = True  # e.g. a 3-action game inside an 8-action head
@@ -298,7 +298,7 @@ def test_dirichlet_noise_statistics():
 
 
 def test_deterministic_given_rng_and_noise_changes_result():
-    cfg = MCTSConfig(num_simulations=30)
+    cfg = SearchConfig(num_simulations=30)
     B, A = 4, 5
     roots = random_roots(B, A, 4)
     # uniform logits everywhere: many exact ties, broken by the generator
@@ -317,7 +317,7 @@ def test_deterministic_given_rng_and_noise_changes_result():
 def test_ties_broken_uniformly():
     # a single root with 4 equal actions and identical children: the first simulation's choice is
     # a pure tie (Nc = 0, empty min-max) and must be uniform over the legal actions
-    cfg = MCTSConfig(num_simulations=1)
+    cfg = SearchConfig(num_simulations=1)
     A = 4
     fn = lambda b, path: (np.float32(0), np.float32(0), np.zeros(A, np.float32))  # noqa: E731
     B = 2000
@@ -338,7 +338,7 @@ def test_bandit_concentrates_on_best_action():
     B = 3
     roots = RootInputs(np.zeros(B, np.float32), np.zeros((B, A), np.float32), np.ones((B, A), bool))
     for sims in (50, 200):
-        cfg = MCTSConfig(num_simulations=sims)
+        cfg = SearchConfig(num_simulations=sims)
         res = run_search(PathModel(fn, B, A), roots, cfg, np.random.default_rng(0), add_noise=False)
         assert (res.visit_counts.argmax(axis=1) == 2).all()
         assert (res.visit_counts[:, 2] > 0.5 * sims).all()
@@ -365,7 +365,7 @@ def test_chain_reward_after_three_correct_actions():
         return np.float32(value_prefix_of(step_reward, path, H)), np.float32(0.0), np.zeros(A, np.float32)
 
     B = 2
-    cfg = MCTSConfig(num_simulations=150, lstm_horizon=H)
+    cfg = SearchConfig(num_simulations=150, value_prefix_horizon=H)
     roots = RootInputs(np.zeros(B, np.float32), np.zeros((B, A), np.float32), np.ones((B, A), bool))
     res = run_search(PathModel(fn, B, A, H), roots, cfg, np.random.default_rng(0), add_noise=False)
     assert (res.visit_counts.argmax(axis=1) == 2).all()
@@ -376,7 +376,7 @@ def test_chain_reward_after_three_correct_actions():
 
 
 def test_batch_independence():
-    cfg = MCTSConfig(num_simulations=40, lstm_horizon=3)
+    cfg = SearchConfig(num_simulations=40, value_prefix_horizon=3)
     B, A = 7, 6
     roots = random_roots(B, A, 21, mask_p=0.3)
     fn = random_fn(A, 21)
@@ -395,7 +395,7 @@ def test_batch_independence():
 
 
 def test_max_depth_one_expands_only_root_children():
-    cfg = MCTSConfig(num_simulations=20, max_depth=1)
+    cfg = SearchConfig(num_simulations=20, max_depth=1)
     B, A = 4, 5
     roots = random_roots(B, A, 8, mask_p=0.3)
     model = PathModel(random_fn(A, 8), B, A)
@@ -420,7 +420,7 @@ def test_max_depth_one_expands_only_root_children():
 
 
 def test_max_depth_two_bounds_depth():
-    cfg = MCTSConfig(num_simulations=60, max_depth=2)
+    cfg = SearchConfig(num_simulations=60, max_depth=2)
     B, A = 3, 2
     model = PathModel(random_fn(A, 9), B, A)
     res = run_search(model, random_roots(B, A, 9), cfg, np.random.default_rng(0), add_noise=False)
@@ -434,18 +434,18 @@ def test_max_depth_two_bounds_depth():
 
 
 def test_single_simulation_and_single_action():
-    cfg = MCTSConfig(num_simulations=1)
+    cfg = SearchConfig(num_simulations=1)
     roots = RootInputs(np.zeros(2, np.float32), np.zeros((2, 1), np.float32), np.ones((2, 1), bool))
     fn = lambda b, path: (np.float32(1.0), np.float32(2.0), np.zeros(1, np.float32))  # noqa: E731
     res = run_search(PathModel(fn, 2, 1), roots, cfg, np.random.default_rng(0), add_noise=True)
     assert res.visit_counts.tolist() == [[1], [1]]
-    # root value = G through the only edge = r + discount * v = 1 + 0.997 * 2
-    np.testing.assert_allclose(res.root_value, 1 + 0.997 * 2, rtol=1e-6)
+    # root value = G through the only edge = r + discount * v, discount 0.997^4 per agent step
+    np.testing.assert_allclose(res.root_value, 1 + 0.997**4 * 2, rtol=1e-6)
     np.testing.assert_allclose(res.policy, 1.0)
 
 
 def test_bad_inputs_rejected():
-    cfg = MCTSConfig(num_simulations=2)
+    cfg = SearchConfig(num_simulations=2)
     model = PathModel(random_fn(2, 0), 2, 2)
     bad_mask = RootInputs(
         np.zeros(2, np.float32), np.zeros((2, 2), np.float32), np.array([[1, 0], [0, 0]], bool)
@@ -459,7 +459,7 @@ def test_bad_inputs_rejected():
 
 def test_buffer_reuse_across_searches_is_clean():
     # the same shapes reuse cached arrays: a search after a different one must match a fresh run
-    cfg = MCTSConfig(num_simulations=25, lstm_horizon=2)
+    cfg = SearchConfig(num_simulations=25, value_prefix_horizon=2)
     B, A = 5, 4
     r_a, r_b = random_roots(B, A, 30, 0.3), random_roots(B, A, 31, 0.3)
     fa, fb = random_fn(A, 30), random_fn(A, 31)
@@ -472,7 +472,7 @@ def test_buffer_reuse_across_searches_is_clean():
     run_search(
         PathModel(fa, B, A, 2),
         r_a,
-        MCTSConfig(num_simulations=25, max_depth=1),
+        SearchConfig(num_simulations=25, max_depth=1),
         np.random.default_rng(0),
         False,
     )
@@ -483,7 +483,7 @@ def test_buffer_reuse_across_searches_is_clean():
 def test_nested_search_of_same_shape_gets_its_own_buffers():
     # a model that itself runs a search of the same shape (e.g. a nested planner) while the outer
     # search holds the cached buffers: both must stay correct
-    cfg = MCTSConfig(num_simulations=15)
+    cfg = SearchConfig(num_simulations=15)
     B, A = 3, 4
     roots = random_roots(B, A, 40)
     fn = random_fn(A, 40)

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from tests.mcts.test_search import LowIndexTies, PathModel, random_fn, random_roots
-from xfer.config import MCTSConfig
+from xfer.config import SearchConfig
 from xfer.mcts import TIE_EPS, RootInputs, Tree, masked_softmax, puct_coefficients, run_search
 
 
-def drive(model, root: RootInputs, cfg: MCTSConfig, rng) -> Tree:
+def drive(model, root: RootInputs, cfg: SearchConfig, rng) -> Tree:
     """run_search's loop on a fresh (non-cached) Tree, returning the tree for inspection."""
     B, A = root.policy_logits.shape
     tree = Tree(B, cfg.num_simulations, A, cfg)
@@ -43,7 +43,7 @@ def test_coefficients_used_in_the_comments():
     np.testing.assert_allclose(t, [0.0, 1.2501018, 1.7679830, 2.1654160], atol=1e-7)
 
 
-# Case 1: A = 2, discount 0.5, lstm_horizon 2, root prior [0.5, 0.5].
+# Case 1: A = 2, discount 0.5, value_prefix_horizon 2, root prior [0.5, 0.5].
 #   path    value_prefix  value  child prior
 #   (0,)        1.0        2.0   [0.75, 0.25]
 #   (1,)        0.5        1.0   [0.5, 0.5]
@@ -63,7 +63,7 @@ def case1_fn(b, path):
 
 
 def case1(sims: int):
-    cfg = MCTSConfig(num_simulations=sims, discount=0.5, lstm_horizon=2)
+    cfg = SearchConfig(num_simulations=sims, discount=0.5, value_prefix_horizon=2)
     root = RootInputs(np.zeros(1, np.float32), np.zeros((1, 2), np.float32), np.ones((1, 2), bool))
     return cfg, root
 
@@ -80,7 +80,7 @@ def test_case1_three_simulations():
     #   depth 1 -> no reset: r = 1.5 - 1.0 = 0.5. Q(node1,0) = .5 + .5*4 = 2.5; G = 2.5;
     #   node1 (4.5, 2); Q(root,0) = 1 + .5*4.5/2 = 2.125; G = 1 + .5*2.5 = 2.25; root (5.25, 3).
     cfg, root = case1(3)
-    model = PathModel(case1_fn, 1, 2, cfg.lstm_horizon)
+    model = PathModel(case1_fn, 1, 2, cfg.value_prefix_horizon)
     res = run_search(model, root, cfg, LowIndexTies(), add_noise=False)
     assert res.visit_counts.tolist() == [[2, 1]]
     assert res.root_value[0] == pytest.approx(5.25 / 3, rel=1e-6)
@@ -101,7 +101,7 @@ def test_case1_four_simulations_reset_at_horizon():
     #   G = .5 + .5*(-.25) = .375: node1 (4.875, 3); Q(root,0) = 1 + .5*4.875/3 = 1.8125;
     #   G = 1 + .5*.375 = 1.1875: root (6.4375, 4) -> root value 1.609375.
     cfg, root = case1(4)
-    model = PathModel(case1_fn, 1, 2, cfg.lstm_horizon)
+    model = PathModel(case1_fn, 1, 2, cfg.value_prefix_horizon)
     res = run_search(model, root, cfg, LowIndexTies(), add_noise=False)
     assert res.visit_counts.tolist() == [[3, 1]]
     assert res.root_value[0] == pytest.approx(1.609375, rel=1e-6)
@@ -135,7 +135,7 @@ def test_mean_q_for_unvisited_children_decides():
     # sim 2: Nc = 2: a0 = .1*1.76798/2 + 1 = 1.0884; a1 = .5*1.76798/2 + 0 = .4420;
     #   a2 (unvisited) = .4*1.76798 + normQ(mean_q = (1 + 0)/2 = .5) = .7072 + .5 = 1.2072 -> a2.
     #   (Scoring unvisited children with Q = 0, as MuZero does, would give a2 .7072 -> a0.)
-    cfg = MCTSConfig(num_simulations=3, discount=1.0)
+    cfg = SearchConfig(num_simulations=3, discount=1.0)
     root = RootInputs(
         np.zeros(1, np.float32), np.log(np.array([[0.1, 0.5, 0.4]], np.float32)), np.ones((1, 3), bool)
     )
@@ -152,7 +152,7 @@ def test_mean_q_for_unvisited_children_decides():
 def test_min_max_normalisation_makes_search_scale_free():
     # with discount 1, values v -> 100 v + 7 and value prefixes x100 map every Q (and mean Q) to
     # 100 Q + 7; min-max normalisation removes that, so the visit counts must not change
-    cfg = MCTSConfig(num_simulations=40, discount=1.0, lstm_horizon=3)
+    cfg = SearchConfig(num_simulations=40, discount=1.0, value_prefix_horizon=3)
     B, A = 4, 4
     base = random_fn(A, 5)
 
@@ -170,7 +170,7 @@ def test_min_max_normalisation_makes_search_scale_free():
 def test_first_simulation_with_empty_min_max_is_a_tie():
     # before any backup the min-max statistics are empty (normQ = 0) and Nc = 0, so every legal
     # action scores exactly 0: the descent must pick among the legal actions only
-    cfg = MCTSConfig(num_simulations=1)
+    cfg = SearchConfig(num_simulations=1)
     B, A = 64, 5
     mask = np.zeros((B, A), bool)
     mask[:, [1, 3]] = True
@@ -188,7 +188,7 @@ def test_max_depth_one_revisits_back_up_current_value():
     # max_depth = 1 with A = 2: sims 0 and 1 expand both children (only unexpanded actions compete
     # at depth 0 while any remain); sim 2 re-visits a child without a model call and backs up its
     # value again, so that child's value_sum doubles and its Q stays r + discount * v.
-    cfg = MCTSConfig(num_simulations=3, max_depth=1, discount=0.5)
+    cfg = SearchConfig(num_simulations=3, max_depth=1, discount=0.5)
     root = RootInputs(np.zeros(1, np.float32), np.zeros((1, 2), np.float32), np.ones((1, 2), bool))
     outs = {(0,): (1.0, 2.0), (1,): (0.0, 1.0)}
 

@@ -75,3 +75,32 @@ def test_write_params_keeps_existing_file_on_bad_override(tmp_path):
     assert out.read_text() == before
     with pytest.raises(ValueError, match="unknown preset"):
         write_params("nope", [], out, PRESETS)
+
+
+@pytest.mark.parametrize("name", ["shooter", "maze", "diverse"])
+def test_paper_presets_are_faithful_to_efficientzero(name):
+    # reference.md section 2: 0.997 per frame = 0.997^4 per agent step; zero-initialised head
+    # outputs (init_zero); no latent min-max scaling (state_norm=False); reanalyse with the target
+    # network and root noise; XTRA's pooled loss balance.
+    data = build_params(name, [], PRESETS)
+    assert data["discount"] == pytest.approx(0.997**4) and round(data["discount"], 5) == 0.98805
+    assert "discount" not in data["mcts"] and "lstm_horizon" not in data["mcts"]
+    assert data["value_prefix_horizon"] == 5 and "value_prefix_horizon" not in data["replay"]
+
+
+def test_search_config_takes_the_single_discount_and_horizon(tmp_path):
+    data = base()
+    data["discount"] = 0.9
+    data["value_prefix_horizon"] = 3
+    p = load_params(write(tmp_path, data))
+    assert p.search.discount == 0.9 and p.search.value_prefix_horizon == 3
+    assert p.search.num_simulations == p.mcts.num_simulations
+
+
+@pytest.mark.parametrize("section, key", [("mcts", "discount"), ("mcts", "lstm_horizon"),
+                                          ("replay", "value_prefix_horizon")])
+def test_old_keys_name_their_new_place(tmp_path, section, key):
+    data = base()
+    data[section][key] = 5
+    with pytest.raises(ParamsError, match=f"{section}.{key} moved to"):
+        load_params(write(tmp_path, data))

@@ -14,8 +14,8 @@ it has ``S`` visits; the root value from the initial inference (``RootInputs.val
 not part of any statistic (as in EfficientZero) and is only validated.
 
 XTRA (Xu et al. 2022) plans with this EfficientZero search unchanged; its planning ablations
-(seed 001) only switch where search is used (``MCTSConfig.search_for_*``, read by the callers) and
-cut the tree depth (``MCTSConfig.max_depth``, handled here).
+(seed 001) only switch where search is used (``SearchConfig.search_for_*``, read by the callers) and
+cut the tree depth (``SearchConfig.max_depth``, handled here).
 
 Randomness: ``rng`` draws the Dirichlet noise (only with ``add_noise``) and one pool of
 ``[B + S, A]`` uniform tie-break values per search; simulation ``s`` adds rows ``s .. s + B - 1``
@@ -30,7 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
-from xfer.config import MCTSConfig
+from xfer.config import SearchConfig
 from xfer.mcts.completed_q import completed_q_policy
 from xfer.mcts.tree import TIE_EPS, Tree, masked_softmax
 
@@ -72,7 +72,7 @@ class SearchModel(Protocol):
         ``parent [B]`` int32 node id of the parent within each tree (root = 0), ``action [B]``
         int64, ``child [B]`` int32 node id to store the new latent under (``s + 1`` at simulation
         ``s``, the same for all roots), ``reset_lstm [B]`` bool: True when the parent's depth is a
-        multiple of ``lstm_horizon`` and the value-prefix LSTM must start from a zero state.
+        multiple of ``value_prefix_horizon`` and the value-prefix LSTM must start from a zero state.
 
         Under ``max_depth`` some roots may not expand in a simulation; they are still in the batch
         (fixed shape) with ``parent = 0, action = 0, reset_lstm = True``, their outputs are ignored
@@ -88,7 +88,7 @@ class SearchResult:
     ``visit_counts [B, A]`` int32 root child visits; ``root_value [B]`` float32 = root
     ``value_sum / visits``; ``root_q [B, A]`` float32 Q of root children (nan if unvisited);
     ``policy [B, A]`` float32 the policy target: normalised visit counts, or with
-    ``MCTSConfig.policy_target = "completed_q"`` the completed-Q improved policy
+    ``SearchConfig.policy_target = "completed_q"`` the completed-Q improved policy
     (:func:`xfer.mcts.completed_q.completed_q_policy`). Agents act on the visit counts, or on the
     completed-Q policy under that target (:func:`xfer.actor.acting_scores`).
     """
@@ -141,7 +141,7 @@ def _check_inputs(root: RootInputs) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_search(
-    model: SearchModel, root: RootInputs, cfg: MCTSConfig, rng: np.random.Generator, add_noise: bool
+    model: SearchModel, root: RootInputs, cfg: SearchConfig, rng: np.random.Generator, add_noise: bool
 ) -> SearchResult:
     """Run ``cfg.num_simulations`` EfficientZero simulations over ``B`` roots in lock-step.
 
@@ -191,7 +191,7 @@ def run_search(
         tree.release()
 
 
-def _result(tree: Tree, root: RootInputs, cfg: MCTSConfig) -> SearchResult:
+def _result(tree: Tree, root: RootInputs, cfg: SearchConfig) -> SearchResult:
     n, q = tree.child_stats(0)
     root_value = tree.value_sum[: tree.B] / np.maximum(tree.visits[: tree.B], 1)
     if cfg.policy_target == "completed_q":

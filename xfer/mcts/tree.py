@@ -3,7 +3,7 @@
 Implements the tree statistics, pUCT selection and backup of EfficientZero (Ye et al. 2021,
 section 3 and its released search), which follows MuZero (Schrittwieser et al. 2020, appendix B)
 with two changes: edge rewards come from a *value prefix* (``r = prefix(child) - prefix(parent)``,
-with the prefix LSTM reset every ``lstm_horizon`` depths), and an unvisited child is scored with
+with the prefix LSTM reset every ``value_prefix_horizon`` depths), and an unvisited child is scored with
 the parent's *mean Q* instead of 0. The planning-depth cut (``max_depth``) is the "One-Step" knob
 of the planning ablations (Hamrick et al. 2021) used by XTRA's seed-001 experiments.
 
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xfer.config import MCTSConfig
+from xfer.config import SearchConfig
 
 TIE_EPS = 1e-9
 """Scores within this of each other are ties; ties are broken uniformly at random (see ``select``)."""
@@ -109,7 +109,7 @@ class Selection:
     node id (local to its tree) and action of the last edge. ``expand`` bool: True where that edge
     was unexpanded and the model must create node ``sim + 1``; False only under ``max_depth`` when
     an existing node at depth ``max_depth`` was reached (it is backed up again with its current
-    value). ``reset_lstm`` bool: ``depth(parent) % lstm_horizon == 0``. ``any_expand`` /
+    value). ``reset_lstm`` bool: ``depth(parent) % value_prefix_horizon == 0``. ``any_expand`` /
     ``all_expand``: whether some / every root expands; ``max_depth``: ``depth.max()``.
     """
 
@@ -165,8 +165,8 @@ class Tree:
         batch: number of roots ``B``.
         num_simulations: simulations ``S`` this tree will hold (``N = S + 1`` node slots per root).
         num_actions: ``A``.
-        cfg: :class:`xfer.config.MCTSConfig` (``c1``, ``c2``, ``discount``, ``min_max_delta``,
-            ``lstm_horizon``, ``max_depth`` are read).
+        cfg: :class:`xfer.config.SearchConfig` (``c1``, ``c2``, ``discount``, ``min_max_delta``,
+            ``value_prefix_horizon``, ``max_depth`` are read).
         reuse_buffers: take the arrays from this thread's cache instead of allocating them; they
             stay reserved until :meth:`release` (after which this tree must not be used).
 
@@ -175,7 +175,7 @@ class Tree:
     """
 
     def __init__(
-        self, batch: int, num_simulations: int, num_actions: int, cfg: MCTSConfig, reuse_buffers: bool = False
+        self, batch: int, num_simulations: int, num_actions: int, cfg: SearchConfig, reuse_buffers: bool = False
     ) -> None:
         B, A, S = int(batch), int(num_actions), int(num_simulations)
         N = S + 1
@@ -186,7 +186,7 @@ class Tree:
         self.COEF, self.QSUM, self.NVIS = 3 * A, 3 * A + 1, 3 * A + 2
         self.discount = float(cfg.discount)
         self.min_max_delta = float(cfg.min_max_delta)
-        self.lstm_horizon = int(cfg.lstm_horizon)
+        self.value_prefix_horizon = int(cfg.value_prefix_horizon)
         self.max_depth = int(cfg.max_depth)
         self.root_expand_all = bool(cfg.root_expand_all)
         self.coef = puct_coefficients(S, cfg.c1, cfg.c2)
@@ -213,7 +213,7 @@ class Tree:
         self._all_legal = True
         self._arange = np.arange(B)
         self._all_true = np.ones(B, bool)
-        self._reset_table = np.arange(N + 1) % self.lstm_horizon == 0
+        self._reset_table = np.arange(N + 1) % self.value_prefix_horizon == 0
         self.path_node.fill(M)
         self.path_node[0] = self._arange
         self.path_cid.fill(M * A)

@@ -43,7 +43,7 @@ def collect_random(p: PipelineConfig, game: str, progress: bool) -> tuple[list[S
     returns: list[float] = []
     with tqdm(total=p.collect.env_steps, disable=not progress, desc=f"collect {game} (random)") as bar:
         while selfplay.steps < p.collect.env_steps:
-            out = selfplay.step(net, cfg.mcts, temperature=1.0, rng=rng, act_uniform=True)
+            out = selfplay.step(net, cfg.search, temperature=1.0, rng=rng, act_uniform=True)
             segments += out.segments
             returns += out.episode_returns
             bar.update(cfg.num_envs)

@@ -106,6 +106,8 @@ def train_config(p: PipelineConfig, game: str, overrides: dict[str, Any], **fiel
         "replay": p.replay.model_dump(),
         "optim": p.optim.model_dump(),
         "loss": p.loss.model_dump(),
+        "discount": p.discount,
+        "value_prefix_horizon": p.value_prefix_horizon,
         "seed": p.seed,
         "device": p.device,
     }

@@ -69,7 +69,7 @@ def stored_target_batches(sampler: OfflineSampler, batch_size: int, p: PipelineC
     out = {}
     for game, index in sampler.sample_uniform(batch_size).items():
         out[game] = build_batch(index, r.unroll_steps, r.td_steps, r.off_policy_age_scale, 0, discount,
-                                r.value_prefix_horizon, 0.0, stored_bootstrap, None, rng)
+                                p.value_prefix_horizon, 0.0, stored_bootstrap, None, rng)
     return out
 
 
@@ -81,18 +81,19 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed)
     net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision,
                         p.device, p.net.zero_init_heads)
-    learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, d.train_steps, p.device, augment=True)
-    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "distill", "pretrain_games", "seed",
+    learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, d.train_steps, p.device, augment=True)
+    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon", "distill",
+                            "pretrain_games", "seed",
                             extra={"data": input_fingerprint([teacher_data_dir(g) for g in p.pretrain_games])})
 
     def source(rng: np.random.Generator) -> list[Batch]:
-        return [concat_batches(list(stored_target_batches(sampler, d.batch_size, p, p.mcts.discount, rng).values()))]
+        return [concat_batches(list(stored_target_batches(sampler, d.batch_size, p, p.discount, rng).values()))]
 
     metrics = train_offline(learner, source, d.train_steps, work / "state", cfg_hash, p.seed, d.checkpoint_every,
                             d.target_refresh, Path("metrics") / "distill.tsv", progress=progress, desc="distill")
     zero_shot = {}
     for i, g in enumerate(p.pretrain_games):
-        scores = evaluate(learner.net, p.env.for_game(g), p.mcts, p.evaluate.episodes, p.evaluate.max_steps,
+        scores = evaluate(learner.net, p.env.for_game(g), p.search, p.evaluate.episodes, p.evaluate.max_steps,
                           seed=p.seed + 2000 + i, device=p.device)
         zero_shot[g] = float(scores.mean())
     ckpt.save_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))

@@ -46,7 +46,7 @@ def run(p: PipelineConfig) -> dict:
             net, meta = ckpt.load_model(model_path, device=p.device, precision=p.net.precision)
             if target not in meta.games:
                 raise StageInputError(f"{model_path} was trained on {meta.games}, not on target {target!r}")
-            scores = evaluate(net, p.env.for_game(target), p.mcts, e.episodes, e.max_steps,
+            scores = evaluate(net, p.env.for_game(target), p.search, e.episodes, e.max_steps,
                               seed=p.seed + 100_000 + 1000 * ti + ri, device=p.device)
             mean = float(scores.mean())
             entry = {"target": target, "run": name, "mean_score": mean, "std_score": float(scores.std()),

@@ -96,7 +96,7 @@ class FinetuneTrainer(Trainer):
         if self.sampler is None:
             return self.learner.step(batch)
         ft = self.p.finetune
-        discount = self.p.mcts.discount if ft.offline_value_target == "nstep" else 1.0
+        discount = self.p.discount if ft.offline_value_target == "nstep" else 1.0
         offline = stored_target_batches(self.sampler, ft.offline_batch_size, self.p, discount, self.rng)
         games = [g for g in self.weights.games if g in offline]
         batches = [batch] + [offline[g] for g in games]

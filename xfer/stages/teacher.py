@@ -69,7 +69,7 @@ def annotate(net: EfficientZeroNet, segments: list[Segment], p: PipelineConfig, 
     for seg in tqdm(segments, disable=not progress, desc="teacher targets", unit="segment"):
         obs = np.stack([seg.obs(t) for t in range(len(seg) + 1)])
         mask = np.broadcast_to(seg.action_mask, (len(obs), len(seg.action_mask))).copy()
-        res = search_policy(net, obs, mask, p.mcts, rng, add_noise=False, device=p.device, chunk=chunk)
+        res = search_policy(net, obs, mask, p.search, rng, add_noise=False, device=p.device, chunk=chunk)
         final = 0.0 if seg.terminal else float(res.root_value[-1])
         out.append(replace(seg, visit_dist=res.policy[:-1].astype(np.float32),
                            root_values=res.root_value[:-1].astype(np.float32), final_value=final))
@@ -88,10 +88,11 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     reader.verify_all()
     t = p.teacher
     size = p.net.size
-    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "teacher", "seed", extra={"game": game, "data": input_fingerprint([data])})
+    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon", "teacher",
+                            "seed", extra={"game": game, "data": input_fingerprint([data])})
     net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision,
                         p.device, p.net.zero_init_heads)
-    learner = Learner(net, p.optim, p.loss, p.mcts.lstm_horizon, t.train_steps, p.device, augment=True)
+    learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, t.train_steps, p.device, augment=True)
     reanalyse_net = build_network(net.spec, 18, p.env.stack, p.env.screen_size, p.net.precision, p.device)
     sampler = OfflineSampler({game: reader}, t.max_cached_shards, t.rotate_every, seed=p.seed)
     r = p.replay
@@ -104,11 +105,11 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
                 return learner.target_net.initial_inference(torch.from_numpy(obs).to(p.device)).value.cpu().numpy()
 
         def policy_fn(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            return search_policy(reanalyse_net, obs, mask, p.mcts, rng, add_noise=False, device=p.device).policy
+            return search_policy(reanalyse_net, obs, mask, p.search, rng, add_noise=False, device=p.device).policy
 
         # Offline data never ages: the TD horizon stays at td_steps (age 0).
-        batch = build_batch(index, r.unroll_steps, r.td_steps, r.off_policy_age_scale, 0, p.mcts.discount,
-                            r.value_prefix_horizon, t.reanalyse_fraction, network_bootstrap(value_fn),
+        batch = build_batch(index, r.unroll_steps, r.td_steps, r.off_policy_age_scale, 0, p.discount,
+                            p.value_prefix_horizon, t.reanalyse_fraction, network_bootstrap(value_fn),
                             policy_fn, rng)
         return [batch]
 
@@ -119,7 +120,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     metrics = train_offline(learner, source, t.train_steps, work / "state", cfg_hash, p.seed, t.checkpoint_every,
                             t.target_refresh, Path("metrics") / "teacher" / f"{game}.tsv", refresh, progress,
                             desc=f"teacher {game}")
-    scores = evaluate(learner.net, p.env.for_game(game), p.mcts, p.evaluate.episodes, p.evaluate.max_steps,
+    scores = evaluate(learner.net, p.env.for_game(game), p.search, p.evaluate.episodes, p.evaluate.max_steps,
                       seed=p.seed + 1000, device=p.device)
     ckpt.save_model(out_model, learner.net, make_meta(p, size, [game], learner.step_count, cfg_hash))
     sha = ckpt.read_model_meta(out_model).weights_sha256
