@@ -202,6 +202,10 @@ def test_action_encoding_round_trips_and_old_sidecars_read_as_plane(tmp_path: Pa
     del data["spec"]["action_encoding"]
     sidecar.write_text(json.dumps(data))
     assert read_model_meta(tmp_path / "old.safetensors").to_net_spec().action_encoding == "plane"
+    # ... and before latent_scaling existed, every network min-max scaled its latents
+    del data["spec"]["latent_scaling"]
+    sidecar.write_text(json.dumps(data))
+    assert read_model_meta(tmp_path / "old.safetensors").to_net_spec().latent_scaling == "minmax"
     data["spec"]["action_encoding"] = "embedding"
     sidecar.write_text(json.dumps(data))
     with pytest.raises(CheckpointFormatError, match="unknown action encoding 'embedding'"):

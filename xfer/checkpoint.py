@@ -159,8 +159,9 @@ class ModelMeta(BaseModel):
         architecture: ``"efficientzero"`` (the only one this code builds).
         size: ``"tiny"``, ``"ez"`` or ``"ez-l"`` (:data:`xfer.nets.SIZES`).
         spec: ``NetSpec.to_dict()`` of the network; must equal the preset of ``size`` except for
-            ``support_size`` and ``action_encoding`` (the overrides :class:`xfer.config.NetConfig`
-            offers); a sidecar written before ``action_encoding`` existed reads as ``"plane"``.
+            ``support_size``, ``action_encoding`` and ``latent_scaling`` (the overrides
+            :class:`xfer.config.NetConfig` offers); a sidecar written before ``action_encoding`` /
+            ``latent_scaling`` existed reads as ``"plane"`` / ``"minmax"`` (what it was built with).
         num_actions: policy-head width (18 = full Atari action space).
         obs_channels: input planes (12 = 3 RGB x 4 frames).
         obs_size: input height = width in pixels (96).
@@ -218,7 +219,7 @@ class ModelMeta(BaseModel):
     @field_validator("spec")
     @classmethod
     def _default_action_encoding(cls, v: dict) -> dict:
-        return v if "action_encoding" in v else {**v, "action_encoding": "plane"}
+        return {"action_encoding": "plane", "latent_scaling": "minmax", **v}
 
     @field_validator("weights_sha256")
     @classmethod
@@ -237,7 +238,7 @@ class ModelMeta(BaseModel):
         support = spec["support_size"]
         if not isinstance(support, int) or isinstance(support, bool) or support < 1:
             raise ValueError(f"spec.support_size must be a positive int, got {support!r}")
-        preset = net_spec(self.size, support, spec["action_encoding"]).to_dict()  # ValueError if unknown
+        preset = net_spec(self.size, support, spec["action_encoding"], spec["latent_scaling"]).to_dict()  # ValueError if unknown
         differ = sorted(k for k in preset if spec[k] != preset[k] or type(spec[k]) is not type(preset[k]))
         if differ:
             raise ValueError(f"spec does not match size {self.size!r} (differs in {differ})")

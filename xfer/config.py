@@ -148,6 +148,11 @@ class ReplayConfig(_Frozen):
         30_000, ge=1, description="td = clip(td_steps - age // scale, 1, td_steps); age in transitions"
     )
     reanalyse_fraction: float = Field(0.99, ge=0.0, le=1.0)
+    reanalyse_network: Literal["target", "latest"] = Field(
+        "target", description="network that re-searches the policy targets: the target network (EfficientZero's "
+        "reanalyse worker) or the latest weights (the self-play copy; a teacher's copy refreshed every 25 steps)"
+    )
+    reanalyse_noise: bool = Field(True, description="Dirichlet root noise in reanalyse searches (EfficientZero)")
 
     @model_validator(mode="before")
     @classmethod
@@ -166,8 +171,12 @@ class NetConfig(_Frozen):
         "fp32", description="representation-network compute dtype; auto = bf16 where the CPU/GPU has it natively"
     )
     zero_init_heads: bool = Field(
-        False, description="zero the last layer of the value, value-prefix and policy heads at initialisation "
-        "(EfficientZero's public code; on in the cpu preset); see benchmarks/results/learning.md (fifth and seventh rounds)"
+        True, description="zero the last layer of the value, value-prefix and policy heads at initialisation "
+        "(EfficientZero's public code, init_zero); see benchmarks/results/learning.md (fifth and seventh rounds)"
+    )
+    latent_scaling: Literal["minmax", "none"] = Field(
+        "none", description="minmax: scale latent states to [0, 1] per sample (MuZero appendix G); none: "
+        "unscaled, as EfficientZero's Atari config (state_norm=False)"
     )
     action_encoding: Literal["plane", "one_hot"] = Field(
         "plane", description="how the dynamics network sees the action: one constant plane a/18 (EfficientZero, "
@@ -177,7 +186,7 @@ class NetConfig(_Frozen):
     def spec(self, size: str | None = None) -> NetSpec:
         """The :class:`xfer.nets.NetSpec` this config describes, for ``size`` when given (the pipeline's
         distillation may pick a larger student than ``self.size``). Raises ``ValueError`` (unknown size)."""
-        return net_spec(size or self.size, self.support_size, self.action_encoding)
+        return net_spec(size or self.size, self.support_size, self.action_encoding, self.latent_scaling)
 
 
 class OptimConfig(_Frozen):

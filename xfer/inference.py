@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from xfer.config import SearchConfig
+from xfer.config import ReplayConfig, SearchConfig
 from xfer.mcts import RecurrentStep, RootInputs, SearchResult, run_search
 from xfer.nets.efficientzero import EfficientZeroNet
 
@@ -115,3 +115,27 @@ def search_policy(
         res: SearchResult = run_search(model, RootInputs(value, logits, m), cfg, rng, add_noise)
         parts.append(PolicyOutput(res.policy.astype(np.float32), res.root_value, res.visit_counts, value))
     return PolicyOutput(*(np.concatenate([getattr(p, f) for p in parts]) for f in PolicyOutput.__dataclass_fields__))
+
+
+def reanalyse_policy_fn(
+    target_net: EfficientZeroNet,
+    latest_net: EfficientZeroNet,
+    replay: ReplayConfig,
+    search: SearchConfig,
+    rng: np.random.Generator,
+    device: str | torch.device = "cpu",
+):
+    """The policy function of reanalyse (MuZero Reanalyse; EfficientZero's reanalyse worker).
+
+    Returns ``fn(obs [M, C, H, W] uint8, mask [M, A] bool) -> policy targets [M, A] float32`` that
+    searches with ``target_net`` (``replay.reanalyse_network == "target"``, EfficientZero) or
+    ``latest_net`` (``"latest"``), with Dirichlet root noise when ``replay.reanalyse_noise``
+    (EfficientZero re-searches with noise on). Draws noise and tie-breaks from ``rng``.
+    """
+
+    def fn(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        net = target_net if replay.reanalyse_network == "target" else latest_net
+        return search_policy(net, obs, mask, search, rng, add_noise=replay.reanalyse_noise,
+                             use_search=True, device=device).policy
+
+    return fn

@@ -24,7 +24,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
         # Zero-initialised heads (EfficientZero's public code): the untrained agent plays like the
         # random one instead of a lucky or unlucky fixed line (learning.md, seventh round).
-        "net": {"size": "tiny", "precision": "auto", "zero_init_heads": True},
+        "net": {"size": "tiny", "precision": "auto", "zero_init_heads": True, "latent_scaling": "minmax"},
         # Measured with 0.997 per agent step (learning.md, seventh round); EfficientZero's own value,
         # the default elsewhere, is 0.997 per frame = 0.997^4 per agent step.
         "discount": 0.997,
@@ -32,8 +32,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         # Q differences under one clipped reward kept soft): benchmarks/results/learning.md.
         "mcts": {"num_simulations": 16, "policy_target": "completed_q", "root_expand_all": True,
                  "q_range_floor": 1.0},
+        # Measured with min-max scaled latents and reanalyse by the latest weights without root noise
+        # (learning.md, seventh round); EfficientZero's Atari settings, the defaults, are the opposite.
         "replay": {"capacity": 50_000, "reanalyse_fraction": 0.25, "off_policy_age_scale": 5_000,
-                   "segment_length": 100},
+                   "segment_length": 100, "reanalyse_network": "latest", "reanalyse_noise": False},
         "optim": {"kind": "adam", "lr": 0.001, "weight_decay": 1e-5, "lr_decay_steps": 1_000_000},
         "num_envs": 4,
         "batch_size": 32,

@@ -29,7 +29,7 @@ from xfer import checkpoint as ckpt
 from xfer.actor import SelfPlay, evaluate, evaluate_random, temperature_at
 from xfer.config import TrainConfig, config_hash
 from xfer.envs.atari import minimal_action_map, validate_game
-from xfer.inference import search_policy
+from xfer.inference import reanalyse_policy_fn
 from xfer.learner import Learner, StepResult
 from xfer.metrics import TsvLog, plot_curves
 from xfer.nets import build_network
@@ -166,11 +166,7 @@ class Trainer:
                 return torch.cat([L.target_net.initial_inference(o[i:i + 512]).value
                                   for i in range(0, len(o), 512)]).cpu().numpy()
 
-        def policy_fn(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            # Reanalyse with the latest network: no root noise (Schrittwieser et al. 2021).
-            return search_policy(self.actor_net, obs, mask, cfg.search, self.rng, add_noise=False,
-                                 use_search=True, device=cfg.device).policy
-
+        policy_fn = reanalyse_policy_fn(L.target_net, self.actor_net, cfg.replay, cfg.search, self.rng, cfg.device)
         return build_batch(
             index, cfg.replay.unroll_steps, cfg.replay.td_steps, cfg.replay.off_policy_age_scale,
             self.replay.total_added, cfg.discount, cfg.value_prefix_horizon,

@@ -23,11 +23,23 @@ def test_shapes_of_inference(tiny):
     assert out.lstm_state[0].shape == root.lstm_state[0].shape
 
 
-def test_latent_is_min_max_normalised(tiny):
+def test_latent_min_max_scaling_is_an_option():
+    # MuZero scales latents to [0, 1]; EfficientZero's Atari config does not (state_norm=False)
     obs = torch.randint(0, 256, (3, 12, 96, 96), dtype=torch.uint8)
-    latent = tiny.initial_inference(obs).latent.flatten(1)
-    assert torch.allclose(latent.min(1).values, torch.zeros(3), atol=1e-5)
-    assert torch.allclose(latent.max(1).values, torch.ones(3), atol=1e-4)
+    torch.manual_seed(0)
+    scaled = build_network(net_spec("tiny", latent_scaling="minmax")).eval()
+    torch.manual_seed(0)
+    plain = build_network(net_spec("tiny")).eval()
+    assert plain.spec.latent_scaling == "none"
+    for net in (scaled, plain):
+        root = net.initial_inference(obs)
+        step = net.recurrent_inference(root.latent, root.lstm_state, torch.arange(3))
+        for latent in (root.latent.flatten(1), step.latent.flatten(1)):
+            is_unit = torch.allclose(latent.min(1).values, torch.zeros(3), atol=1e-5) and torch.allclose(
+                latent.max(1).values, torch.ones(3), atol=1e-4)
+            assert is_unit == (net is scaled)
+    with pytest.raises(ValueError, match="latent scaling"):
+        net_spec("tiny", latent_scaling="tanh")
 
 
 def test_action_changes_dynamics(tiny):

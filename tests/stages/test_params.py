@@ -86,6 +86,8 @@ def test_paper_presets_are_faithful_to_efficientzero(name):
     assert data["discount"] == pytest.approx(0.997**4) and round(data["discount"], 5) == 0.98805
     assert "discount" not in data["mcts"] and "lstm_horizon" not in data["mcts"]
     assert data["value_prefix_horizon"] == 5 and "value_prefix_horizon" not in data["replay"]
+    assert data["net"]["zero_init_heads"] is True and data["net"]["latent_scaling"] == "none"
+    assert data["replay"]["reanalyse_network"] == "target" and data["replay"]["reanalyse_noise"] is True
 
 
 def test_search_config_takes_the_single_discount_and_horizon(tmp_path):

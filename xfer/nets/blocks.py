@@ -59,8 +59,9 @@ def zero_linear(layer: nn.Linear) -> nn.Linear:
     with life-loss cuts (target 0 at the cut) a negative offset makes losing a life look better than
     playing on. Zeroed, every never-targeted bin gets identical updates and keeps identical mass, so
     the tails stay symmetric and the expectation follows the targets. Used when
-    ``NetConfig.zero_init_heads`` is on (off by default: on Qbert it removed the negative values but
-    did not make short CPU runs learn better; benchmarks/results/learning.md, fourth round).
+    ``NetConfig.zero_init_heads`` is on (the default, as EfficientZero's ``init_zero``; on Qbert it
+    removed the negative values, on UpNDown it made untrained agents play at the random agent's level:
+    benchmarks/results/learning.md, fourth and seventh rounds).
     """
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)

@@ -2,7 +2,9 @@
 
 Implements EfficientZero (Ye et al. 2021) with the architecture of XTRA appendix H. Inputs are
 stacked RGB observations ``[B, 3*stack, 96, 96]`` uint8; the latent state is
-``[B, channels, 6, 6]`` float32 min-max normalised to [0, 1]. Actions are ids in the full
+``[B, channels, 6, 6]`` float32, min-max scaled to [0, 1] per sample when
+``NetSpec.latent_scaling == "minmax"`` (MuZero) and unscaled with ``"none"`` (EfficientZero's Atari
+configuration). Actions are ids in the full
 18-action Atari space, fed to the dynamics as a constant plane ``a / num_actions`` (EfficientZero) or
 as ``num_actions`` one-hot planes (MuZero appendix F), per ``NetSpec.action_encoding``.
 """
@@ -89,6 +91,7 @@ class Dynamics(nn.Module):
     def __init__(self, spec: NetSpec, latent_hw: int, action_planes: int = 1) -> None:
         super().__init__()
         c = spec.channels
+        self.scale_latent = spec.latent_scaling == "minmax"
         self.conv = conv3x3(c + action_planes, c)
         self.bn = nn.BatchNorm2d(c)
         self.blocks = nn.Sequential(*[ResidualBlock(c) for _ in range(spec.dyn_blocks)])
@@ -104,7 +107,9 @@ class Dynamics(nn.Module):
     ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
         x = torch.cat([latent, action_plane], dim=1)
         nxt = torch.relu(self.bn(self.conv(x)) + latent)
-        nxt = normalise_latent(self.blocks(nxt))
+        nxt = self.blocks(nxt)
+        if self.scale_latent:
+            nxt = normalise_latent(nxt)
         r = torch.relu(self.reward_bn(self.reward_conv(nxt))).flatten(1).unsqueeze(0)
         out, new_state = self.lstm(r, lstm_state)
         out = torch.relu(self.lstm_bn(out.squeeze(0)))
@@ -190,7 +195,8 @@ class EfficientZeroNet(nn.Module):
             x = x.to(self.compute_dtype).mul_(1.0 / 255.0)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.compute_dtype == torch.bfloat16):
             h = self.representation_net(x)
-        return normalise_latent(h.float())
+        h = h.float()
+        return normalise_latent(h) if self.spec.latent_scaling == "minmax" else h
 
     def dynamics(
         self, latent: torch.Tensor, lstm_state: LSTMState, action: torch.Tensor

@@ -27,6 +27,10 @@ class NetSpec:
             ``a / num_actions`` (EfficientZero's public code, XTRA), or ``"one_hot"``, ``num_actions``
             constant planes, one-hot (MuZero, Schrittwieser et al. 2020, appendix F). Not part of a
             size preset: any size takes either (``xfer.config.NetConfig.action_encoding``).
+        latent_scaling: ``"minmax"`` scales every latent state (encoded and after each dynamics
+            step) to [0, 1] per sample (MuZero appendix G); ``"none"`` leaves it unscaled, as
+            EfficientZero's Atari configuration does (``state_norm=False``). Not part of a size
+            preset (``xfer.config.NetConfig.latent_scaling``).
     """
 
     stem_channels: int
@@ -43,6 +47,7 @@ class NetSpec:
     proj_out: int
     pred_hidden: int
     action_encoding: str = "plane"
+    latent_scaling: str = "none"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,21 +61,26 @@ SIZES: dict[str, NetSpec] = {
 
 
 ACTION_ENCODINGS = ("plane", "one_hot")
+LATENT_SCALINGS = ("minmax", "none")
 
 
-def net_spec(size: str, support_size: int | None = None, action_encoding: str = "plane") -> NetSpec:
-    """Look up a size preset, with the value support and the dynamics' action encoding (see
-    :class:`NetSpec`) set as given.
+def net_spec(size: str, support_size: int | None = None, action_encoding: str = "plane",
+             latent_scaling: str = "none") -> NetSpec:
+    """Look up a size preset, with the value support, the dynamics' action encoding and the latent
+    scaling (see :class:`NetSpec`) set as given.
 
     Raises:
-        ValueError: an unknown size or action encoding (the message names the valid ones).
+        ValueError: an unknown size, action encoding or latent scaling (the message names the valid ones).
     """
     if size not in SIZES:
         raise ValueError(f"unknown network size {size!r}; choose one of {sorted(SIZES)}")
     if action_encoding not in ACTION_ENCODINGS:
         raise ValueError(f"unknown action encoding {action_encoding!r}; choose one of {list(ACTION_ENCODINGS)}")
+    if latent_scaling not in LATENT_SCALINGS:
+        raise ValueError(f"unknown latent scaling {latent_scaling!r}; choose one of {list(LATENT_SCALINGS)}")
     spec = SIZES[size].to_dict()
     if support_size is not None:
         spec["support_size"] = support_size
     spec["action_encoding"] = action_encoding
+    spec["latent_scaling"] = latent_scaling
     return NetSpec(**spec)

@@ -1,8 +1,10 @@
 """Stage ``teacher@<game>``: offline RL per game, then relabel the dataset with teacher targets.
 
 XTRA sec 3.1 (stage 1a): one EfficientZero per pretraining game trained on its fixed dataset with
-Reanalyse (fresh policy targets by searching with the latest network for
-``teacher.reanalyse_fraction`` of samples; value bootstraps from the target network), with no
+Reanalyse (fresh policy targets for ``teacher.reanalyse_fraction`` of samples by searching with
+the target network and root noise as EfficientZero's reanalyse worker, or with the latest weights
+per ``replay.reanalyse_network`` / ``replay.reanalyse_noise``; value bootstraps from the target
+network), with no
 environment interaction during training. Start positions are drawn uniformly from a
 memory-bounded shard cache (:class:`xfer.data.OfflineSampler`). The finished teacher is evaluated
 on the real game, then searches every stored observation once: its root visit distributions and
@@ -27,7 +29,7 @@ from xfer.actor import evaluate
 from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, DatasetWriter, OfflineSampler
 from xfer.envs.atari import action_mask, minimal_action_map
-from xfer.inference import search_policy
+from xfer.inference import reanalyse_policy_fn, search_policy
 from xfer.learner import Learner
 from xfer.nets import build_network
 from xfer.nets.efficientzero import EfficientZeroNet
@@ -104,8 +106,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
             with torch.no_grad():
                 return learner.target_net.initial_inference(torch.from_numpy(obs).to(p.device)).value.cpu().numpy()
 
-        def policy_fn(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            return search_policy(reanalyse_net, obs, mask, p.search, rng, add_noise=False, device=p.device).policy
+        policy_fn = reanalyse_policy_fn(learner.target_net, reanalyse_net, r, p.search, rng, p.device)
 
         # Offline data never ages: the TD horizon stays at td_steps (age 0).
         batch = build_batch(index, r.unroll_steps, r.td_steps, r.off_policy_age_scale, 0, p.discount,
