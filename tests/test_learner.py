@@ -86,3 +86,62 @@ def test_full_size_network_trains_and_searches_on_cpu(size):
     mask[:, :6] = True
     out = search_policy(learner.net, obs, mask, SearchConfig(num_simulations=8), np.random.default_rng(0), True)
     assert out.visit_counts.sum(1).tolist() == [8, 8] and out.visit_counts[:, 6:].sum() == 0
+
+
+def _learner(seed=0):
+    torch.manual_seed(seed)
+    return Learner(build_network(net_spec("tiny")), OptimConfig(kind="adam", lr=1e-3, warmup_fraction=0.0),
+                   LossConfig(), 5, 100, augment=False)
+
+
+def _bn_stats(net):
+    return {k: v.clone() for k, v in net.state_dict().items() if "running_" in k}
+
+
+def test_multi_task_step_forwards_one_pooled_batch():
+    # XTRA's code: target and offline samples share one set of batch statistics per step, so the
+    # running statistics (acting, reanalyse, evaluation) mix the tasks by their share of the batch.
+    from xfer.replay.targets import concat_batches
+
+    a, b = real_batch(1), real_batch(2)
+    multi, pooled = _learner(), _learner()
+    multi.step_tasks([a, b], [1.0, 1.0])
+    pooled.step(concat_batches([a, b]))
+    for key, value in _bn_stats(multi.net).items():
+        torch.testing.assert_close(value, _bn_stats(pooled.net)[key], msg=key)
+
+
+@pytest.mark.parametrize("balance", ["sum", "pooled"])
+def test_loss_balance(balance):
+    a, b, c = real_batch(1), real_batch(2), real_batch(3)
+    res = _learner().step_tasks([a, b, c], [1.0, 0.5, 0.25], balance)
+    l0, l1, l2 = (res.metrics[f"loss_task{i}"] for i in range(3))
+    want = l0 + 0.5 * l1 + 0.25 * l2 if balance == "sum" else 0.5 * l0 + 0.5 * (0.5 * l1 + 0.25 * l2) / 2
+    assert res.metrics["loss_total"] == pytest.approx(want, rel=1e-5)
+    assert res.metrics["loss"] == pytest.approx(l0) and res.priorities.shape == (4,)
+    with pytest.raises(ValueError, match="balance"):
+        _learner().step_tasks([a], [1.0], "mean")
+
+
+def test_gradient_cosines_come_from_the_same_pooled_step():
+    a, b = real_batch(1), real_batch(2)
+    same = _learner().step_tasks([a, a, b], [1.0, 1.0, 1.0], "pooled", measure_cosines=True)
+    assert same.cosines.shape == (2,)
+    assert same.cosines[0] == pytest.approx(1.0, abs=1e-5)  # a task against itself
+    assert -1.0 <= same.cosines[1] < 0.9999
+    assert _learner().step_tasks([a, b], [1.0, 1.0]).cosines is None
+
+
+def test_frozen_representation_keeps_weights_and_batch_norm_statistics():
+    learner = _learner()
+    learner.freeze_representation()
+    h_before = {k: v.clone() for k, v in learner.net.representation_net.state_dict().items()}
+    f_before = [p.clone() for p in learner.net.prediction_net.parameters()]
+    for s in range(3):
+        learner.step(real_batch(s))
+    for k, v in learner.net.representation_net.state_dict().items():
+        assert torch.equal(v, h_before[k]), f"representation {k} moved"
+    assert any(not torch.equal(p, q) for p, q in zip(learner.net.prediction_net.parameters(), f_before))
+    assert all(p.requires_grad is False for p in learner.net.representation_net.parameters())
+    optimised = {id(p) for g in learner.optimizer.param_groups for p in g["params"]}
+    assert not optimised & {id(p) for p in learner.net.representation_net.parameters()}

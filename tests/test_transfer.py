@@ -69,3 +69,19 @@ def test_freeze_representation_stops_its_gradients():
     (policy.sum() + value.sum()).backward()
     assert all(p.grad is None for p in net.representation_net.parameters())
     assert any(p.grad is not None for p in net.prediction_net.parameters())
+
+
+def test_a_window_missing_its_last_step_does_not_carry_counts_over():
+    # Old bug: a skipped last step left the counts in place, so the next window ended with eta > 1.
+    tw = TaskWeights(["A"], TaskWeightConfig(cycle=10, window=4, threshold=0.1, start=0))
+    for step in (0, 1, 2):  # step 3, the window's last, is never observed
+        tw.observe(step, np.array([1.0]))
+    assert tw.as_dict() == {"A": 1.0}  # no update without the last step
+    for step in (10, 11, 12, 13):
+        tw.observe(step, np.array([1.0]))
+    assert tw.as_dict() == {"A": 1.0}  # 4 of 4, not 7 of 4
+    for step in (20, 21, 22, 23):
+        tw.observe(step, np.array([0.0]) if step % 2 else np.array([0.9]))
+    assert tw.as_dict() == {"A": 0.5}
+    with pytest.raises(ValueError, match="cosines"):
+        tw.observe(30, np.array([1.0, 1.0]))

@@ -336,6 +336,10 @@ class FinetuneConfig(_Frozen):
     offline_value_target: Literal["nstep", "public"] = Field(
         "nstep", description="nstep: proper n-step with teacher root value; public: public code's variant"
     )
+    loss_balance: Literal["pooled", "sum"] = Field(
+        "pooled", description="pooled: 0.5 * mean(target) + 0.5 * (1/m) * sum_i eta_i * mean(offline_i) (XTRA's "
+        "code); sum: mean(target) + sum_i eta_i * mean(offline_i) (the literal Eq. 1)"
+    )
     task_weights: TaskWeightConfig = TaskWeightConfig()
     train: dict = Field(default_factory=dict, description="TrainConfig overrides for the online part")
     runs: dict[str, FinetuneRun] = Field(default_factory=lambda: {"xtra": FinetuneRun(),
@@ -380,6 +384,12 @@ class PipelineConfig(_Frozen):
             raise ValueError(f"targets {overlap} are also pretraining games; XTRA transfers to unseen games")
         if len(set(self.targets)) != len(self.targets):
             raise ValueError(f"targets has duplicates: {self.targets}")
+        ft = self.finetune
+        if any(r.cross_task for r in ft.runs.values()) and ft.offline_batch_size < len(self.pretrain_games):
+            raise ValueError(
+                f"finetune.offline_batch_size ({ft.offline_batch_size}) is smaller than the number of pretraining "
+                f"games ({len(self.pretrain_games)}): every game must draw at least one sample per step; "
+                f"set it to at least {len(self.pretrain_games)} (a multiple splits evenly)")
         if self.baseline_run not in self.finetune.runs:
             raise ValueError(f"baseline_run {self.baseline_run!r} is not in finetune.runs {sorted(self.finetune.runs)}")
         return self

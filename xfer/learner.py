@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -20,7 +21,8 @@ from xfer.config import LossConfig, OptimConfig
 from xfer.losses import TorchTargets, UnrollOutputs, efficientzero_loss
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.nets.support import logits_to_scalar
-from xfer.replay.targets import Batch
+from xfer.replay.targets import Batch, concat_batches
+from xfer.transfer import freeze_representation
 
 
 def learning_rate(step: int, total_steps: int, cfg: OptimConfig) -> float:
@@ -34,10 +36,11 @@ def learning_rate(step: int, total_steps: int, cfg: OptimConfig) -> float:
 
 
 def make_optimizer(net: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """SGD with momentum and weight decay (EfficientZero) or Adam."""
+    """SGD with momentum and weight decay (EfficientZero) or Adam, over the parameters that need gradients."""
+    params = [p for p in net.parameters() if p.requires_grad]
     if cfg.kind == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def batch_to_targets(batch: Batch, device: torch.device) -> TorchTargets:
@@ -112,12 +115,17 @@ def masked_policy_logits(logits: torch.Tensor, action_mask: torch.Tensor) -> tor
     return logits.masked_fill(~action_mask.view(shape), -1e9)
 
 
+LossBalance = Literal["sum", "pooled"]
+
+
 @dataclass
 class StepResult:
-    """Metrics of one training step (floats) and new priorities ``[B]`` (L1 value error at k=0)."""
+    """Metrics of one training step (floats), new priorities ``[B]`` (L1 value error at k=0) of the
+    target batch, and, when asked for, the gradient cosines ``[m]`` of the offline tasks."""
 
     metrics: dict[str, float]
     priorities: np.ndarray
+    cosines: np.ndarray | None = None
 
 
 class Learner:
@@ -148,16 +156,31 @@ class Learner:
         self.total_steps = max(1, total_steps)
         self.augment = augment
         self.optimizer = make_optimizer(self.net, optim)
+        self.frozen: list[torch.nn.Module] = []
         self.step_count = 0
 
     def refresh_target(self) -> None:
         """Copy the online weights into the target network."""
         self.target_net.load_state_dict(self.net.state_dict())
 
-    def compute_loss(self, batch: Batch, extra_sample_weight: torch.Tensor | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], UnrollOutputs]:
-        """Forward pass: ``(scalar loss, per-sample loss [B], parts, outputs)`` in train mode."""
+    def freeze_representation(self) -> None:
+        """Freeze ``h`` (XTRA Fig. 7b): no gradients, no optimiser state, and its batch norm keeps the
+        running statistics it has (the module stays in eval mode during training steps). Call before
+        loading a resume state, so the optimiser matches the one that was saved."""
+        freeze_representation(self.net)
+        self.frozen = [self.net.representation_net]
+        self.optimizer = make_optimizer(self.net, self.optim_cfg)
+
+    def train_mode(self) -> None:
+        """Put the online network in training mode, frozen modules excepted (see :meth:`freeze_representation`)."""
         self.net.train()
+        for module in self.frozen:
+            module.eval()
+
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], UnrollOutputs]:
+        """Forward pass in train mode: ``(scalar loss, per-sample loss [B], parts, outputs)``; the scalar
+        is ``mean_b(importance weight_b * loss_b) / K``."""
+        self.train_mode()
         obs = torch.from_numpy(batch.obs).to(self.device)
         actions = torch.from_numpy(batch.actions).to(self.device)
         mask = torch.from_numpy(batch.action_mask).to(self.device)
@@ -166,8 +189,6 @@ class Learner:
         tgt = batch_to_targets(batch, self.device)
         per_sample, parts = efficientzero_loss(out, tgt, self.loss_cfg)
         w = torch.from_numpy(batch.weights).to(self.device)
-        if extra_sample_weight is not None:
-            w = w * extra_sample_weight
         K = batch.actions.shape[1]
         loss = (w * per_sample).mean() / K
         return loss, per_sample, parts, out
@@ -176,56 +197,77 @@ class Learner:
         """One gradient step on ``batch``; returns metrics and new priorities."""
         return self.step_tasks([batch], [1.0])
 
-    def step_tasks(self, batches: list[Batch], task_weights: list[float]) -> StepResult:
-        """One gradient step on ``sum_i task_weights[i] * L(batches[i])`` (XTRA Eq. 1).
+    def step_tasks(self, batches: list[Batch], task_weights: list[float], balance: LossBalance = "sum",
+                   measure_cosines: bool = False) -> StepResult:
+        """One gradient step on the tasks of ``batches`` (XTRA Eq. 1), forwarded as ONE pooled batch.
 
-        ``batches[0]`` is the target task (weight 1 in XTRA); priorities are returned for it only.
-        Metrics carry the target's loss parts and ``loss_task{i}`` for every task.
+        All tasks go through the network together, so batch norm sees one set of batch statistics
+        per step and its running statistics (used for acting, reanalyse and evaluation) mix the tasks
+        by their share of the pooled batch, as XTRA's code does; forwarding the tasks one after
+        another would leave the running statistics dominated by the last ones (the offline games).
+        Per-task losses are means over each task's slice: ``L_i = mean_b(w_b * l_b) / K``.
+
+        Args:
+            batches: ``batches[0]`` is the target task; the rest are offline tasks ``1..m``.
+            task_weights: ``[1 + m]`` floats, ``task_weights[0]`` the target's (1 in XTRA), then ``eta_i``.
+            balance: ``"sum"``: ``sum_i task_weights[i] * L_i`` (the literal Eq. 1); ``"pooled"``:
+                ``0.5 * L_0 + 0.5 * (1/m) * sum_{i>=1} eta_i * L_i`` (XTRA's public code), ``L_0``
+                alone when ``m = 0``.
+            measure_cosines: also return the cosine similarity between the flattened full gradient
+                of ``L_0`` and of each ``L_i`` (XTRA Appendix B, Eq. 2), from the same forward pass,
+                as ``StepResult.cosines [m]`` float64.
+
+        Returns:
+            :class:`StepResult`: metrics (the target's loss parts, ``loss_task{i}`` for every task,
+            ``loss_total``), priorities for ``batches[0]`` only.
+
+        Raises:
+            ValueError: ``len(task_weights) != len(batches)`` or an unknown ``balance``;
+            FloatingPointError: a non-finite loss.
         """
+        if len(task_weights) != len(batches):
+            raise ValueError(f"{len(batches)} batches but {len(task_weights)} task weights")
+        if balance not in ("sum", "pooled"):
+            raise ValueError(f"unknown loss balance {balance!r}; choose sum or pooled")
         lr = learning_rate(self.step_count, self.total_steps, self.optim_cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        total = torch.zeros((), device=self.device)
-        metrics: dict[str, float] = {"lr": lr}
-        first_out = None
-        for i, (batch, w) in enumerate(zip(batches, task_weights)):
-            loss, _, parts, out = self.compute_loss(batch)
-            if i == 0:
-                first_out = out
-                metrics.update({f"loss_{k}": float(v.detach().mean()) for k, v in parts.items()})
-                metrics["loss"] = float(loss.detach())
-            metrics[f"loss_task{i}"] = float(loss.detach())
-            if w != 0.0:
-                total = total + w * loss
+        pooled = batches[0] if len(batches) == 1 else concat_batches(batches)
+        _, per_sample, parts, out = self.compute_loss(pooled)
+        w = torch.from_numpy(pooled.weights).to(self.device) * per_sample
+        K = pooled.actions.shape[1]
+        bounds = np.cumsum([0] + [len(b.weights) for b in batches])
+        task_losses = [w[lo:hi].mean() / K for lo, hi in zip(bounds[:-1], bounds[1:])]
+        m = len(batches) - 1
+        if balance == "pooled" and m > 0:
+            total = 0.5 * task_weights[0] * task_losses[0] + (0.5 / m) * sum(
+                e * loss for e, loss in zip(task_weights[1:], task_losses[1:]))
+        else:
+            total = sum(e * loss for e, loss in zip(task_weights, task_losses))
+        n0 = bounds[1]
+        metrics: dict[str, float] = {"lr": lr, "loss": float(task_losses[0].detach())}
+        metrics.update({f"loss_{k}": float(v[:n0].detach().mean()) for k, v in parts.items()})
+        metrics.update({f"loss_task{i}": float(loss.detach()) for i, loss in enumerate(task_losses)})
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        cosines = None
+        if measure_cosines and m > 0:
+            flats = [torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in
+                                zip(torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True), params)]
+                               ).double()  # float64: a cosine of millions of terms
+                     for loss in task_losses]
+            cosines = np.asarray([float(torch.nn.functional.cosine_similarity(flats[0], g, dim=0, eps=1e-12))
+                                  for g in flats[1:]], dtype=np.float64)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        params = [p for p in self.net.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.optim_cfg.grad_clip)
         self.optimizer.step()
         self.step_count += 1
         metrics["grad_norm"] = float(grad_norm)
         metrics["loss_total"] = float(total.detach())
         with torch.no_grad():
-            pred_v0 = logits_to_scalar(first_out.value_logits[:, 0])
+            pred_v0 = logits_to_scalar(out.value_logits[:n0, 0])
             target_v0 = torch.from_numpy(batches[0].value[:, 0]).to(self.device)
             priorities = (pred_v0 - target_v0).abs().cpu().numpy()
         if not math.isfinite(metrics["loss_total"]):
             raise FloatingPointError(f"non-finite loss at training step {self.step_count}: {metrics}")
-        return StepResult(metrics=metrics, priorities=priorities)
-
-    def task_gradient_cosines(self, batches: list[Batch]) -> np.ndarray:
-        """Cosine similarity between the flattened full gradient of the target loss (``batches[0]``)
-        and of each other task's loss (XTRA Eq. 2); returns ``[len(batches) - 1]`` float64.
-
-        Parameters are not changed; gradients are left cleared.
-        """
-        params = [p for p in self.net.parameters() if p.requires_grad]
-        flats = []
-        for batch in batches:
-            loss, *_ = self.compute_loss(batch)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            flats.append(torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
-                                    for g, p in zip(grads, params)]))
-        target = flats[0]
-        cos = [float(torch.nn.functional.cosine_similarity(target, g, dim=0, eps=1e-12)) for g in flats[1:]]
-        return np.asarray(cos, dtype=np.float64)
+        return StepResult(metrics=metrics, priorities=priorities, cosines=cosines)

@@ -27,12 +27,6 @@ log = logging.getLogger(__name__)
 BatchSource = Callable[[np.random.Generator], list[Batch]]
 
 
-def concat_batches(batches: list[Batch]) -> Batch:
-    """Concatenate batches along the sample axis (all fields ``[B, ...]``)."""
-    fields = Batch.__dataclass_fields__
-    return Batch(**{f: np.concatenate([getattr(b, f) for b in batches]) for f in fields})
-
-
 def train_offline(
     learner: Learner,
     source: BatchSource,

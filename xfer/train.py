@@ -84,6 +84,7 @@ class Trainer:
 
     ``restart_stale``: discard a resume state from another configuration instead of refusing it
     (pipeline stages; ``xfer train`` refuses so a user never loses a run by mistake).
+    ``freeze_representation``: train with ``h`` frozen (:meth:`xfer.learner.Learner.freeze_representation`).
     """
 
     #: measure a uniform-random agent under the evaluation protocol once (``metrics/random.json``,
@@ -91,7 +92,7 @@ class Trainer:
     random_baseline: bool = True
 
     def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: Path | None = None,
-                 restart_stale: bool = False) -> None:
+                 restart_stale: bool = False, freeze_representation: bool = False) -> None:
         validate_game(cfg.env.game)  # fail before any heavy work
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
@@ -106,6 +107,8 @@ class Trainer:
                                               cfg.net.zero_init_heads)
         self.learner = Learner(net, cfg.optim, cfg.loss, cfg.value_prefix_horizon, planned_train_steps(cfg),
                                cfg.device, cfg.augment)
+        if freeze_representation:  # before a resume state is loaded: its optimiser has no h parameters
+            self.learner.freeze_representation()
         self.actor_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size, cfg.net.precision,
                                        cfg.device)
         self.replay = PrioritizedReplay(cfg.replay.capacity, cfg.replay.alpha, cfg.replay.priority_eps)

@@ -63,6 +63,8 @@ class TaskWeights:
     counts: np.ndarray = field(init=False)
     history: list[tuple[int, list[float]]] = field(default_factory=list)
 
+    window_index: int = field(init=False, default=-1)
+
     def __post_init__(self) -> None:
         self.eta = np.ones(len(self.games))
         self.counts = np.zeros(len(self.games), dtype=np.int64)
@@ -72,13 +74,25 @@ class TaskWeights:
         return step >= self.cfg.start and (step - self.cfg.start) % self.cfg.cycle < self.cfg.window
 
     def observe(self, step: int, cosines: np.ndarray) -> bool:
-        """Count one window step's cosines ``[m]``; at the window's last step set ``eta``.
+        """Count one window step's cosines ``[m]``; at the window's last step set ``eta = count / N``.
 
-        Returns True when ``eta`` was updated.
+        Counts belong to one window: the first step observed in a new window starts them from 0,
+        so a window whose last step was never observed cannot carry its counts into the next one,
+        and ``0 <= eta <= 1`` always.
+
+        Returns True when ``eta`` was updated. Raises ``ValueError`` for a step outside a window or
+        cosines of the wrong length.
         """
         if not self.in_window(step):
             raise ValueError(f"step {step} is outside a measuring window")
-        self.counts += np.asarray(cosines) > self.cfg.threshold
+        cosines = np.asarray(cosines)
+        if cosines.shape != self.counts.shape:
+            raise ValueError(f"expected {len(self.games)} cosines (one per offline game), got shape {cosines.shape}")
+        window = (step - self.cfg.start) // self.cfg.cycle
+        if window != self.window_index:
+            self.counts = np.zeros_like(self.counts)
+            self.window_index = window
+        self.counts += cosines > self.cfg.threshold
         if (step - self.cfg.start) % self.cfg.cycle == self.cfg.window - 1:
             self.eta = self.counts / self.cfg.window
             self.counts = np.zeros_like(self.counts)
@@ -91,9 +105,11 @@ class TaskWeights:
 
     def state(self) -> dict:
         """JSON-able state for resume."""
-        return {"eta": self.eta.tolist(), "counts": self.counts.tolist(), "history": self.history}
+        return {"eta": self.eta.tolist(), "counts": self.counts.tolist(), "history": self.history,
+                "window_index": self.window_index}
 
     def load(self, state: dict) -> None:
         self.eta = np.asarray(state["eta"], dtype=np.float64)
         self.counts = np.asarray(state["counts"], dtype=np.int64)
         self.history = [(int(s), list(e)) for s, e in state["history"]]
+        self.window_index = int(state.get("window_index", -1))

@@ -106,3 +106,13 @@ def test_old_keys_name_their_new_place(tmp_path, section, key):
     data[section][key] = 5
     with pytest.raises(ParamsError, match=f"{section}.{key} moved to"):
         load_params(write(tmp_path, data))
+
+
+def test_offline_batch_smaller_than_the_games_is_rejected(tmp_path):
+    # every pretraining game must draw >= 1 offline sample per step, or its task weight window breaks
+    data = base()
+    data["finetune"]["offline_batch_size"] = len(data["pretrain_games"]) - 1
+    with pytest.raises(ParamsError, match="offline_batch_size"):
+        load_params(write(tmp_path, data))
+    data["finetune"]["runs"] = {"scratch": {"init": "none", "cross_task": False, "task_weights": False}}
+    assert load_params(write(tmp_path, data)).finetune.offline_batch_size == 1  # no cross-task run: fine

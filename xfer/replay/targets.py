@@ -57,6 +57,13 @@ class Batch:
     positions: np.ndarray
 
 
+def concat_batches(batches: list[Batch]) -> Batch:
+    """Concatenate batches along the sample axis (every field ``[B_i, ...]`` -> ``[sum B_i, ...]``);
+    all batches need the same ``K`` and action count."""
+    fields = Batch.__dataclass_fields__
+    return Batch(**{f: np.concatenate([getattr(b, f) for b in batches]) for f in fields})
+
+
 def td_horizon(age: np.ndarray, td_steps: int, age_scale: int) -> np.ndarray:
     """Off-policy corrected TD steps ``clip(td_steps - age // age_scale, 1, td_steps)`` (EfficientZero).
 

@@ -23,8 +23,8 @@ from xfer.data import DatasetReader, OfflineSampler
 from xfer.envs.atari import action_mask
 from xfer.learner import Learner
 from xfer.nets import build_network
-from xfer.offline import concat_batches, train_offline
-from xfer.replay.targets import Batch, build_batch, stored_bootstrap
+from xfer.offline import train_offline
+from xfer.replay.targets import Batch, build_batch, concat_batches, stored_bootstrap
 from xfer.stages.common import (
     StageInputError,
     input_fingerprint,

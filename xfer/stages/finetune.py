@@ -42,7 +42,7 @@ from xfer.stages.common import (
 )
 from xfer.stages.distill import open_teacher_data, stored_target_batches
 from xfer.train import Trainer
-from xfer.transfer import TaskWeights, freeze_representation, transfer_parts
+from xfer.transfer import TaskWeights, transfer_parts
 
 
 class FinetuneTrainer(Trainer):
@@ -63,7 +63,8 @@ class FinetuneTrainer(Trainer):
             readers = open_teacher_data(p, games)
             d = p.distill
             self.sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed + 7)
-        super().__init__(cfg, out_dir, progress, restart_stale=True)
+        super().__init__(cfg, out_dir, progress, restart_stale=True,
+                         freeze_representation=run.freeze_representation)
         self.weights_log = TsvLog(out_dir / "metrics" / "task_weights.tsv", ["train_steps", *games],
                                   "train_steps", self.counters.train_steps if self.resumed else -1)
         if not self.resumed and run.init == "student":
@@ -74,10 +75,6 @@ class FinetuneTrainer(Trainer):
             transfer_parts(self.learner.net, pretrained, run.transfer)
             self.learner.refresh_target()
             self.actor_net.load_state_dict(self.learner.net.state_dict())
-        if run.freeze_representation:
-            freeze_representation(self.learner.net)
-            self.learner.optimizer = type(self.learner.optimizer)(
-                [q for q in self.learner.net.parameters() if q.requires_grad], **self.learner.optimizer.defaults)
 
     def state_hash(self) -> str:
         return section_hash(self.p, "pretrain_games", "distill", "seed", extra={
@@ -98,14 +95,15 @@ class FinetuneTrainer(Trainer):
         ft = self.p.finetune
         discount = self.p.discount if ft.offline_value_target == "nstep" else 1.0
         offline = stored_target_batches(self.sampler, ft.offline_batch_size, self.p, discount, self.rng)
-        games = [g for g in self.weights.games if g in offline]
+        games = self.weights.games  # every game draws >= 1 sample (offline_batch_size >= games, validated)
         batches = [batch] + [offline[g] for g in games]
         step = self.learner.step_count
-        if self.run_cfg.task_weights and self.weights.in_window(step) and len(games) == len(self.weights.games):
-            if self.weights.observe(step, self.learner.task_gradient_cosines(batches)):
-                self.weights_log.append({"train_steps": step + 1, **self.weights.as_dict()})
+        measure = self.run_cfg.task_weights and self.weights.in_window(step)
         eta = self.weights.as_dict() if self.run_cfg.task_weights else {g: 1.0 for g in games}
-        result = self.learner.step_tasks(batches, [1.0] + [eta[g] for g in games])
+        # one pooled forward: the step and, inside a window, the gradient cosines of the same batch
+        result = self.learner.step_tasks(batches, [1.0] + [eta[g] for g in games], ft.loss_balance, measure)
+        if measure and self.weights.observe(step, result.cosines):
+            self.weights_log.append({"train_steps": step + 1, **self.weights.as_dict()})
         return result
 
 
