@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+import torch
 import yaml
 
 from tests.pipeline_repo import make_pipeline_repo, sh
@@ -37,6 +38,9 @@ def test_repro_runs_every_stage_and_reports(repo):
     report = (d / "reports" / "report.md").read_text()
     assert "DemonAttack" in report and "| xtra |" in report.replace("DemonAttack | ", "| ")
     assert "| DemonAttack | *uniform random, same protocol* |" in report
+    assert "| DemonAttack | *student, zero-shot (no finetuning)* |" in report  # XTRA section 4
+    evaluation = json.loads((d / "metrics" / "evaluate.json").read_text())
+    assert evaluation["student_zero_shot_targets"]["DemonAttack"]["episodes"] == 1
     summary = json.loads((d / "metrics" / "summary.json").read_text())
     assert set(summary["runs"]) == {"DemonAttack-xtra", "DemonAttack-scratch"}
     assert summary["runs"]["DemonAttack-scratch"]["improvement_pct"] in (0.0, None)
@@ -144,3 +148,42 @@ def test_killed_stage_resumes_from_its_checkpoint(repo):
     assert f"at {killed_at} training steps" in res.stderr and "resumed" in res.stderr
     _, _, final = ckpt.load_training_state(work / "state")
     assert final["counters"]["train_steps"] == 60
+
+
+def test_killed_frozen_representation_run_resumes_and_keeps_h(repo):
+    # XTRA Fig. 7b (frozen h): resuming used to crash (the optimiser was rebuilt for the frozen
+    # parameters after the resume state, saved without them, was loaded into the full one), and the
+    # frozen network's batch-norm statistics kept moving.
+    d, _ = repo
+    params = yaml.safe_load((d / "params.yaml").read_text())
+    params["finetune"]["runs"]["frozen_h"] = {"init": "student", "cross_task": True, "task_weights": True,
+                                              "freeze_representation": True}
+    params["finetune"]["env_steps"] = 400
+    params["finetune"]["train"]["checkpoint_every"] = 40
+    (d / "params-frozen.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    work = d / ".xfer-work" / "finetune" / "DemonAttack-frozen_h"
+    shutil.rmtree(work, ignore_errors=True)
+    args = [sys.executable, "-m", "xfer.cli", "stage", "finetune", "--target", "DemonAttack", "--run", "frozen_h",
+            "--no-progress", "--params", "params-frozen.yaml"]
+    proc = subprocess.Popen(args, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    deadline = time.time() + 300
+    killed_at = 0
+    while time.time() < deadline and killed_at == 0:  # wait for a checkpoint with training steps in it
+        time.sleep(0.2)
+        if ckpt.has_training_state(work / "state"):
+            try:
+                killed_at = ckpt.load_training_state(work / "state")[2]["counters"]["train_steps"]
+            except ckpt.CheckpointError:
+                pass  # being replaced right now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert killed_at > 0
+    res = sh(args, d)
+    assert "resumed" in res.stderr
+    summary = json.loads((d / "runs" / "finetune" / "DemonAttack-frozen_h" / "summary.json").read_text())
+    assert summary["env_steps"] == 400 and summary["freeze_representation"]
+    student, _ = ckpt.load_model(d / "models" / "student" / "model.safetensors")
+    tuned, _ = ckpt.load_model(d / "runs" / "finetune" / "DemonAttack-frozen_h" / "model.safetensors")
+    for (k, a), b in zip(tuned.representation_net.state_dict().items(), student.representation_net.state_dict().values()):
+        assert torch.equal(a, b), f"frozen h changed: {k}"
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.prediction_net.parameters(), student.prediction_net.parameters()))

@@ -7,7 +7,9 @@ Atari-57 random/human references (``xfer.envs.scores``); games without reference
 Pooyan) are normalised against a uniformly random agent measured here with the same protocol
 (``hns`` is then None and ``random_score`` is the measured one). Every target also gets a
 uniform-random score under this same protocol (``random_scores``), the fair floor for capped
-evaluations. Also collects the student's zero-shot scores from ``metrics/distill.json``.
+evaluations. The multi-task student is also evaluated zero-shot on every target game (no
+finetuning; its shared 18-action head masked to the target's actions; XTRA section 4), and its
+zero-shot scores on the pretraining games are collected from ``metrics/distill.json``.
 Output: ``metrics/evaluate.json``.
 """
 
@@ -22,7 +24,7 @@ from xfer import checkpoint as ckpt
 from xfer.actor import evaluate, evaluate_random
 from xfer.config import PipelineConfig
 from xfer.envs.scores import REFERENCE_SCORES, human_normalised_score
-from xfer.stages.common import StageInputError, finetune_dir, stage_cli, write_json
+from xfer.stages.common import StageInputError, finetune_dir, stage_cli, student_model, write_json
 
 
 def random_agent_score(p: PipelineConfig, game: str, episodes: int, max_steps: int, seed: int) -> float:
@@ -57,12 +59,34 @@ def run(p: PipelineConfig) -> dict:
                 entry["hns"] = None
                 entry["random_score"] = random_ref
             results[f"{target}-{name}"] = entry
+    student_targets = student_zero_shot(p)
     zero_shot = {}
     distill_metrics = Path("metrics") / "distill.json"
     if distill_metrics.exists():
         zero_shot = json.loads(distill_metrics.read_text()).get("zero_shot_scores", {})
     return {"runs": results, "random_scores": random_scores, "student_zero_shot": zero_shot,
-            "protocol": e.model_dump()}
+            "student_zero_shot_targets": student_targets, "protocol": e.model_dump()}
+
+
+def student_zero_shot(p: PipelineConfig) -> dict[str, dict]:
+    """The student (``models/student``) on every target game it was not trained on, under the
+    evaluation protocol: target -> ``{mean_score, std_score, episodes, scores}``.
+
+    Raises:
+        FileNotFoundError: no student model (run ``dvc repro distill``).
+    """
+    e = p.evaluate
+    path = student_model()
+    if not path.exists():
+        raise FileNotFoundError(f"no student model at {path}; run `dvc repro distill` first")
+    net, _ = ckpt.load_model(path, device=p.device, precision=p.net.precision)
+    out = {}
+    for ti, target in enumerate(p.targets):
+        scores = evaluate(net, p.env.for_game(target), p.search, e.episodes, e.max_steps,
+                          seed=p.seed + 200_000 + 1000 * ti, device=p.device)
+        out[target] = {"mean_score": float(scores.mean()), "std_score": float(scores.std()),
+                       "episodes": len(scores), "scores": scores.tolist()}
+    return out
 
 
 def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:

@@ -82,6 +82,9 @@ def render_markdown(p: PipelineConfig, evaluation: dict, summary: dict, plots: l
             "n/a" if s["improvement_pct"] is None else f"{s['improvement_pct']:+.0f}%")
         lines.append(f"| {r['target']} | {r['run']} | {r['mean_score']:.1f} | {r['std_score']:.1f} | "
                      f"{_fmt(r['hns'], 3)} | {imp} |")
+    for target, r in evaluation.get("student_zero_shot_targets", {}).items():
+        lines.append(f"| {target} | *student, zero-shot (no finetuning)* | {r['mean_score']:.1f} | "
+                     f"{r['std_score']:.1f} |  |  |")
     for target, score in evaluation.get("random_scores", {}).items():
         lines.append(f"| {target} | *uniform random, same protocol* | {score:.1f} |  |  |  |")
     lines += ["", "## Aggregates over targets", "",
