@@ -66,10 +66,9 @@ Preset = Literal["default", "shooter", "maze", "diverse"]
 class PipelineParams(BaseModel):
     """What to run: a params preset plus overrides (rendered as a form in the Prefect UI).
 
-    Field names follow params.yaml (``xfer params`` rejects unknown keys): ``targets`` is a list and
-    ``seed`` a single int. For convenience ``target="Game"`` and ``seeds=[n]`` are accepted as input and
-    mapped onto them; more than one seed is rejected (params.yaml holds one seed and the DVC stages do not
-    fan out over seeds: run one flow per seed, in separate checkouts).
+    Field names follow params.yaml (``xfer params`` rejects unknown keys): ``targets`` is a list, ``seed``
+    the pretraining stages' seed and ``seeds`` the finetuning seeds (dvc.yaml runs every finetuning run
+    once per seed). For convenience ``target="Game"`` is accepted as input and mapped onto ``targets``.
     """
 
     preset: Preset = Field("default", description="params preset: default = small CPU pipeline; "
@@ -78,7 +77,10 @@ class PipelineParams(BaseModel):
                                              "empty = the preset's")
     targets: list[str] | None = Field(None, description="target games for finetuning (unseen in "
                                       "pretraining); empty = the preset's")
-    seed: int | None = Field(None, ge=0, description="random seed (params.yaml `seed`; empty = preset's)")
+    seed: int | None = Field(None, ge=0, description="seed of the pretraining stages (params.yaml `seed`; "
+                             "empty = preset's)")
+    seeds: list[int] | None = Field(None, description="finetuning seeds: every finetuning run is repeated once "
+                                    "per seed (params.yaml `seeds`; empty = preset's)")
     collect_env_steps: int | None = Field(None, gt=0, description="collect.env_steps (empty = preset's)")
     teacher_train_steps: int | None = Field(None, gt=0, description="teacher.train_steps (empty = preset's)")
     distill_train_steps: int | None = Field(None, gt=0, description="distill.train_steps (empty = preset's)")
@@ -99,16 +101,16 @@ class PipelineParams(BaseModel):
             if data.get("targets") not in (None, [target]):
                 raise ValueError("give either target or targets, not both")
             data["targets"] = [target]
-        seeds = data.pop("seeds", None)
-        if seeds is not None:
-            seeds = list(seeds)
-            if len(seeds) != 1:
-                raise ValueError(f"seeds={seeds}: params.yaml holds one seed; run one flow per seed "
-                                 "(in separate checkouts)")
-            if data.get("seed") not in (None, seeds[0]):
-                raise ValueError("give either seed or seeds, not both")
-            data["seed"] = seeds[0]
         return data
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int] | None) -> list[int] | None:
+        if not v:
+            return None  # an emptied list in the form means "the preset's"
+        if len(set(v)) != len(v) or min(v) < 0:
+            raise ValueError(f"seeds must be distinct non-negative ints, got {v}")
+        return v
 
     @field_validator("pretrain_games", "targets")
     @classmethod
@@ -131,6 +133,8 @@ class PipelineParams(BaseModel):
             out["targets"] = self.targets
         if self.seed is not None:
             out["seed"] = self.seed
+        if self.seeds is not None:
+            out["seeds"] = self.seeds
         for key, val in (("collect.env_steps", self.collect_env_steps),
                          ("teacher.train_steps", self.teacher_train_steps),
                          ("distill.train_steps", self.distill_train_steps),
@@ -508,14 +512,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Uses the Prefect API in PREFECT_API_URL, or a temporary local server when it is unset.",
         epilog="examples:\n"
         "  python flows/pipeline.py                      # default preset, all stages here\n"
-        "  python flows/pipeline.py --preset shooter --games Assault,Carnival --targets Phoenix --seed 1\n"
+        "  python flows/pipeline.py --preset shooter --games Assault,Carnival --targets Phoenix --seeds 0,1,2\n"
         "  python flows/pipeline.py --push               # push outputs + run-cache after each stage\n"
         "  python flows/pipeline.py --distributed        # stages go to the gpu/cpu pools' workers",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=["default", "shooter", "maze", "diverse"])
     p.add_argument("--games", type=_csv, help="pretraining games, comma separated (default: preset's)")
     p.add_argument("--targets", type=_csv, help="target games, comma separated (default: preset's)")
-    p.add_argument("--seed", type=int, help="random seed (default: preset's)")
+    p.add_argument("--seed", type=int, help="seed of the pretraining stages (default: preset's)")
+    p.add_argument("--seeds", type=lambda t: [int(x) for x in _csv(t)],
+                   help="finetuning seeds, comma separated: every finetuning run once per seed (default: preset's)")
     p.add_argument("--collect-env-steps", type=int)
     p.add_argument("--teacher-train-steps", type=int)
     p.add_argument("--distill-train-steps", type=int)
@@ -533,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         params = PipelineParams(preset=args.preset, pretrain_games=args.games, targets=args.targets,
-                                seed=args.seed, collect_env_steps=args.collect_env_steps,
+                                seed=args.seed, seeds=args.seeds, collect_env_steps=args.collect_env_steps,
                                 teacher_train_steps=args.teacher_train_steps,
                                 distill_train_steps=args.distill_train_steps,
                                 finetune_env_steps=args.finetune_env_steps, push=args.push, pull=args.pull,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MICRO = [
-    "pretrain_games=[Assault,Phoenix]", "targets=[DemonAttack]",
+    "pretrain_games=[Assault,Phoenix]", "targets=[DemonAttack]", "seeds=[0,1]",
     "mcts.num_simulations=4", "replay.segment_length=50",
     "collect.env_steps=200", "collect.shard_transitions=100",
     "collect.train.start_transitions=100", "collect.train.train_ratio=0.05", "collect.train.batch_size=8",

@@ -358,7 +358,10 @@ class PipelineConfig(_Frozen):
     preset: str = "default"
     pretrain_games: list[str] = Field(min_length=1)
     targets: list[str] = Field(min_length=1, description="target games of finetuning (unseen in pretraining)")
-    seed: int = 0
+    seed: int = Field(0, description="seed of the pretraining stages (collect, teacher, distill)")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
+                             description="every finetuning run is repeated once per seed (dvc.yaml fans "
+                             "finetune@<target>-<run>-s<seed> out over them); the report pools over seeds")
     device: Literal["cpu", "cuda"] = "cpu"
     env: AtariProtocol = AtariProtocol()
     net: NetConfig = NetConfig()
@@ -384,6 +387,8 @@ class PipelineConfig(_Frozen):
             raise ValueError(f"targets {overlap} are also pretraining games; XTRA transfers to unseen games")
         if len(set(self.targets)) != len(self.targets):
             raise ValueError(f"targets has duplicates: {self.targets}")
+        if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError(f"seeds must be distinct non-negative ints, got {self.seeds}")
         ft = self.finetune
         if any(r.cross_task for r in ft.runs.values()) and ft.offline_batch_size < len(self.pretrain_games):
             raise ValueError(

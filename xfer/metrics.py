@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -46,6 +47,14 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
+def running_mean(y: list[float], window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each position (fewer at the start): ``[n]`` float64."""
+    c = np.cumsum(np.concatenate([[0.0], np.asarray(y, np.float64)]))
+    n = np.arange(1, len(y) + 1)
+    lo = np.maximum(n - window, 0)
+    return (c[n] - c[lo]) / (n - lo)
+
+
 def plot_curves(
     series: dict[str, tuple[list[float], list[float]]],
     path: Path,
@@ -53,11 +62,51 @@ def plot_curves(
     xlabel: str,
     ylabel: str,
     hlines: dict[str, float] | None = None,
+    points: dict[str, tuple[list[float], list[float]]] | None = None,
+    window: int = 10,
 ) -> None:
-    """Line plot of named ``(x, y)`` series saved as PNG; ``hlines`` adds labelled reference lines."""
+    """Line plot of named ``(x, y)`` series saved as PNG; ``hlines`` adds labelled reference lines;
+    ``points`` are noisy series (e.g. self-play episode returns) drawn as dots with a running mean
+    over ``window`` points instead of a zig-zag line."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, (x, y) in series.items():
         ax.plot(x, y, marker="o", markersize=3, label=name)
+    for name, (x, y) in (points or {}).items():
+        dots = ax.scatter(x, y, s=6, alpha=0.35)
+        if len(y):
+            ax.plot(x, running_mean(y, window), color=dots.get_facecolor()[0][:3], linewidth=1.5,
+                    label=f"{name} (dots; line: mean of last {window})")
+    _finish(ax, fig, path, title, xlabel, ylabel, hlines)
+
+
+def plot_seed_curves(
+    runs: dict[str, list[tuple[list[float], list[float]]]],
+    path: Path,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    hlines: dict[str, float] | None = None,
+) -> None:
+    """Curves of runs repeated over seeds: ``runs[name]`` is one ``(x, y)`` per seed. Each seed is a
+    thin line; the mean over seeds (at the x values every seed has) a bold line with a ±1 standard
+    error band (from 2 seeds on)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, curves in runs.items():
+        color = None
+        for x, y in curves:
+            (line,) = ax.plot(x, y, linewidth=0.7, alpha=0.4, color=color)
+            color = line.get_color()
+        shared = sorted(set.intersection(*(set(x) for x, _ in curves)))
+        ys = np.array([[dict(zip(x, y))[s] for s in shared] for x, y in curves])
+        mean = ys.mean(axis=0)
+        ax.plot(shared, mean, marker="o", markersize=3, linewidth=2, color=color, label=f"{name} ({len(curves)} seeds)")
+        if len(curves) > 1:
+            se = ys.std(axis=0, ddof=1) / np.sqrt(len(curves))
+            ax.fill_between(shared, mean - se, mean + se, color=color, alpha=0.15)
+    _finish(ax, fig, path, title, xlabel, ylabel, hlines)
+
+
+def _finish(ax, fig, path: Path, title: str, xlabel: str, ylabel: str, hlines: dict[str, float] | None) -> None:
     for name, y in (hlines or {}).items():
         ax.axhline(y, linestyle="--", linewidth=1, color="gray")
         ax.annotate(name, xy=(0.01, y), xycoords=("axes fraction", "data"), fontsize=8, color="gray")

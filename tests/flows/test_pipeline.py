@@ -163,12 +163,13 @@ def test_params_command_builds_xfer_params_argv():
     from flows.pipeline import PipelineParams, params_command
 
     argv = params_command(PipelineParams(preset="shooter", pretrain_games=["Pong", "Breakout"], target="yes",
-                                         seeds=[1], teacher_train_steps=500))
+                                         seed=4, seeds=[1, 2], teacher_train_steps=500))
     assert argv[1:] == ["-m", "xfer.cli", "params", "--preset", "shooter",
                         "--set", 'pretrain_games=["Pong", "Breakout"]', "--set", 'targets=["yes"]',
-                        "--set", "seed=1", "--set", "teacher.train_steps=500"]
+                        "--set", "seed=4", "--set", "seeds=[1, 2]", "--set", "teacher.train_steps=500"]
     assert params_command(PipelineParams())[1:] == ["-m", "xfer.cli", "params", "--preset", "default"]
-    for bad in ({"seeds": [0, 1]}, {"distill_train_steps": 0}, {"preset": "huge"},
+    assert PipelineParams(seeds=[]).seeds is None  # an emptied form field: the preset's
+    for bad in ({"seeds": [0, 0]}, {"seeds": [-1]}, {"distill_train_steps": 0}, {"preset": "huge"},
                 {"pretrain_games": ["Pong", "Pong"]}):
         with pytest.raises(ValueError):
             PipelineParams(**bad)
@@ -178,12 +179,12 @@ def test_params_command_is_accepted_by_xfer_params(tmp_path):
     """The argv the flow builds passes the real `xfer params` validation (keys as in params.yaml)."""
     from flows.pipeline import PipelineParams, params_command
 
-    params = PipelineParams(pretrain_games=["Assault", "Phoenix"], targets=["Breakout"], seed=3,
+    params = PipelineParams(pretrain_games=["Assault", "Phoenix"], targets=["Breakout"], seed=3, seeds=[0, 5],
                             collect_env_steps=500, teacher_train_steps=50, distill_train_steps=50,
                             finetune_env_steps=500)
     out = tmp_path / "params.yaml"
     proc = subprocess.run([*params_command(params), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     written = yaml.safe_load(out.read_text())
-    assert written["targets"] == ["Breakout"] and written["seed"] == 3
+    assert written["targets"] == ["Breakout"] and written["seed"] == 3 and written["seeds"] == [0, 5]
     assert written["collect"]["env_steps"] == 500 and written["finetune"]["env_steps"] == 500

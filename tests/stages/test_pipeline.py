@@ -33,7 +33,8 @@ def repo(tmp_path_factory):
 def test_repro_runs_every_stage_and_reports(repo):
     d, log = repo
     for stage in ["collect@Assault", "collect@Phoenix", "teacher@Assault", "teacher@Phoenix", "distill",
-                  "finetune@DemonAttack-xtra", "finetune@DemonAttack-scratch", "evaluate", "report"]:
+                  "finetune@DemonAttack-xtra-s0", "finetune@DemonAttack-scratch-s0",
+                  "finetune@DemonAttack-xtra-s1", "finetune@DemonAttack-scratch-s1", "evaluate", "report"]:
         assert f"Running stage '{stage}'" in log
     report = (d / "reports" / "report.md").read_text()
     assert "DemonAttack" in report and "| xtra |" in report.replace("DemonAttack | ", "| ")
@@ -44,6 +45,9 @@ def test_repro_runs_every_stage_and_reports(repo):
     summary = json.loads((d / "metrics" / "summary.json").read_text())
     assert set(summary["runs"]) == {"DemonAttack-xtra", "DemonAttack-scratch"}
     assert summary["runs"]["DemonAttack-scratch"]["improvement_pct"] in (0.0, None)
+    assert set(summary["seeds"]) == {f"DemonAttack-{r}-s{s}" for r in ("xtra", "scratch") for s in (0, 1)}
+    assert summary["runs"]["DemonAttack-xtra"]["seeds"] == [0, 1]
+    assert "mean" in summary["aggregate"]["xtra"]["hns"]  # rliable's interval estimates
     assert (d / "reports" / "learning_curves_DemonAttack.png").exists()
     # the teacher-relabelled data and the student carry the right metadata
     from xfer.data import DatasetReader
@@ -52,11 +56,11 @@ def test_repro_runs_every_stage_and_reports(repo):
     assert teacher_data.manifest.annotation.startswith("teacher:")
     _, meta = ckpt.load_model(d / "models" / "student" / "model.safetensors")
     assert meta.games == ["Assault", "Phoenix"] and set(meta.action_maps) == {"Assault", "Phoenix"}
-    ft = json.loads((d / "runs" / "finetune" / "DemonAttack-xtra" / "summary.json").read_text())
-    assert ft["env_steps"] == 240 and ft["cross_task"] and ft["peak_rss_mb"] > 0
-    weights = (d / "runs" / "finetune" / "DemonAttack-xtra" / "metrics" / "task_weights.tsv").read_text().splitlines()
+    ft = json.loads((d / "runs" / "finetune" / "DemonAttack-xtra-s1" / "summary.json").read_text())
+    assert ft["env_steps"] == 240 and ft["cross_task"] and ft["peak_rss_mb"] > 0 and ft["seed"] == 1
+    weights = (d / "runs" / "finetune" / "DemonAttack-xtra-s0" / "metrics" / "task_weights.tsv").read_text().splitlines()
     assert weights[0].split("\t") == ["train_steps", "Assault", "Phoenix"] and len(weights) >= 2
-    for run in ("xtra", "scratch"):
+    for run in ("xtra-s0", "scratch-s1"):
         rows = (d / "metrics" / "curves" / f"DemonAttack-{run}.tsv").read_text().splitlines()[1:]
         steps = [int(r.split("\t")[0]) for r in rows]
         assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 240
@@ -75,8 +79,8 @@ def test_second_repro_does_nothing_and_param_change_is_local(repo):
     dry = sh("dvc repro --dry", d).stdout
     ran = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
     # --dry lists the stages whose own deps/params changed; report follows once evaluate's output does
-    assert "finetune@DemonAttack-xtra" in ran
-    assert ran <= {"finetune@DemonAttack-xtra", "evaluate", "report"}
+    assert {"finetune@DemonAttack-xtra-s0", "finetune@DemonAttack-xtra-s1"} <= ran
+    assert ran <= {"finetune@DemonAttack-xtra-s0", "finetune@DemonAttack-xtra-s1", "evaluate", "report"}
     sh("git checkout params.yaml", d)
 
 
@@ -161,10 +165,10 @@ def test_killed_frozen_representation_run_resumes_and_keeps_h(repo):
     params["finetune"]["env_steps"] = 400
     params["finetune"]["train"]["checkpoint_every"] = 40
     (d / "params-frozen.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    work = d / ".xfer-work" / "finetune" / "DemonAttack-frozen_h"
+    work = d / ".xfer-work" / "finetune" / "DemonAttack-frozen_h-s0"
     shutil.rmtree(work, ignore_errors=True)
     args = [sys.executable, "-m", "xfer.cli", "stage", "finetune", "--target", "DemonAttack", "--run", "frozen_h",
-            "--no-progress", "--params", "params-frozen.yaml"]
+            "--seed", "0", "--no-progress", "--params", "params-frozen.yaml"]
     proc = subprocess.Popen(args, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
     deadline = time.time() + 300
     killed_at = 0
@@ -180,10 +184,10 @@ def test_killed_frozen_representation_run_resumes_and_keeps_h(repo):
     assert killed_at > 0
     res = sh(args, d)
     assert "resumed" in res.stderr
-    summary = json.loads((d / "runs" / "finetune" / "DemonAttack-frozen_h" / "summary.json").read_text())
+    summary = json.loads((d / "runs" / "finetune" / "DemonAttack-frozen_h-s0" / "summary.json").read_text())
     assert summary["env_steps"] == 400 and summary["freeze_representation"]
     student, _ = ckpt.load_model(d / "models" / "student" / "model.safetensors")
-    tuned, _ = ckpt.load_model(d / "runs" / "finetune" / "DemonAttack-frozen_h" / "model.safetensors")
+    tuned, _ = ckpt.load_model(d / "runs" / "finetune" / "DemonAttack-frozen_h-s0" / "model.safetensors")
     for (k, a), b in zip(tuned.representation_net.state_dict().items(), student.representation_net.state_dict().values()):
         assert torch.equal(a, b), f"frozen h changed: {k}"
     assert any(not torch.equal(a, b) for a, b in zip(tuned.prediction_net.parameters(), student.prediction_net.parameters()))

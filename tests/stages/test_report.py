@@ -11,17 +11,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _evaluation() -> dict:
-    def run(target: str, name: str, score: float, hns: float) -> dict:
-        return {"target": target, "run": name, "mean_score": score, "std_score": 1.0, "episodes": 4,
-                "scores": [score] * 4, "env_steps": 2000, "hns": hns}
+    def run(target: str, name: str, seed: int, scores: list[float], hns: float) -> dict:
+        return {"target": target, "run": name, "seed": seed, "mean_score": sum(scores) / len(scores),
+                "std_score": 1.0, "episodes": len(scores), "scores": scores, "env_steps": 2000, "hns": hns}
 
     return {
         "runs": {
-            "DemonAttack-xtra": run("DemonAttack", "xtra", 300.0, 0.05),
-            "DemonAttack-scratch": run("DemonAttack", "scratch", 200.0, 0.02),
+            "DemonAttack-xtra-s0": run("DemonAttack", "xtra", 0, [290.0, 310.0, 300.0, 300.0], 0.05),
+            "DemonAttack-xtra-s1": run("DemonAttack", "xtra", 1, [250.0, 150.0, 200.0, 200.0], 0.03),
+            "DemonAttack-scratch-s0": run("DemonAttack", "scratch", 0, [200.0, 200.0, 190.0, 210.0], 0.02),
+            "DemonAttack-scratch-s1": run("DemonAttack", "scratch", 1, [100.0, 100.0, 90.0, 110.0], 0.00),
         },
         "random_scores": {"DemonAttack": 120.0},
+        "random_episode_scores": {"DemonAttack": [110.0, 130.0, 120.0, 120.0]},
         "student_zero_shot": {"Assault": 180.0},
+        "student_zero_shot_targets": {"DemonAttack": {"mean_score": 95.0, "std_score": 5.0, "episodes": 2,
+                                                      "scores": [90.0, 100.0]}},
         "protocol": {"episodes": 4, "max_steps": 600},
     }
 
@@ -34,16 +39,30 @@ def test_aggregate_ignores_missing_and_trims_for_iqm() -> None:
     assert aggregate([None]) == {"mean": None, "median": None, "iqm": None}
 
 
-def test_summary_improvement_over_baseline_and_markdown() -> None:
-    p = load_params(ROOT / "presets" / "default.yaml")
+def test_summary_over_seeds_against_random_and_markdown() -> None:
+    p = load_params(ROOT / "presets" / "default.yaml").model_copy(update={"seeds": [0, 1]})
     evaluation = _evaluation()
     summary = build_summary(p, evaluation)
     xtra = summary["runs"]["DemonAttack-xtra"]
-    assert xtra["relative_to_baseline"] == pytest.approx(1.5)
-    assert xtra["improvement_pct"] == pytest.approx(50.0)
+    assert xtra["scores"] == [300.0, 200.0] and xtra["score"] == pytest.approx(250.0)
+    assert xtra["score_se"] == pytest.approx(50.0)  # sample sd of (300, 200) = 70.7, / sqrt(2)
+    assert xtra["relative_to_baseline"] == pytest.approx(250.0 / 150.0)
+    assert xtra["improvement_pct"] == pytest.approx(100.0 * (250.0 / 150.0 - 1.0))
     assert summary["runs"]["DemonAttack-scratch"]["improvement_pct"] == pytest.approx(0.0)
+    # each seed against random: xtra s0 +180 with se sqrt(var/4 + var_r/4) = sqrt(66.7/4 + 66.7/4)
+    v = summary["seeds"]["DemonAttack-xtra-s0"]["vs_random"]
+    assert v["difference"] == pytest.approx(180.0) and v["se"] == pytest.approx((200 / 3 / 2) ** 0.5)
+    assert xtra["seeds_above_random_3se"] == 2
+    # scratch s1 (100 against 120) is below random
+    assert summary["runs"]["DemonAttack-scratch"]["seeds_above_random_3se"] == 1
+    hns = summary["aggregate"]["xtra"]["hns"]
+    assert hns["mean"]["value"] == pytest.approx(0.04)
+    assert hns["mean"]["low"] <= 0.04 <= hns["mean"]["high"]
     md = render_markdown(p, evaluation, summary, ["reports/learning_curves_DemonAttack.png"])
-    assert "| DemonAttack | xtra | 300.0 | 1.0 | 0.050 | +50% |" in md
-    assert "| DemonAttack | *uniform random, same protocol* | 120.0 |" in md
+    assert "| DemonAttack | xtra | 250.0 ± 50.0 | 300.0, 200.0 | 0.040 | +67% | 2 of 2 |" in md
+    assert "| DemonAttack | *uniform random, same protocol* | 120.0 ± 4.1 |" in md
+    assert "| DemonAttack | *student, zero-shot (no finetuning)* | 95.0 ± 5.0 |" in md
+    assert "| DemonAttack | scratch | 1 | 100.0 ± 4.1 (4) | 120.0 ± 4.1 | -20.0 | -3.5 |" in md
+    assert "CPU-scale run" in md
     assert "| Assault | 180.0 |" in md
     assert "![learning_curves_DemonAttack](learning_curves_DemonAttack.png)" in md

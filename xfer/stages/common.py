@@ -83,8 +83,14 @@ def student_model() -> Path:
     return Path("models") / "student" / "model.safetensors"
 
 
-def finetune_dir(target: str, run: str) -> Path:
-    return Path("runs") / "finetune" / f"{target}-{run}"
+def finetune_name(target: str, run: str, seed: int) -> str:
+    """Item name of one finetuning run: ``<target>-<run>-s<seed>`` (dvc.yaml's matrix, the report's keys)."""
+    return f"{target}-{run}-s{seed}"
+
+
+def finetune_dir(target: str, run: str, seed: int) -> Path:
+    """Outputs of ``finetune@<target>-<run>-s<seed>``."""
+    return Path("runs") / "finetune" / finetune_name(target, run, seed)
 
 
 def stage_metrics(name: str) -> Path:

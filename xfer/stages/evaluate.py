@@ -24,47 +24,59 @@ from xfer import checkpoint as ckpt
 from xfer.actor import evaluate, evaluate_random
 from xfer.config import PipelineConfig
 from xfer.envs.scores import REFERENCE_SCORES, human_normalised_score
-from xfer.stages.common import StageInputError, finetune_dir, stage_cli, student_model, write_json
-
-
-def random_agent_score(p: PipelineConfig, game: str, episodes: int, max_steps: int, seed: int) -> float:
-    """Mean raw score of uniformly random legal actions under the evaluation protocol
-    (:func:`xfer.actor.evaluate_random`)."""
-    return float(evaluate_random(p.env.for_game(game), episodes, max_steps, seed).mean())
+from xfer.stages.common import (
+    StageInputError,
+    finetune_dir,
+    finetune_name,
+    stage_cli,
+    student_model,
+    write_json,
+)
 
 
 def run(p: PipelineConfig) -> dict:
-    """Evaluate all ``finetune@<target>-<run>`` models; returns the metrics dict."""
+    """Evaluate every ``finetune@<target>-<run>-s<seed>`` model; returns the metrics dict.
+
+    ``runs`` is keyed ``<target>-<run>-s<seed>`` (:func:`xfer.stages.common.finetune_name`); each
+    entry has ``target, run, seed, mean_score, std_score, episodes, scores, env_steps, hns``.
+    ``random_scores`` (target -> mean) and ``random_episode_scores`` (target -> scores) are the
+    uniform-random agent under the same protocol.
+    """
     e = p.evaluate
     results: dict[str, dict] = {}
     random_scores: dict[str, float] = {}
+    random_episodes: dict[str, list[float]] = {}
     for ti, target in enumerate(p.targets):
         # uniform-random legal actions under the same protocol (episodes, step cap): the fair floor
         # for capped evaluations, whose scores sit below full-episode reference scores
-        random_scores[target] = random_agent_score(p, target, e.episodes, e.max_steps, p.seed + 50_000 + ti)
+        rnd = evaluate_random(p.env.for_game(target), e.episodes, e.max_steps, p.seed + 50_000 + ti)
+        random_scores[target], random_episodes[target] = float(rnd.mean()), rnd.tolist()
         random_ref = None if target in REFERENCE_SCORES else random_scores[target]
         for ri, name in enumerate(p.finetune.runs):
-            model_path = finetune_dir(target, name) / "model.safetensors"
-            net, meta = ckpt.load_model(model_path, device=p.device, precision=p.net.precision)
-            if target not in meta.games:
-                raise StageInputError(f"{model_path} was trained on {meta.games}, not on target {target!r}")
-            scores = evaluate(net, p.env.for_game(target), p.search, e.episodes, e.max_steps,
-                              seed=p.seed + 100_000 + 1000 * ti + ri, device=p.device)
-            mean = float(scores.mean())
-            entry = {"target": target, "run": name, "mean_score": mean, "std_score": float(scores.std()),
-                     "episodes": len(scores), "scores": scores.tolist(), "env_steps": meta.env_steps}
-            if random_ref is None:
-                entry["hns"] = human_normalised_score(target, mean)
-            else:
-                entry["hns"] = None
-                entry["random_score"] = random_ref
-            results[f"{target}-{name}"] = entry
+            for si, seed in enumerate(p.seeds):
+                model_path = finetune_dir(target, name, seed) / "model.safetensors"
+                net, meta = ckpt.load_model(model_path, device=p.device, precision=p.net.precision)
+                if target not in meta.games:
+                    raise StageInputError(f"{model_path} was trained on {meta.games}, not on target {target!r}")
+                scores = evaluate(net, p.env.for_game(target), p.search, e.episodes, e.max_steps,
+                                  seed=p.seed + 100_000 + 10_000 * ti + 100 * ri + si, device=p.device)
+                mean = float(scores.mean())
+                entry = {"target": target, "run": name, "seed": seed, "mean_score": mean,
+                         "std_score": float(scores.std()), "episodes": len(scores), "scores": scores.tolist(),
+                         "env_steps": meta.env_steps}
+                if random_ref is None:
+                    entry["hns"] = human_normalised_score(target, mean)
+                else:
+                    entry["hns"] = None
+                    entry["random_score"] = random_ref
+                results[finetune_name(target, name, seed)] = entry
     student_targets = student_zero_shot(p)
     zero_shot = {}
     distill_metrics = Path("metrics") / "distill.json"
     if distill_metrics.exists():
         zero_shot = json.loads(distill_metrics.read_text()).get("zero_shot_scores", {})
-    return {"runs": results, "random_scores": random_scores, "student_zero_shot": zero_shot,
+    return {"runs": results, "random_scores": random_scores, "random_episode_scores": random_episodes,
+            "student_zero_shot": zero_shot,
             "student_zero_shot_targets": student_targets, "protocol": e.model_dump()}
 
 

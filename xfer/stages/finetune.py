@@ -1,4 +1,4 @@
-"""Stage ``finetune@<run>``: concurrent cross-task finetuning on the target game (XTRA sec 3.2, Eq. 1).
+"""Stage ``finetune@<target>-<run>-s<seed>``: concurrent cross-task finetuning on the target game (XTRA sec 3.2, Eq. 1).
 
 Online EfficientZero on the target game (fully reanalysed target data) plus, when the run has
 ``cross_task``, offline batches of every pretraining game with frozen-teacher targets in the same
@@ -11,7 +11,8 @@ root value (``offline_value_target: nstep``, default) or the public code's varia
 Each run of ``finetune.runs`` is one DVC stage; the switches reproduce the paper's baselines and
 ablations: from scratch (``init: none, cross_task: false``), without cross-task, without
 pretraining (``init: none``), without task weights, frozen representation, and transferring only
-``h`` / ``h+g`` / ``h+g+f``. Output ``runs/finetune/<run>/``: model, learning curve, metrics TSVs,
+``h`` / ``h+g`` / ``h+g+f``. dvc.yaml repeats every run once per seed of ``seeds``. Output
+``runs/finetune/<target>-<run>-s<seed>/``: model, learning curve, metrics TSVs,
 task weights over time (TSV + PNG) and ``summary.json``.
 """
 
@@ -31,6 +32,7 @@ from xfer.replay.targets import Batch
 from xfer.stages.common import (
     StageInputError,
     finetune_dir,
+    finetune_name,
     input_fingerprint,
     section_hash,
     stage_cli,
@@ -62,7 +64,7 @@ class FinetuneTrainer(Trainer):
         if games:
             readers = open_teacher_data(p, games)
             d = p.distill
-            self.sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed + 7)
+            self.sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=cfg.seed + 7)
         super().__init__(cfg, out_dir, progress, restart_stale=True,
                          freeze_representation=run.freeze_representation)
         self.weights_log = TsvLog(out_dir / "metrics" / "task_weights.tsv", ["train_steps", *games],
@@ -77,7 +79,7 @@ class FinetuneTrainer(Trainer):
             self.actor_net.load_state_dict(self.learner.net.state_dict())
 
     def state_hash(self) -> str:
-        return section_hash(self.p, "pretrain_games", "distill", "seed", extra={
+        return section_hash(self.p, "pretrain_games", "distill", extra={
             "run": self.run_cfg.model_dump(), "train": super().state_hash(),
             "finetune": self.p.finetune.model_dump(mode="json", exclude={"runs"}),
             "inputs": input_fingerprint(self.inputs)})
@@ -117,16 +119,23 @@ def plot_task_weights(tsv: Path, png: Path, title: str) -> None:
     plot_curves({g: (x, [float(r[g]) for r in rows]) for g in games}, png, title, "training steps", "task weight eta")
 
 
-def run(p: PipelineConfig, target: str, name: str, out: Path, work: Path, progress: bool = True) -> dict:
-    """Run finetuning variant ``name`` of ``finetune.runs`` on game ``target``; returns its summary."""
+def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: Path, progress: bool = True) -> dict:
+    """Run finetuning variant ``name`` of ``finetune.runs`` on game ``target`` with ``seed`` (one of
+    ``seeds``: self-play, sampling, initialisation of the parts not transferred); returns its summary.
+
+    Raises:
+        StageInputError: a target, run or seed that params.yaml does not list.
+    """
     if target not in p.targets:
         raise StageInputError(f"finetune: {target!r} is not in targets {p.targets}")
     if name not in p.finetune.runs:
         raise StageInputError(f"unknown finetune run {name!r}; params.yaml defines {sorted(p.finetune.runs)}")
+    if seed not in p.seeds:
+        raise StageInputError(f"finetune: seed {seed} is not in seeds {p.seeds}")
     rc = p.finetune.runs[name]
     size = (rc.size or p.net.size) if rc.init == "none" else (p.distill.size or p.net.size)
     overrides = {**p.finetune.train}
-    cfg = train_config(p, target, overrides, env_steps=p.finetune.env_steps, net={"size": size})
+    cfg = train_config(p, target, overrides, env_steps=p.finetune.env_steps, net={"size": size}, seed=seed)
     student = student_model() if rc.init == "student" else None
     trainer = FinetuneTrainer(cfg, work, p, rc, student, progress)
     summary = trainer.run()
@@ -139,7 +148,7 @@ def run(p: PipelineConfig, target: str, name: str, out: Path, work: Path, progre
     plot_task_weights(out / "metrics" / "task_weights.tsv", out / "task_weights.png",
                       f"XTRA task weights, target {target} ({name})")
     summary.update({
-        "run": name, "target": target, "init": rc.init, "cross_task": rc.cross_task,
+        "run": name, "target": target, "seed": seed, "init": rc.init, "cross_task": rc.cross_task,
         "task_weights": rc.task_weights, "transfer": rc.transfer, "freeze_representation": rc.freeze_representation,
         "final_task_weights": trainer.weights.as_dict(),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -150,12 +159,16 @@ def run(p: PipelineConfig, target: str, name: str, out: Path, work: Path, progre
 
 
 def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:
-    return run(p, args.target, args.run, finetune_dir(args.target, args.run),
-               work_dir("finetune", f"{args.target}-{args.run}"), not args.no_progress)
+    try:
+        seed = int(args.seed)
+    except ValueError:
+        raise StageInputError(f"finetune: --seed must be an integer, got {args.seed!r}") from None
+    return run(p, args.target, args.run, seed, finetune_dir(args.target, args.run, seed),
+               work_dir("finetune", finetune_name(args.target, args.run, seed)), not args.no_progress)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return stage_cli("finetune", __doc__.splitlines()[0], _run, items=("target", "run"), argv=argv)
+    return stage_cli("finetune", __doc__.splitlines()[0], _run, items=("target", "run", "seed"), argv=argv)
 
 
 if __name__ == "__main__":

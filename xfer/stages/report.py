@@ -1,11 +1,13 @@
 """Stage ``report``: the markdown report, plots and DVC metrics of a pipeline run.
 
-Per target game and finetuning run: raw score, human-normalised score (HNS), and the improvement
-over the baseline run (``baseline_run``, from-scratch EfficientZero by default) as XTRA reports it:
-score relative to the baseline's mean score on that game (seed 003, Table 1). Aggregates over
-targets: mean, median and IQM (interquartile mean, 25% trimmed) of HNS and of the relative score.
-Plots: learning curves (evaluation score against agent steps) per target with every run, and the
-task weights over time of every cross-task run. Writes ``reports/report.md``, ``reports/*.png``
+Per target game and finetuning run, over the seeds of ``seeds``: each seed's raw score, the mean ±
+standard error over seeds, human-normalised score (HNS), and the improvement over the baseline run
+(``baseline_run``, from-scratch EfficientZero by default) as XTRA reports it: score relative to the
+baseline's mean score on that game (seed 003, Table 1). Every finetuned model is compared with the
+uniform-random agent under the same protocol (difference in standard errors). Aggregates over
+targets and seeds: mean, median and IQM of HNS with 95% stratified bootstrap confidence intervals
+(rliable, Agarwal et al. 2021), and of the relative score. Plots: learning curves per target (mean
+over seeds, each seed thin, the random agent dashed) and the task weights of every cross-task run. Writes ``reports/report.md``, ``reports/*.png``
 ``metrics/summary.json`` (for ``dvc metrics show``) and the curves/task weights as TSVs under
 ``metrics/curves`` and ``metrics/task_weights`` (for ``dvc plots show``).
 """
@@ -22,8 +24,9 @@ import numpy as np
 from scipy.stats import trim_mean
 
 from xfer.config import PipelineConfig
-from xfer.metrics import plot_curves, read_tsv
-from xfer.stages.common import finetune_dir, stage_cli, write_json
+from xfer.metrics import plot_seed_curves, read_tsv
+from xfer.stages.common import finetune_dir, finetune_name, stage_cli, write_json
+from xfer.stats import difference, interval_estimates, mean_se
 
 REPORTS = Path("reports")
 
@@ -37,69 +40,130 @@ def aggregate(values: list[float]) -> dict[str, float | None]:
 
 
 def build_summary(p: PipelineConfig, evaluation: dict) -> dict:
-    """Per-run scores, improvement over the baseline, and aggregates over targets."""
-    runs = evaluation["runs"]
+    """Per seed, per (target, run) over seeds, and aggregates over targets and seeds.
+
+    - ``seeds``: ``<target>-<run>-s<seed>`` -> score, HNS, and the difference to the uniform-random
+      agent with its standard error over episodes (:func:`xfer.stats.difference`).
+    - ``runs``: ``<target>-<run>`` -> per-seed scores, mean ± s.e. over seeds, mean HNS, the score
+      relative to the baseline run's mean on that target (XTRA Table 1), and how many seeds are above
+      random by at least 3 standard errors of the difference.
+    - ``aggregate``: per run, mean / median / IQM of HNS over targets and seeds with 95% stratified
+      bootstrap intervals (rliable), and mean / median of the relative score over targets.
+    """
+    random_eps = evaluation.get("random_episode_scores", {})
+    per_seed: dict[str, dict] = {}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for key, r in evaluation["runs"].items():
+        rnd = random_eps.get(r["target"])
+        vs = difference(r["scores"], rnd) if rnd else {"difference": None, "se": None, "z": None}
+        per_seed[key] = {"target": r["target"], "run": r["run"], "seed": r.get("seed"), "score": r["mean_score"],
+                         "score_se": mean_se(r["scores"])[1], "episodes": r["episodes"], "hns": r["hns"],
+                         "vs_random": vs}
+        groups.setdefault((r["target"], r["run"]), []).append(per_seed[key])
+    means = {k: mean_se([s["score"] for s in v])[0] for k, v in groups.items()}
     per_run: dict[str, dict] = {}
-    for key, r in runs.items():
-        base = runs.get(f"{r['target']}-{p.baseline_run}")
-        rel = None
-        if base is not None and abs(base["mean_score"]) > 1e-9:
-            rel = r["mean_score"] / base["mean_score"]
-        per_run[key] = {"target": r["target"], "run": r["run"], "score": r["mean_score"], "hns": r["hns"],
-                        "relative_to_baseline": rel,
-                        "improvement_pct": None if rel is None else 100.0 * (rel - 1.0)}
+    for (target, name), rows in groups.items():
+        mean, se = mean_se([r["score"] for r in rows])
+        base = means.get((target, p.baseline_run))
+        rel = mean / base if base is not None and abs(base) > 1e-9 else None
+        hns = [r["hns"] for r in rows if r["hns"] is not None]
+        zs = [r["vs_random"]["z"] for r in rows]
+        per_run[f"{target}-{name}"] = {
+            "target": target, "run": name, "seeds": [r["seed"] for r in rows],
+            "scores": [r["score"] for r in rows], "score": mean, "score_se": se,
+            "hns": float(np.mean(hns)) if hns else None, "relative_to_baseline": rel,
+            "improvement_pct": None if rel is None else 100.0 * (rel - 1.0),
+            "seeds_above_random_3se": sum(1 for z in zs if z is not None and z >= 3.0),
+        }
+    names = list(dict.fromkeys(r["run"] for r in per_run.values()))
+    hns_matrices = {}
+    for name in names:
+        cols = [[s["hns"] for s in groups[(t, name)]] for t in p.targets if (t, name) in groups]
+        cols = [c for c in cols if all(h is not None for h in c)]
+        if cols and len({len(c) for c in cols}) == 1:
+            hns_matrices[name] = np.asarray(cols, dtype=np.float64).T  # [seeds, games]
+    intervals = interval_estimates(hns_matrices, seed=p.seed) if hns_matrices else {}
     aggregates = {}
-    for name in p.finetune.runs:
+    for name in names:
         rows = [v for v in per_run.values() if v["run"] == name]
-        aggregates[name] = {"hns": aggregate([r["hns"] for r in rows]),
+        aggregates[name] = {"hns": intervals.get(name),
                             "relative_to_baseline": aggregate([r["relative_to_baseline"] for r in rows])}
-    return {"runs": per_run, "aggregate": aggregates, "baseline_run": p.baseline_run}
+    return {"seeds": per_seed, "runs": per_run, "aggregate": aggregates, "baseline_run": p.baseline_run}
 
 
 def _fmt(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def _pm(mean: float, se: float | None, digits: int = 1) -> str:
+    return f"{mean:.{digits}f}" if se is None else f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def _ci(stat: dict | None) -> str:
+    return "n/a" if stat is None else f"{stat['value']:.3f} [{stat['low']:.3f}, {stat['high']:.3f}]"
+
+
 def render_markdown(p: PipelineConfig, evaluation: dict, summary: dict, plots: list[str]) -> str:
     """The human-readable report (markdown)."""
     e = evaluation["protocol"]
+    cpu_scale = p.device == "cpu"
     lines = [
         f"# XTRA report — preset `{p.preset}`",
         "",
         f"Pretraining games: {', '.join(p.pretrain_games)}. Targets: {', '.join(p.targets)}. "
-        f"Finetuning budget: {p.finetune.env_steps} agent steps. Network: `{p.net.size}` "
-        f"(student `{p.distill.size or p.net.size}`). Evaluation: {e['episodes']} episodes, argmax visit "
-        f"counts, no noise, cap {e['max_steps']} agent steps.",
-        "",
-        "## Scores on the target games",
-        "",
-        f"| target | run | mean score | std | HNS | vs `{p.baseline_run}` |",
-        "|---|---|---:|---:|---:|---:|",
+        f"Finetuning budget: {p.finetune.env_steps} agent steps, seeds {p.seeds}. Network: `{p.net.size}` "
+        f"(student `{p.distill.size or p.net.size}`). Evaluation: {e['episodes']} episodes per model, greedy "
+        f"(argmax of the search's acting scores), no noise, cap {e['max_steps']} agent steps; ± is one "
+        "standard error.",
     ]
-    for key, r in evaluation["runs"].items():
-        s = summary["runs"][key]
+    if cpu_scale:
+        lines += ["", "**This is a CPU-scale run**: a tiny network and a few thousand agent steps, far from "
+                  "the paper's 100k-step, full-size setting; compare it with the uniform-random agent under "
+                  "the same protocol, not with published scores."]
+    lines += [
+        "",
+        "## Scores on the target games (over seeds)",
+        "",
+        f"| target | run | mean score ± s.e. over seeds | per seed | HNS | vs `{p.baseline_run}` | seeds > random by 3 s.e. |",
+        "|---|---|---:|---|---:|---:|---:|",
+    ]
+    for r in summary["runs"].values():
         imp = "baseline" if r["run"] == p.baseline_run else (
-            "n/a" if s["improvement_pct"] is None else f"{s['improvement_pct']:+.0f}%")
-        lines.append(f"| {r['target']} | {r['run']} | {r['mean_score']:.1f} | {r['std_score']:.1f} | "
-                     f"{_fmt(r['hns'], 3)} | {imp} |")
+            "n/a" if r["improvement_pct"] is None else f"{r['improvement_pct']:+.0f}%")
+        per = ", ".join(f"{x:.1f}" for x in r["scores"])
+        lines.append(f"| {r['target']} | {r['run']} | {_pm(r['score'], r['score_se'])} | {per} | "
+                     f"{_fmt(r['hns'], 3)} | {imp} | {r['seeds_above_random_3se']} of {len(r['scores'])} |")
     for target, r in evaluation.get("student_zero_shot_targets", {}).items():
-        lines.append(f"| {target} | *student, zero-shot (no finetuning)* | {r['mean_score']:.1f} | "
-                     f"{r['std_score']:.1f} |  |  |")
+        lines.append(f"| {target} | *student, zero-shot (no finetuning)* | {_pm(r['mean_score'], mean_se(r['scores'])[1])} "
+                     "|  |  |  |  |")
     for target, score in evaluation.get("random_scores", {}).items():
-        lines.append(f"| {target} | *uniform random, same protocol* | {score:.1f} |  |  |  |")
-    lines += ["", "## Aggregates over targets", "",
+        eps = evaluation.get("random_episode_scores", {}).get(target)
+        lines.append(f"| {target} | *uniform random, same protocol* | "
+                     f"{_pm(score, mean_se(eps)[1] if eps else None)} |  |  |  |  |")
+    lines += ["", "## Every finetuned model against the uniform-random agent", "",
+              "Difference of mean scores over evaluation episodes, in standard errors of the difference.", "",
+              "| target | run | seed | score ± s.e. (episodes) | random ± s.e. | difference | in s.e. |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    random_eps = evaluation.get("random_episode_scores", {})
+    for s in summary["seeds"].values():
+        v = s["vs_random"]
+        rnd = random_eps.get(s["target"])
+        rnd_txt = _pm(*mean_se(rnd)) if rnd else "n/a"
+        lines.append(f"| {s['target']} | {s['run']} | {s['seed']} | {_pm(s['score'], s['score_se'])} ({s['episodes']}) "
+                     f"| {rnd_txt} | {_fmt(v['difference'], 1)} | {_fmt(v['z'], 1)} |")
+    lines += ["", "## Aggregates over targets and seeds", "",
+              "HNS with 95% stratified bootstrap confidence intervals (rliable; Agarwal et al. 2021).", "",
               "| run | mean HNS | median HNS | IQM HNS | mean score / baseline | median score / baseline |",
               "|---|---:|---:|---:|---:|---:|"]
     for name, agg in summary["aggregate"].items():
-        h, rel = agg["hns"], agg["relative_to_baseline"]
-        lines.append(f"| {name} | {_fmt(h['mean'], 3)} | {_fmt(h['median'], 3)} | {_fmt(h['iqm'], 3)} | "
+        h, rel = agg["hns"] or {}, agg["relative_to_baseline"]
+        lines.append(f"| {name} | {_ci(h.get('mean'))} | {_ci(h.get('median'))} | {_ci(h.get('iqm'))} | "
                      f"{_fmt(rel['mean'])} | {_fmt(rel['median'])} |")
     if evaluation.get("student_zero_shot"):
         lines += ["", "## Student, zero-shot on the pretraining games", "", "| game | mean score |", "|---|---:|"]
         lines += [f"| {g} | {s:.1f} |" for g, s in evaluation["student_zero_shot"].items()]
     lines += ["", "## Plots", ""] + [f"![{Path(x).stem}]({Path(x).name})" for x in plots]
-    lines += ["", "Scores at this scale are what they are: small CPU presets run a tiny network for a few "
-              "thousand agent steps, far from the paper's 100k-step, full-size setting.", ""]
+    lines += [""]
     return "\n".join(lines)
 
 
@@ -113,26 +177,31 @@ def run(p: PipelineConfig, out: Path = REPORTS) -> dict:
         shutil.rmtree(Path("metrics") / sub, ignore_errors=True)
         (Path("metrics") / sub).mkdir(parents=True)
     for target in p.targets:
-        series = {}
+        runs: dict[str, list[tuple[list[float], list[float]]]] = {}
         for name in p.finetune.runs:
-            tsv = finetune_dir(target, name) / "metrics" / "eval.tsv"
-            weights = finetune_dir(target, name) / "metrics" / "task_weights.tsv"
-            if weights.exists() and len(weights.read_text().splitlines()) > 1:
-                shutil.copyfile(weights, Path("metrics") / "task_weights" / f"{target}-{name}.tsv")
-            if tsv.exists():
-                shutil.copyfile(tsv, Path("metrics") / "curves" / f"{target}-{name}.tsv")
-                rows = read_tsv(tsv)
-                series[name] = ([float(r["env_steps"]) for r in rows], [float(r["mean_score"]) for r in rows])
-        if series:
+            for seed in p.seeds:
+                item = finetune_name(target, name, seed)
+                tsv = finetune_dir(target, name, seed) / "metrics" / "eval.tsv"
+                weights = finetune_dir(target, name, seed) / "metrics" / "task_weights.tsv"
+                if weights.exists() and len(weights.read_text().splitlines()) > 1:
+                    shutil.copyfile(weights, Path("metrics") / "task_weights" / f"{item}.tsv")
+                if tsv.exists():
+                    shutil.copyfile(tsv, Path("metrics") / "curves" / f"{item}.tsv")
+                    rows = read_tsv(tsv)
+                    runs.setdefault(name, []).append(([float(r["env_steps"]) for r in rows],
+                                                      [float(r["mean_score"]) for r in rows]))
+                src = finetune_dir(target, name, seed) / "task_weights.png"
+                if src.exists():
+                    dst = out / f"task_weights_{item}.png"
+                    shutil.copyfile(src, dst)
+                    plots.append(str(dst))
+        if runs:
             png = out / f"learning_curves_{target}.png"
-            plot_curves(series, png, f"Finetuning on {target}", "agent steps", "evaluation score")
-            plots.append(str(png))
-        for name in p.finetune.runs:
-            src = finetune_dir(target, name) / "task_weights.png"
-            if src.exists():
-                dst = out / f"task_weights_{target}-{name}.png"
-                shutil.copyfile(src, dst)
-                plots.append(str(dst))
+            rnd = evaluation.get("random_scores", {}).get(target)
+            hlines = None if rnd is None else {f"uniform random, same protocol ({rnd:.1f})": rnd}
+            plot_seed_curves(runs, png, f"Finetuning on {target}: mean over seeds (thin: each seed)",
+                             "agent steps", "evaluation score", hlines=hlines)
+            plots.insert(0, str(png))
     (out / "report.md").write_text(render_markdown(p, evaluation, summary, plots))
     write_json(Path("metrics") / "summary.json", summary)
     return summary
