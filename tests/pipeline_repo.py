@@ -19,6 +19,8 @@ MICRO = [
     "collect.train.eval_max_steps=30",
     "teacher.train_steps=6", "teacher.batch_size=8", "teacher.checkpoint_every=3",
     "distill.train_steps=6", "distill.batch_size=8", "distill.checkpoint_every=3",
+    "baselines.bc.train_steps=4", "baselines.bc.batch_size=8", "baselines.bc.checkpoint_every=2",
+    "baselines.offline_rl.train_steps=4", "baselines.offline_rl.batch_size=8", "baselines.offline_rl.checkpoint_every=2",
     "finetune.env_steps=240", "finetune.offline_batch_size=8", "finetune.train.batch_size=8",
     "finetune.train.start_transitions=120", "finetune.train.train_ratio=0.1", "finetune.train.eval_every=120",
     "finetune.train.eval_episodes=1", "finetune.train.eval_max_steps=30",

@@ -145,3 +145,11 @@ def test_frozen_representation_keeps_weights_and_batch_norm_statistics():
     assert all(p.requires_grad is False for p in learner.net.representation_net.parameters())
     optimised = {id(p) for g in learner.optimizer.param_groups for p in g["params"]}
     assert not optimised & {id(p) for p in learner.net.representation_net.parameters()}
+
+
+def test_fixed_learning_rate_overrides_the_schedule():
+    learner = _learner()
+    assert learner.step(real_batch(1)).metrics["lr"] == pytest.approx(1e-3)
+    learner.lr_override = 1e-4
+    assert learner.step(real_batch(1)).metrics["lr"] == pytest.approx(1e-4)
+    assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)

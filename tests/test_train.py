@@ -42,6 +42,21 @@ def test_train_smoke_writes_model_metrics_and_curve(tmp_path):
     assert len(rnd["scores"]) == 1 and summary["random_eval_score"] == rnd["mean_score"] >= 0.0
 
 
+def test_extra_steps_at_a_tenth_of_the_learning_rate(tmp_path):
+    # XTRA appendix I / EfficientZero: more gradient steps after the last agent step, at lr / 10
+    out = tmp_path / "run"
+    assert main(["train", "--game", "Breakout", "--env-steps", "120", "--out", str(out), *TINY,
+                 "--set", "extra_train_steps=5"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_steps"] == (120 - 40) * 0.25 + 5
+    last = (out / "metrics" / "eval.tsv").read_text().splitlines()[-1].split("\t")
+    assert last[:2] == ["120", "25"]  # the final evaluation is of the model after the extra steps
+    # resuming a finished run does not repeat them
+    assert main(["train", "--game", "Breakout", "--env-steps", "120", "--out", str(out), *TINY,
+                 "--set", "extra_train_steps=5"]) == 0
+    assert json.loads((out / "summary.json").read_text())["train_steps"] == 25
+
+
 def test_unknown_game_fails_before_work(tmp_path, capsys):
     assert main(["train", "--game", "Pongg", "--out", str(tmp_path / "x"), *TINY]) == 2
     err = capsys.readouterr().err

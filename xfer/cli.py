@@ -64,7 +64,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-STAGES = ("collect", "teacher", "distill", "finetune", "evaluate", "report")
+STAGES = ("collect", "teacher", "distill", "bc", "offline_rl", "finetune", "evaluate", "report")
 
 
 def _params(args: argparse.Namespace) -> int:

@@ -239,6 +239,11 @@ class TrainConfig(_Frozen):
         False, description="also keep the weights of every evaluation as evals/model_<agent steps>.safetensors"
     )
     checkpoint_every: int = Field(2_000, ge=1, description="agent steps between resume checkpoints")
+    extra_train_steps: int = Field(
+        0, ge=0, description="gradient steps after the last agent step at lr x extra_lr_scale, no new data "
+        "(EfficientZero's +20k at lr / 10 for its state-of-the-art comparison; XTRA appendix I)"
+    )
+    extra_lr_scale: float = Field(0.1, gt=0.0, le=1.0, description="learning rate of the extra steps: optim.lr x this")
     device: Literal["cpu", "cuda"] = "cpu"
 
     @model_validator(mode="after")
@@ -291,6 +296,22 @@ class OfflineTrainConfig(_Frozen):
     size: NetSize | None = Field(None, description="student size (distill); None = net.size")
 
 
+class BaselinesConfig(_Frozen):
+    """Pretraining baselines: multi-game models trained on the behaviour datasets themselves instead of
+    distilled from teachers, each evaluated zero-shot on the pretraining and target games (stages
+    ``bc`` and ``offline_rl``). ``size`` None = the student's size."""
+
+    bc: OfflineTrainConfig = Field(
+        default_factory=lambda: OfflineTrainConfig(reanalyse_fraction=0.0),
+        description="multi-game behaviour cloning (XTRA section 4): the policy imitates the dataset's actions",
+    )
+    offline_rl: OfflineTrainConfig = Field(
+        default_factory=OfflineTrainConfig,
+        description="multi-game offline RL instead of distillation (XTRA appendix C): EfficientZero + "
+        "Reanalyse on all pretraining datasets at once, its own bootstrap",
+    )
+
+
 class TaskWeightConfig(_Frozen):
     """Periodic task re-weighting by gradient cosine similarity (XTRA Appendix B).
 
@@ -320,6 +341,13 @@ class FinetuneRun(_Frozen):
     transfer: list[Literal["h", "g", "f"]] = Field(default_factory=lambda: ["h", "g", "f"])
     freeze_representation: bool = False
     size: NetSize | None = Field(None, description="network size when init is none; None = net.size")
+    batch_size: int | None = Field(
+        None, ge=2, description="target-task batch of this run; None = finetune.train's (XTRA appendix D: "
+        "EfficientZero with a 2x batch, the compute of XTRA's target + offline batches)"
+    )
+    extra_train_steps: int = Field(
+        0, ge=0, description="gradient steps at lr / 10 after the last agent step (XTRA appendix I, Table 2)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> FinetuneRun:
@@ -361,7 +389,7 @@ class PipelineConfig(_Frozen):
     seed: int = Field(0, description="seed of the pretraining stages (collect, teacher, distill)")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
                              description="every finetuning run is repeated once per seed (dvc.yaml fans "
-                             "finetune@<target>-<run>-s<seed> out over them); the report pools over seeds")
+                             "finetune@<target>-<run>-<seed> out over them); the report pools over seeds")
     device: Literal["cpu", "cuda"] = "cpu"
     env: AtariProtocol = AtariProtocol()
     net: NetConfig = NetConfig()
@@ -375,6 +403,7 @@ class PipelineConfig(_Frozen):
     teacher: OfflineTrainConfig = OfflineTrainConfig()
     distill: OfflineTrainConfig = OfflineTrainConfig(size="ez-l", reanalyse_fraction=0.0)
     finetune: FinetuneConfig = FinetuneConfig()
+    baselines: BaselinesConfig = BaselinesConfig()
     evaluate: EvalConfig = EvalConfig()
     baseline_run: str = Field("scratch", description="finetune run the report compares against")
 

@@ -157,6 +157,7 @@ class Learner:
         self.augment = augment
         self.optimizer = make_optimizer(self.net, optim)
         self.frozen: list[torch.nn.Module] = []
+        self.lr_override: float | None = None  # a fixed learning rate instead of the schedule (extra steps)
         self.step_count = 0
 
     def refresh_target(self) -> None:
@@ -229,7 +230,7 @@ class Learner:
             raise ValueError(f"{len(batches)} batches but {len(task_weights)} task weights")
         if balance not in ("sum", "pooled"):
             raise ValueError(f"unknown loss balance {balance!r}; choose sum or pooled")
-        lr = learning_rate(self.step_count, self.total_steps, self.optim_cfg)
+        lr = self.lr_override or learning_rate(self.step_count, self.total_steps, self.optim_cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         pooled = batches[0] if len(batches) == 1 else concat_batches(batches)

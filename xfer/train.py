@@ -54,6 +54,8 @@ class Counters:
     train_debt: float = 0.0
     last_eval: int = 0
     last_checkpoint: int = 0
+    extra_steps: int = 0
+    last_eval_train: int = -1
 
 
 def planned_train_steps(cfg: TrainConfig) -> int:
@@ -206,7 +208,7 @@ class Trainer:
         ckpt.save_model(self.out / "model.safetensors", self.learner.net, model_meta(cfg, c))
         if cfg.keep_eval_models:
             ckpt.save_model(self.out / "evals" / f"model_{c.env_steps}.safetensors", self.learner.net, model_meta(cfg, c))
-        c.last_eval = c.env_steps
+        c.last_eval, c.last_eval_train = c.env_steps, c.train_steps
         self._plot()
         return float(scores.mean())
 
@@ -245,6 +247,26 @@ class Trainer:
         hlines = None if random_score is None else {f"uniform random, same protocol ({random_score:.1f})": random_score}
         plot_curves(series, self.out / "learning_curve.png", f"EfficientZero ({self.cfg.net.size}) on {self.cfg.env.game}",
                     "agent steps", "raw episode score", hlines=hlines, points=points)
+
+    def _extra_steps(self) -> None:
+        """``extra_train_steps`` gradient steps after the last agent step, on the replay as it is, at
+        the fixed learning rate ``optim.lr * extra_lr_scale`` (EfficientZero's +20k steps at lr / 10;
+        XTRA appendix I); resumable (``Counters.extra_steps``)."""
+        cfg, c = self.cfg, self.counters
+        if c.extra_steps >= cfg.extra_train_steps:
+            return
+        self.learner.lr_override = cfg.optim.lr * cfg.extra_lr_scale
+        with tqdm(total=cfg.extra_train_steps, initial=c.extra_steps, unit="step", disable=not self.progress,
+                  desc=f"extra steps at lr {self.learner.lr_override:g}") as bar:
+            while c.extra_steps < cfg.extra_train_steps:
+                metrics = self._train_step()
+                c.extra_steps += 1
+                bar.update(1)
+                if c.train_steps % 50 == 0:
+                    self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps, **metrics})
+                if c.extra_steps % max(1, cfg.checkpoint_every) == 0:
+                    self._save_state()
+        self.learner.lr_override = None
 
     # ---- main loop -----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -290,7 +312,8 @@ class Trainer:
         finally:
             bar.close()
             selfplay.close()
-        if c.last_eval != c.env_steps:
+        self._extra_steps()
+        if (c.last_eval, c.last_eval_train) != (c.env_steps, c.train_steps):
             self._evaluate()
         c.last_checkpoint = c.env_steps
         self._save_state()

@@ -7,6 +7,7 @@ import pytest
 from xfer.replay.buffer import SampleIndex
 from xfer.replay.segment import Segment
 from xfer.replay.targets import (
+    behaviour_cloning_targets,
     build_batch,
     n_step_value,
     network_bootstrap,
@@ -169,3 +170,13 @@ def test_stored_bootstrap_uses_recorded_root_values():
     assert stored_bootstrap([(seg, 6)]).tolist() == [99.0]
     seg.final_value = float("nan")
     assert stored_bootstrap([(seg, 6)]).tolist() == [50.0]
+
+
+def test_behaviour_cloning_targets_are_the_actions_taken():
+    # actions of the test segment are t % 3; a sample at t = 5 of T = 8 has real actions at 5, 6, 7
+    seg = make_segment(T=8)
+    b = behaviour_cloning_targets(batch(seg, 5, unroll_steps=4, td_steps=2, total_added=8, discount=0.9))
+    assert b.mask_policy[0].tolist() == [1, 1, 1, 0, 0]  # past the end (k = 3) and k = K: masked
+    assert b.policy[0, :3].argmax(1).tolist() == [5 % 3, 6 % 3, 7 % 3]
+    assert b.policy[0, :3].sum(1).tolist() == [1.0, 1.0, 1.0] and b.policy[0, 3:].sum() == 0
+    assert b.value.tolist() == batch(seg, 5, 4, 2, 8, 0.9).value.tolist()  # everything else unchanged

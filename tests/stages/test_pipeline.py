@@ -32,20 +32,25 @@ def repo(tmp_path_factory):
 
 def test_repro_runs_every_stage_and_reports(repo):
     d, log = repo
-    for stage in ["collect@Assault", "collect@Phoenix", "teacher@Assault", "teacher@Phoenix", "distill",
-                  "finetune@DemonAttack-xtra-s0", "finetune@DemonAttack-scratch-s0",
-                  "finetune@DemonAttack-xtra-s1", "finetune@DemonAttack-scratch-s1", "evaluate", "report"]:
+    for stage in ["collect@Assault", "collect@Phoenix", "teacher@Assault", "teacher@Phoenix", "distill", "bc",
+                  "offline_rl",
+                  "finetune@DemonAttack-xtra-0", "finetune@DemonAttack-scratch-0",
+                  "finetune@DemonAttack-xtra-1", "finetune@DemonAttack-scratch-1", "evaluate", "report"]:
         assert f"Running stage '{stage}'" in log
     report = (d / "reports" / "report.md").read_text()
     assert "DemonAttack" in report and "| xtra |" in report.replace("DemonAttack | ", "| ")
     assert "| DemonAttack | *uniform random, same protocol* |" in report
     assert "| DemonAttack | *student, zero-shot (no finetuning)* |" in report  # XTRA section 4
+    assert "| multi-game behaviour cloning (policy head (no search)) |" in report
+    assert "| multi-game offline RL (search) |" in report
+    bc = json.loads((d / "metrics" / "baselines" / "bc.json").read_text())
+    assert bc["train_steps"] == 4 and set(bc["zero_shot_targets"]) == {"DemonAttack"}
     evaluation = json.loads((d / "metrics" / "evaluate.json").read_text())
     assert evaluation["student_zero_shot_targets"]["DemonAttack"]["episodes"] == 1
     summary = json.loads((d / "metrics" / "summary.json").read_text())
     assert set(summary["runs"]) == {"DemonAttack-xtra", "DemonAttack-scratch"}
     assert summary["runs"]["DemonAttack-scratch"]["improvement_pct"] in (0.0, None)
-    assert set(summary["seeds"]) == {f"DemonAttack-{r}-s{s}" for r in ("xtra", "scratch") for s in (0, 1)}
+    assert set(summary["seeds"]) == {f"DemonAttack-{r}-{s}" for r in ("xtra", "scratch") for s in (0, 1)}
     assert summary["runs"]["DemonAttack-xtra"]["seeds"] == [0, 1]
     assert "mean" in summary["aggregate"]["xtra"]["hns"]  # rliable's interval estimates
     assert (d / "reports" / "learning_curves_DemonAttack.png").exists()
@@ -56,11 +61,11 @@ def test_repro_runs_every_stage_and_reports(repo):
     assert teacher_data.manifest.annotation.startswith("teacher:")
     _, meta = ckpt.load_model(d / "models" / "student" / "model.safetensors")
     assert meta.games == ["Assault", "Phoenix"] and set(meta.action_maps) == {"Assault", "Phoenix"}
-    ft = json.loads((d / "runs" / "finetune" / "DemonAttack-xtra-s1" / "summary.json").read_text())
+    ft = json.loads((d / "runs" / "finetune" / "DemonAttack-xtra-1" / "summary.json").read_text())
     assert ft["env_steps"] == 240 and ft["cross_task"] and ft["peak_rss_mb"] > 0 and ft["seed"] == 1
-    weights = (d / "runs" / "finetune" / "DemonAttack-xtra-s0" / "metrics" / "task_weights.tsv").read_text().splitlines()
+    weights = (d / "runs" / "finetune" / "DemonAttack-xtra-0" / "metrics" / "task_weights.tsv").read_text().splitlines()
     assert weights[0].split("\t") == ["train_steps", "Assault", "Phoenix"] and len(weights) >= 2
-    for run in ("xtra-s0", "scratch-s1"):
+    for run in ("xtra-0", "scratch-1"):
         rows = (d / "metrics" / "curves" / f"DemonAttack-{run}.tsv").read_text().splitlines()[1:]
         steps = [int(r.split("\t")[0]) for r in rows]
         assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 240
@@ -79,8 +84,8 @@ def test_second_repro_does_nothing_and_param_change_is_local(repo):
     dry = sh("dvc repro --dry", d).stdout
     ran = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
     # --dry lists the stages whose own deps/params changed; report follows once evaluate's output does
-    assert {"finetune@DemonAttack-xtra-s0", "finetune@DemonAttack-xtra-s1"} <= ran
-    assert ran <= {"finetune@DemonAttack-xtra-s0", "finetune@DemonAttack-xtra-s1", "evaluate", "report"}
+    assert {"finetune@DemonAttack-xtra-0", "finetune@DemonAttack-xtra-1"} <= ran
+    assert ran <= {"finetune@DemonAttack-xtra-0", "finetune@DemonAttack-xtra-1", "evaluate", "report"}
     sh("git checkout params.yaml", d)
 
 
@@ -165,7 +170,7 @@ def test_killed_frozen_representation_run_resumes_and_keeps_h(repo):
     params["finetune"]["env_steps"] = 400
     params["finetune"]["train"]["checkpoint_every"] = 40
     (d / "params-frozen.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    work = d / ".xfer-work" / "finetune" / "DemonAttack-frozen_h-s0"
+    work = d / ".xfer-work" / "finetune" / "DemonAttack-frozen_h-0"
     shutil.rmtree(work, ignore_errors=True)
     args = [sys.executable, "-m", "xfer.cli", "stage", "finetune", "--target", "DemonAttack", "--run", "frozen_h",
             "--seed", "0", "--no-progress", "--params", "params-frozen.yaml"]
@@ -184,10 +189,10 @@ def test_killed_frozen_representation_run_resumes_and_keeps_h(repo):
     assert killed_at > 0
     res = sh(args, d)
     assert "resumed" in res.stderr
-    summary = json.loads((d / "runs" / "finetune" / "DemonAttack-frozen_h-s0" / "summary.json").read_text())
+    summary = json.loads((d / "runs" / "finetune" / "DemonAttack-frozen_h-0" / "summary.json").read_text())
     assert summary["env_steps"] == 400 and summary["freeze_representation"]
     student, _ = ckpt.load_model(d / "models" / "student" / "model.safetensors")
-    tuned, _ = ckpt.load_model(d / "runs" / "finetune" / "DemonAttack-frozen_h-s0" / "model.safetensors")
+    tuned, _ = ckpt.load_model(d / "runs" / "finetune" / "DemonAttack-frozen_h-0" / "model.safetensors")
     for (k, a), b in zip(tuned.representation_net.state_dict().items(), student.representation_net.state_dict().values()):
         assert torch.equal(a, b), f"frozen h changed: {k}"
     assert any(not torch.equal(a, b) for a, b in zip(tuned.prediction_net.parameters(), student.prediction_net.parameters()))

@@ -19,7 +19,7 @@ Masks mark which entries exist. Shapes below use ``B`` samples, ``A`` actions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -253,3 +253,21 @@ def build_batch(
         segment_ids=index.segment_ids,
         positions=index.positions,
     )
+
+
+def behaviour_cloning_targets(batch: Batch) -> Batch:
+    """The batch with its policy targets replaced by the actions the behaviour policy took (one-hot),
+    for behaviour cloning (XTRA section 4's multi-game BC baseline).
+
+    Position ``k < K`` gets ``one_hot(actions[:, k])`` where the action is real
+    (``mask_value_prefix[:, k] == 1``, not a random action past the segment's end or a terminal);
+    every other position, and ``k = K`` (no action), is masked. Shapes as in :class:`Batch`.
+    """
+    B, K = batch.actions.shape
+    A = batch.policy.shape[2]
+    policy = np.zeros((B, K + 1, A), dtype=np.float32)
+    policy[np.arange(B)[:, None], np.arange(K)[None, :], batch.actions] = 1.0
+    mask = np.zeros((B, K + 1), dtype=np.float32)
+    mask[:, :K] = batch.mask_value_prefix
+    policy *= mask[:, :, None]
+    return replace(batch, policy=policy, mask_policy=mask)

@@ -84,12 +84,12 @@ def student_model() -> Path:
 
 
 def finetune_name(target: str, run: str, seed: int) -> str:
-    """Item name of one finetuning run: ``<target>-<run>-s<seed>`` (dvc.yaml's matrix, the report's keys)."""
-    return f"{target}-{run}-s{seed}"
+    """Item name of one finetuning run: ``<target>-<run>-<seed>`` (dvc.yaml's matrix, the report's keys)."""
+    return f"{target}-{run}-{seed}"
 
 
 def finetune_dir(target: str, run: str, seed: int) -> Path:
-    """Outputs of ``finetune@<target>-<run>-s<seed>``."""
+    """Outputs of ``finetune@<target>-<run>-<seed>``."""
     return Path("runs") / "finetune" / finetune_name(target, run, seed)
 
 

@@ -35,9 +35,9 @@ from xfer.stages.common import (
 
 
 def run(p: PipelineConfig) -> dict:
-    """Evaluate every ``finetune@<target>-<run>-s<seed>`` model; returns the metrics dict.
+    """Evaluate every ``finetune@<target>-<run>-<seed>`` model; returns the metrics dict.
 
-    ``runs`` is keyed ``<target>-<run>-s<seed>`` (:func:`xfer.stages.common.finetune_name`); each
+    ``runs`` is keyed ``<target>-<run>-<seed>`` (:func:`xfer.stages.common.finetune_name`); each
     entry has ``target, run, seed, mean_score, std_score, episodes, scores, env_steps, hns``.
     ``random_scores`` (target -> mean) and ``random_episode_scores`` (target -> scores) are the
     uniform-random agent under the same protocol.

@@ -1,4 +1,4 @@
-"""Stage ``finetune@<target>-<run>-s<seed>``: concurrent cross-task finetuning on the target game (XTRA sec 3.2, Eq. 1).
+"""Stage ``finetune@<target>-<run>-<seed>``: concurrent cross-task finetuning on the target game (XTRA sec 3.2, Eq. 1).
 
 Online EfficientZero on the target game (fully reanalysed target data) plus, when the run has
 ``cross_task``, offline batches of every pretraining game with frozen-teacher targets in the same
@@ -12,7 +12,7 @@ Each run of ``finetune.runs`` is one DVC stage; the switches reproduce the paper
 ablations: from scratch (``init: none, cross_task: false``), without cross-task, without
 pretraining (``init: none``), without task weights, frozen representation, and transferring only
 ``h`` / ``h+g`` / ``h+g+f``. dvc.yaml repeats every run once per seed of ``seeds``. Output
-``runs/finetune/<target>-<run>-s<seed>/``: model, learning curve, metrics TSVs,
+``runs/finetune/<target>-<run>-<seed>/``: model, learning curve, metrics TSVs,
 task weights over time (TSV + PNG) and ``summary.json``.
 """
 
@@ -134,7 +134,9 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
         raise StageInputError(f"finetune: seed {seed} is not in seeds {p.seeds}")
     rc = p.finetune.runs[name]
     size = (rc.size or p.net.size) if rc.init == "none" else (p.distill.size or p.net.size)
-    overrides = {**p.finetune.train}
+    overrides = {**p.finetune.train, "extra_train_steps": rc.extra_train_steps}
+    if rc.batch_size is not None:
+        overrides["batch_size"] = rc.batch_size
     cfg = train_config(p, target, overrides, env_steps=p.finetune.env_steps, net={"size": size}, seed=seed)
     student = student_model() if rc.init == "student" else None
     trainer = FinetuneTrainer(cfg, work, p, rc, student, progress)

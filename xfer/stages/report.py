@@ -42,7 +42,7 @@ def aggregate(values: list[float]) -> dict[str, float | None]:
 def build_summary(p: PipelineConfig, evaluation: dict) -> dict:
     """Per seed, per (target, run) over seeds, and aggregates over targets and seeds.
 
-    - ``seeds``: ``<target>-<run>-s<seed>`` -> score, HNS, and the difference to the uniform-random
+    - ``seeds``: ``<target>-<run>-<seed>`` -> score, HNS, and the difference to the uniform-random
       agent with its standard error over episodes (:func:`xfer.stats.difference`).
     - ``runs``: ``<target>-<run>`` -> per-seed scores, mean ± s.e. over seeds, mean HNS, the score
       relative to the baseline run's mean on that target (XTRA Table 1), and how many seeds are above
@@ -103,8 +103,37 @@ def _ci(stat: dict | None) -> str:
     return "n/a" if stat is None else f"{stat['value']:.3f} [{stat['low']:.3f}, {stat['high']:.3f}]"
 
 
-def render_markdown(p: PipelineConfig, evaluation: dict, summary: dict, plots: list[str]) -> str:
-    """The human-readable report (markdown)."""
+def zero_shot_table(p: PipelineConfig, evaluation: dict, baselines: dict[str, dict]) -> list[str]:
+    """Markdown lines: pretrained models without finetuning on every game (XTRA section 4, appendix C).
+
+    Rows: the distilled student (``evaluation["student_zero_shot"]`` on the pretraining games,
+    ``student_zero_shot_targets`` on the targets) and each pretraining baseline of ``baselines``
+    (``bc`` / ``offline_rl`` -> their stage metrics); the uniform-random agent on the targets."""
+    games = [*p.pretrain_games, *p.targets]
+    student = {**evaluation.get("student_zero_shot", {}),
+               **{g: r["mean_score"] for g, r in evaluation.get("student_zero_shot_targets", {}).items()}}
+    rows = {"student (distilled from teachers)": student}
+    names = {"bc": "multi-game behaviour cloning", "offline_rl": "multi-game offline RL"}
+    for key, m in baselines.items():
+        scores = {**m.get("zero_shot_pretrain", {}), **m.get("zero_shot_targets", {})}
+        rows[f"{names.get(key, key)} ({m.get('acts_on', '')})"] = {g: s["mean_score"] for g, s in scores.items()}
+    rows["*uniform random, same protocol*"] = evaluation.get("random_scores", {})
+    if not any(rows.values()):
+        return []
+    head = " | ".join(f"{g}{' (pretraining)' if g in p.pretrain_games else ' (target)'}" for g in games)
+    lines = ["", "## Zero-shot: pretrained models without finetuning", "",
+             "The student against multi-game models trained on the same datasets without teachers "
+             "(behaviour cloning, XTRA section 4; offline RL, appendix C); raw mean scores.", "",
+             f"| model | {head} |", "|---|" + "---:|" * len(games)]
+    for name, scores in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(scores.get(g), 1) for g in games) + " |")
+    return lines
+
+
+def render_markdown(p: PipelineConfig, evaluation: dict, summary: dict, plots: list[str],
+                    baselines: dict[str, dict] | None = None) -> str:
+    """The human-readable report (markdown); ``baselines`` are the pretraining baselines' stage
+    metrics (``metrics/baselines/<name>.json``) by name."""
     e = evaluation["protocol"]
     cpu_scale = p.device == "cpu"
     lines = [
@@ -159,9 +188,7 @@ def render_markdown(p: PipelineConfig, evaluation: dict, summary: dict, plots: l
         h, rel = agg["hns"] or {}, agg["relative_to_baseline"]
         lines.append(f"| {name} | {_ci(h.get('mean'))} | {_ci(h.get('median'))} | {_ci(h.get('iqm'))} | "
                      f"{_fmt(rel['mean'])} | {_fmt(rel['median'])} |")
-    if evaluation.get("student_zero_shot"):
-        lines += ["", "## Student, zero-shot on the pretraining games", "", "| game | mean score |", "|---|---:|"]
-        lines += [f"| {g} | {s:.1f} |" for g, s in evaluation["student_zero_shot"].items()]
+    lines += zero_shot_table(p, evaluation, baselines or {})
     lines += ["", "## Plots", ""] + [f"![{Path(x).stem}]({Path(x).name})" for x in plots]
     lines += [""]
     return "\n".join(lines)
@@ -202,7 +229,9 @@ def run(p: PipelineConfig, out: Path = REPORTS) -> dict:
             plot_seed_curves(runs, png, f"Finetuning on {target}: mean over seeds (thin: each seed)",
                              "agent steps", "evaluation score", hlines=hlines)
             plots.insert(0, str(png))
-    (out / "report.md").write_text(render_markdown(p, evaluation, summary, plots))
+    baselines = {name: json.loads(f.read_text()) for name in ("bc", "offline_rl")
+                 if (f := Path("metrics") / "baselines" / f"{name}.json").exists()}
+    (out / "report.md").write_text(render_markdown(p, evaluation, summary, plots, baselines))
     write_json(Path("metrics") / "summary.json", summary)
     return summary
 

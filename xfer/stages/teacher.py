@@ -34,8 +34,9 @@ from xfer.learner import Learner
 from xfer.nets import build_network
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.offline import train_offline
+from xfer.replay.buffer import SampleIndex
 from xfer.replay.segment import Segment
-from xfer.replay.targets import build_batch, network_bootstrap
+from xfer.replay.targets import Batch, build_batch, network_bootstrap
 from xfer.stages.common import (
     StageInputError,
     dataset_dir,
@@ -57,6 +58,23 @@ def make_meta(p: PipelineConfig, size: str, games: list[str], steps: int, cfg_ha
         action_maps={g: minimal_action_map(g).tolist() for g in games}, step=steps, env_steps=0,
         config_hash=cfg_hash,
     )
+
+
+def reanalysed_batch(index: SampleIndex, learner: Learner, latest_net: EfficientZeroNet, p: PipelineConfig,
+                     reanalyse_fraction: float, rng: np.random.Generator) -> Batch:
+    """Offline RL targets for sampled positions (MuZero Reanalyse on a fixed dataset): value
+    bootstraps from ``learner.target_net``, policy targets re-searched for ``reanalyse_fraction`` of
+    the samples (:func:`xfer.inference.reanalyse_policy_fn`: the target network or ``latest_net``).
+    Offline data never ages, so the TD horizon stays ``replay.td_steps``. Returns a :class:`Batch`."""
+    r = p.replay
+
+    def value_fn(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return learner.target_net.initial_inference(torch.from_numpy(obs).to(p.device)).value.cpu().numpy()
+
+    policy_fn = reanalyse_policy_fn(learner.target_net, latest_net, r, p.search, rng, p.device)
+    return build_batch(index, r.unroll_steps, r.td_steps, r.off_policy_age_scale, 0, p.discount,
+                       p.value_prefix_horizon, reanalyse_fraction, network_bootstrap(value_fn), policy_fn, rng)
 
 
 def annotate(net: EfficientZeroNet, segments: list[Segment], p: PipelineConfig, seed: int,
@@ -97,22 +115,10 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, t.train_steps, p.device, augment=True)
     reanalyse_net = build_network(net.spec, 18, p.env.stack, p.env.screen_size, p.net.precision, p.device)
     sampler = OfflineSampler({game: reader}, t.max_cached_shards, t.rotate_every, seed=p.seed)
-    r = p.replay
 
     def source(rng: np.random.Generator):
-        index = sampler.sample(game, t.batch_size)
-
-        def value_fn(obs: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return learner.target_net.initial_inference(torch.from_numpy(obs).to(p.device)).value.cpu().numpy()
-
-        policy_fn = reanalyse_policy_fn(learner.target_net, reanalyse_net, r, p.search, rng, p.device)
-
-        # Offline data never ages: the TD horizon stays at td_steps (age 0).
-        batch = build_batch(index, r.unroll_steps, r.td_steps, r.off_policy_age_scale, 0, p.discount,
-                            p.value_prefix_horizon, t.reanalyse_fraction, network_bootstrap(value_fn),
-                            policy_fn, rng)
-        return [batch]
+        return [reanalysed_batch(sampler.sample(game, t.batch_size), learner, reanalyse_net, p,
+                                 t.reanalyse_fraction, rng)]
 
     def refresh(step: int) -> None:
         if step % 25 == 0 or step == 1:

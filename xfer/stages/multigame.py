@@ -1,0 +1,46 @@
+"""What the multi-game pretraining stages share: the behaviour datasets of all pretraining games,
+the sidecar of a multi-game model, and zero-shot evaluation on a list of games."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xfer.actor import evaluate
+from xfer.config import PipelineConfig, SearchConfig
+from xfer.data import DatasetReader
+from xfer.envs.atari import action_mask
+from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.stages.common import StageInputError, dataset_dir
+
+
+def open_datasets(p: PipelineConfig, games: list[str]) -> dict[str, DatasetReader]:
+    """Readers of the behaviour datasets (``collect@<game>``) of ``games``, every shard verified.
+
+    Raises:
+        FileNotFoundError: a game without a dataset (the message names the stage to run);
+        StageInputError / xfer.data.DatasetError: wrong game, action map, or a corrupt shard.
+    """
+    readers = {}
+    for g in games:
+        path = dataset_dir(g)
+        if not (path / "manifest.json").exists():
+            raise FileNotFoundError(f"no dataset for {g!r} at {path}; run `dvc repro collect@{g}` first")
+        r = DatasetReader(path)
+        if r.game != g:
+            raise StageInputError(f"{path} holds game {r.game!r}, expected {g!r}")
+        r.check_action_mask(action_mask(g))
+        r.verify_all()
+        readers[g] = r
+    return readers
+
+
+def zero_shot(net: EfficientZeroNet, p: PipelineConfig, games: list[str], search: SearchConfig,
+              seed: int) -> dict[str, dict]:
+    """Evaluate ``net`` on each of ``games`` under the evaluation protocol (``evaluate`` section):
+    game -> ``{mean_score, scores}`` (raw scores, ``evaluate.episodes`` each)."""
+    out = {}
+    for i, g in enumerate(games):
+        scores = evaluate(net, p.env.for_game(g), search, p.evaluate.episodes, p.evaluate.max_steps,
+                          seed=seed + 1000 * i, device=p.device)
+        out[g] = {"mean_score": float(np.mean(scores)), "scores": scores.tolist()}
+    return out

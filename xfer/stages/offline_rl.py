@@ -1,0 +1,77 @@
+"""Stage ``offline_rl``: multi-game offline RL instead of distillation, evaluated zero-shot (XTRA appendix C).
+
+One network of the student's size is trained like a teacher (EfficientZero + Reanalyse on fixed
+data, value bootstraps from its own target network) but on the behaviour datasets of all
+pretraining games at once, batches split evenly over the games. XTRA found that such a model does
+not scale beyond a couple of games, which is why it distils per-game teachers instead; this stage
+measures that comparison: zero-shot scores on the pretraining games (against the teachers and the
+student) and on the targets. Outputs ``models/baselines/offline_rl`` and
+``metrics/baselines/offline_rl.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from xfer import checkpoint as ckpt
+from xfer.config import PipelineConfig
+from xfer.data import OfflineSampler
+from xfer.learner import Learner
+from xfer.nets import build_network
+from xfer.offline import train_offline
+from xfer.replay.targets import Batch, concat_batches
+from xfer.stages.bc import baseline_model
+from xfer.stages.common import dataset_dir, input_fingerprint, section_hash, stage_cli, work_dir, write_json
+from xfer.stages.multigame import open_datasets, zero_shot
+from xfer.stages.teacher import make_meta, reanalysed_batch
+
+
+def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -> dict:
+    """Train the multi-game offline-RL model and evaluate it zero-shot; returns its metrics."""
+    o = p.baselines.offline_rl
+    size = o.size or p.distill.size or p.net.size
+    readers = open_datasets(p, p.pretrain_games)
+    sampler = OfflineSampler(readers, o.max_cached_shards, o.rotate_every, seed=p.seed + 13)
+    net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision, p.device,
+                        p.net.zero_init_heads)
+    learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, o.train_steps, p.device, augment=True)
+    latest = build_network(net.spec, 18, p.env.stack, p.env.screen_size, p.net.precision, p.device)
+    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon",
+                            "baselines", "distill", "pretrain_games", "seed",
+                            extra={"data": input_fingerprint([dataset_dir(g) for g in p.pretrain_games])})
+
+    def source(rng: np.random.Generator) -> list[Batch]:
+        return [concat_batches([reanalysed_batch(index, learner, latest, p, o.reanalyse_fraction, rng)
+                                for index in sampler.sample_uniform(o.batch_size).values()])]
+
+    def refresh(step: int) -> None:
+        if step % 25 == 0 or step == 1:
+            latest.load_state_dict(learner.net.state_dict())
+
+    metrics = train_offline(learner, source, o.train_steps, work / "state", cfg_hash, p.seed, o.checkpoint_every,
+                            o.target_refresh, Path("metrics") / "baselines" / "offline_rl.tsv", refresh, progress,
+                            desc="multi-game offline RL")
+    result = {"size": size, "train_steps": learner.step_count, "final_loss": metrics.get("loss_total"),
+              "acts_on": "search",
+              "zero_shot_pretrain": zero_shot(learner.net, p, p.pretrain_games, p.search, p.seed + 5000),
+              "zero_shot_targets": zero_shot(learner.net, p, p.targets, p.search, p.seed + 6000)}
+    ckpt.save_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
+    return result
+
+
+def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:
+    metrics = run(p, baseline_model("offline_rl"), work_dir("offline_rl"), not args.no_progress)
+    write_json(Path("metrics") / "baselines" / "offline_rl.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_cli("offline_rl", __doc__.splitlines()[0], _run, argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
