@@ -46,9 +46,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 # Stage groups in pipeline order; DVC names per-item stages "group@item". Unknown groups run after
 # these, in the order `dvc stage list` prints them.
-GROUP_ORDER: tuple[str, ...] = ("collect", "teacher", "distill", "finetune", "evaluate", "report")
+GROUP_ORDER: tuple[str, ...] = ("collect", "teacher", "distill", "bc", "offline_rl", "finetune", "evaluate", "report")
 # Groups that need an accelerator: routed to the gpu work pool in distributed mode; the rest go to cpu.
-HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "finetune"})
+HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "bc", "offline_rl", "finetune"})
 # Deployments (flow name/deployment name, see prefect.yaml) that run one stage on a pool's worker.
 STAGE_DEPLOYMENTS: dict[str, str] = {"gpu": "xtra-stage/gpu", "cpu": "xtra-stage/cpu"}
 # xfer's exit code for bad input (bad params, corrupt data, missing files): retrying cannot help.
@@ -202,7 +202,7 @@ def stage_group(stage: str) -> str:
 
 
 def pool_for_stage(stage: str) -> Literal["gpu", "cpu"]:
-    """Which work pool a stage belongs on: heavy groups (collect, teacher, distill, finetune) -> gpu."""
+    """Which work pool a stage belongs on: heavy groups (collect, teacher, distill, bc, offline_rl, finetune) -> gpu."""
     return "gpu" if stage_group(stage) in HEAVY_GROUPS else "cpu"
 
 
@@ -471,7 +471,7 @@ def xtra_pipeline(params: PipelineParams = PipelineParams(), repo: str = ".",  #
                   distributed: bool = False) -> dict[str, Any]:
     """The XTRA pipeline: write params.yaml, then run every DVC stage in order, one task per stage.
 
-    ``distributed``: run each stage as a run of the ``xtra-stage/gpu`` (collect, teacher, distill,
+    ``distributed``: run each stage as a run of the ``xtra-stage/gpu`` (collect, teacher, distill, bc, offline_rl,
     finetune) or ``xtra-stage/cpu`` (evaluate, report, others) deployment instead of in this process;
     stages then always pull before and push after (that is how hosts exchange outputs).
     Publishes the report (markdown) and metrics summary (table) as artifacts. Returns a JSON summary.

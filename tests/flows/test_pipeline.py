@@ -152,9 +152,10 @@ def test_bad_input_exit_code_2_is_not_retried(prefect_server, fast_retries, tmp_
 def test_order_and_routing_helpers():
     from flows.pipeline import order_stages, pool_for_stage
 
-    listed = ["report", "finetune@a", "extra", "collect@x", "teacher@x", "collect@y", "distill", "evaluate"]
-    assert order_stages(listed) == ["collect@x", "collect@y", "teacher@x", "distill", "finetune@a",
-                                    "evaluate", "report", "extra"]
+    listed = ["report", "finetune@a", "extra", "bc", "collect@x", "teacher@x", "collect@y", "offline_rl", "distill",
+              "evaluate"]
+    assert order_stages(listed) == ["collect@x", "collect@y", "teacher@x", "distill", "bc", "offline_rl",
+                                    "finetune@a", "evaluate", "report", "extra"]
     assert [pool_for_stage(s) for s in ("collect@x", "teacher@x", "distill", "finetune@a")] == ["gpu"] * 4
     assert [pool_for_stage(s) for s in ("evaluate", "report", "extra")] == ["cpu"] * 3
 
