@@ -60,7 +60,7 @@ TAIL_LINES = 40
 # How often distributed mode polls a stage's flow run for completion (seconds).
 POLL_SECONDS = float(os.environ.get("XFER_STAGE_POLL_SECONDS", "5"))
 
-Preset = Literal["default", "shooter", "maze", "diverse"]
+Preset = Literal["default", "cpu-demo", "shooter", "maze", "diverse"]
 
 
 class PipelineParams(BaseModel):
@@ -71,7 +71,8 @@ class PipelineParams(BaseModel):
     once per seed). For convenience ``target="Game"`` is accepted as input and mapped onto ``targets``.
     """
 
-    preset: Preset = Field("default", description="params preset: default = small CPU pipeline; "
+    preset: Preset = Field("default", description="params preset: default = small CPU pipeline; cpu-demo = "
+                           "xtra vs scratch vs no task weights, 3 seeds, about 2 h on 2 CPU cores; "
                            "shooter / maze / diverse = paper-scale setups for GPU workers")
     pretrain_games: list[str] | None = Field(None, description="pretraining games (offline datasets); "
                                              "empty = the preset's")
@@ -516,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  python flows/pipeline.py --push               # push outputs + run-cache after each stage\n"
         "  python flows/pipeline.py --distributed        # stages go to the gpu/cpu pools' workers",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="default", choices=["default", "shooter", "maze", "diverse"])
+    p.add_argument("--preset", default="default", choices=["default", "cpu-demo", "shooter", "maze", "diverse"])
     p.add_argument("--games", type=_csv, help="pretraining games, comma separated (default: preset's)")
     p.add_argument("--targets", type=_csv, help="target games, comma separated (default: preset's)")
     p.add_argument("--seed", type=int, help="seed of the pretraining stages (default: preset's)")

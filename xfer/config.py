@@ -270,8 +270,17 @@ def config_hash(cfg: BaseModel) -> str:
 class EvalConfig(_Frozen):
     """Evaluation protocol: argmax visit counts, no noise (reference.md section 1)."""
 
-    episodes: int = Field(32, ge=1)
+    episodes: int = Field(32, ge=1, description="episodes per finetuned model and for the uniform-random agent")
     max_steps: int = Field(27_000, ge=1, description="agent-step cap per episode (27k = 108k frames)")
+    zero_shot_episodes: int | None = Field(
+        None, ge=1, description="episodes of the evaluations of pretrained models without finetuning (teachers, "
+        "student, pretraining baselines) per game; None = episodes"
+    )
+
+    @property
+    def pretrained_episodes(self) -> int:
+        """Episodes per game of an evaluation of a pretrained model (``zero_shot_episodes``, else ``episodes``)."""
+        return self.zero_shot_episodes or self.episodes
 
 
 class CollectConfig(_Frozen):

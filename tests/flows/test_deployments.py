@@ -59,7 +59,7 @@ def test_prefect_yaml_deploys_three_deployments_with_a_typed_form(deployed):
     form = schema["definitions"]["PipelineParams"]["properties"]
     assert {"preset", "pretrain_games", "targets", "seed", "seeds", "collect_env_steps", "teacher_train_steps",
             "distill_train_steps", "finetune_env_steps", "push"} <= set(form)
-    assert form["preset"]["enum"] == ["default", "shooter", "maze", "diverse"]
+    assert form["preset"]["enum"] == ["default", "cpu-demo", "shooter", "maze", "diverse"]
     assert set(deps["xtra-stage/gpu"].parameter_openapi_schema["properties"]) >= {"stage", "repo", "pull", "push"}
 
 

@@ -11,14 +11,14 @@ from xfer.stages.common import ParamsError, load_params
 PRESETS = Path(__file__).resolve().parents[2] / "presets"
 
 
-@pytest.mark.parametrize("name", ["default", "shooter", "maze", "diverse"])
+@pytest.mark.parametrize("name", ["default", "cpu-demo", "shooter", "maze", "diverse"])
 def test_presets_validate(name):
     data = build_params(name, [], PRESETS)
     assert data["preset"] == name and set(data["targets"]).isdisjoint(data["pretrain_games"])
 
 
 def test_available_presets():
-    assert {"default", "shooter", "maze", "diverse"} <= set(available_presets(PRESETS))
+    assert {"default", "cpu-demo", "shooter", "maze", "diverse"} <= set(available_presets(PRESETS))
 
 
 def write(tmp_path, data):

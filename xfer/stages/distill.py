@@ -93,7 +93,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
                             d.target_refresh, Path("metrics") / "distill.tsv", progress=progress, desc="distill")
     zero_shot = {}
     for i, g in enumerate(p.pretrain_games):
-        scores = evaluate(learner.net, p.env.for_game(g), p.search, p.evaluate.episodes, p.evaluate.max_steps,
+        scores = evaluate(learner.net, p.env.for_game(g), p.search, p.evaluate.pretrained_episodes, p.evaluate.max_steps,
                           seed=p.seed + 2000 + i, device=p.device)
         zero_shot[g] = float(scores.mean())
     ckpt.save_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))

@@ -94,7 +94,7 @@ def student_zero_shot(p: PipelineConfig) -> dict[str, dict]:
     net, _ = ckpt.load_model(path, device=p.device, precision=p.net.precision)
     out = {}
     for ti, target in enumerate(p.targets):
-        scores = evaluate(net, p.env.for_game(target), p.search, e.episodes, e.max_steps,
+        scores = evaluate(net, p.env.for_game(target), p.search, e.pretrained_episodes, e.max_steps,
                           seed=p.seed + 200_000 + 1000 * ti, device=p.device)
         out[target] = {"mean_score": float(scores.mean()), "std_score": float(scores.std()),
                        "episodes": len(scores), "scores": scores.tolist()}

@@ -37,10 +37,10 @@ def open_datasets(p: PipelineConfig, games: list[str]) -> dict[str, DatasetReade
 def zero_shot(net: EfficientZeroNet, p: PipelineConfig, games: list[str], search: SearchConfig,
               seed: int) -> dict[str, dict]:
     """Evaluate ``net`` on each of ``games`` under the evaluation protocol (``evaluate`` section):
-    game -> ``{mean_score, scores}`` (raw scores, ``evaluate.episodes`` each)."""
+    game -> ``{mean_score, scores}`` (raw scores, ``EvalConfig.pretrained_episodes`` each)."""
     out = {}
     for i, g in enumerate(games):
-        scores = evaluate(net, p.env.for_game(g), search, p.evaluate.episodes, p.evaluate.max_steps,
+        scores = evaluate(net, p.env.for_game(g), search, p.evaluate.pretrained_episodes, p.evaluate.max_steps,
                           seed=seed + 1000 * i, device=p.device)
         out[g] = {"mean_score": float(np.mean(scores)), "scores": scores.tolist()}
     return out

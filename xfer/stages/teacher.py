@@ -127,7 +127,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     metrics = train_offline(learner, source, t.train_steps, work / "state", cfg_hash, p.seed, t.checkpoint_every,
                             t.target_refresh, Path("metrics") / "teacher" / f"{game}.tsv", refresh, progress,
                             desc=f"teacher {game}")
-    scores = evaluate(learner.net, p.env.for_game(game), p.search, p.evaluate.episodes, p.evaluate.max_steps,
+    scores = evaluate(learner.net, p.env.for_game(game), p.search, p.evaluate.pretrained_episodes, p.evaluate.max_steps,
                       seed=p.seed + 1000, device=p.device)
     ckpt.save_model(out_model, learner.net, make_meta(p, size, [game], learner.step_count, cfg_hash))
     sha = ckpt.read_model_meta(out_model).weights_sha256
