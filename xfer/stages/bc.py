@@ -38,7 +38,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     """Train the behaviour-cloning model and evaluate it zero-shot; returns its metrics."""
     b = p.baselines.bc
     size = b.size or p.distill.size or p.net.size
-    readers = open_datasets(p, p.pretrain_games)
+    readers = open_datasets(p.pretrain_games)
     sampler = OfflineSampler(readers, b.max_cached_shards, b.rotate_every, seed=p.seed + 11)
     net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision, p.device,
                         p.net.zero_init_heads)

@@ -20,7 +20,6 @@ from xfer import checkpoint as ckpt
 from xfer.actor import evaluate
 from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, OfflineSampler
-from xfer.envs.atari import action_mask
 from xfer.learner import Learner
 from xfer.nets import build_network
 from xfer.offline import train_offline
@@ -35,10 +34,11 @@ from xfer.stages.common import (
     work_dir,
     write_json,
 )
+from xfer.stages.multigame import open_datasets
 from xfer.stages.teacher import make_meta
 
 
-def open_teacher_data(p: PipelineConfig, games: list[str]) -> dict[str, DatasetReader]:
+def open_teacher_data(games: list[str]) -> dict[str, DatasetReader]:
     """Readers of the teacher-relabelled datasets, checked for game, action map and annotation.
 
     Raises:
@@ -46,19 +46,10 @@ def open_teacher_data(p: PipelineConfig, games: list[str]) -> dict[str, DatasetR
             mismatch, a dataset that was never relabelled by a teacher, or a missing, truncated or
             corrupt shard (every shard's size and SHA-256 are checked here).
     """
-    readers = {}
-    for g in games:
-        path = teacher_data_dir(g)
-        if not (path / "manifest.json").exists():
-            raise FileNotFoundError(f"no teacher targets for {g!r} at {path}; run `dvc repro teacher@{g}` first")
-        r = DatasetReader(path)
-        if r.game != g:
-            raise StageInputError(f"{path} holds game {r.game!r}, expected {g!r}")
-        r.check_action_mask(action_mask(g))
+    readers = open_datasets(games, teacher_data_dir, "teacher", "teacher targets")
+    for g, r in readers.items():
         if not r.manifest.annotation.startswith("teacher:"):
-            raise StageInputError(f"{path} is annotated by {r.manifest.annotation!r}, not a teacher; rerun teacher@{g}")
-        r.verify_all()  # fail before training, not when the sampler first reaches a bad shard
-        readers[g] = r
+            raise StageInputError(f"{r.path} is annotated by {r.manifest.annotation!r}, not a teacher; rerun teacher@{g}")
     return readers
 
 
@@ -77,7 +68,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     """Distil the teachers of all pretraining games into one student; returns metrics."""
     d = p.distill
     size = d.size or p.net.size
-    readers = open_teacher_data(p, p.pretrain_games)
+    readers = open_teacher_data(p.pretrain_games)
     sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed)
     net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision,
                         p.device, p.net.zero_init_heads)

@@ -62,7 +62,7 @@ class FinetuneTrainer(Trainer):
         self.weights = TaskWeights(games, p.finetune.task_weights)
         self.sampler = None
         if games:
-            readers = open_teacher_data(p, games)
+            readers = open_teacher_data(games)
             d = p.distill
             self.sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=cfg.seed + 7)
         super().__init__(cfg, out_dir, progress, restart_stale=True,

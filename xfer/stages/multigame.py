@@ -3,6 +3,9 @@ the sidecar of a multi-game model, and zero-shot evaluation on a list of games."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
 from xfer.actor import evaluate
@@ -13,18 +16,21 @@ from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.stages.common import StageInputError, dataset_dir
 
 
-def open_datasets(p: PipelineConfig, games: list[str]) -> dict[str, DatasetReader]:
-    """Readers of the behaviour datasets (``collect@<game>``) of ``games``, every shard verified.
+def open_datasets(games: list[str], where: Callable[[str], Path] = dataset_dir, producer: str = "collect",
+                  what: str = "dataset") -> dict[str, DatasetReader]:
+    """Readers of the datasets of ``games`` at ``where(game)`` (default: the behaviour datasets of
+    ``collect@<game>``), each checked for its game and action map, every shard's size and SHA-256
+    verified before any training (not when a sampler first reaches a bad shard).
 
     Raises:
-        FileNotFoundError: a game without a dataset (the message names the stage to run);
+        FileNotFoundError: a game without its dataset (the message names ``producer@<game>`` to run);
         StageInputError / xfer.data.DatasetError: wrong game, action map, or a corrupt shard.
     """
     readers = {}
     for g in games:
-        path = dataset_dir(g)
+        path = where(g)
         if not (path / "manifest.json").exists():
-            raise FileNotFoundError(f"no dataset for {g!r} at {path}; run `dvc repro collect@{g}` first")
+            raise FileNotFoundError(f"no {what} for {g!r} at {path}; run `dvc repro {producer}@{g}` first")
         r = DatasetReader(path)
         if r.game != g:
             raise StageInputError(f"{path} holds game {r.game!r}, expected {g!r}")

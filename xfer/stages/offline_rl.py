@@ -34,7 +34,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     """Train the multi-game offline-RL model and evaluate it zero-shot; returns its metrics."""
     o = p.baselines.offline_rl
     size = o.size or p.distill.size or p.net.size
-    readers = open_datasets(p, p.pretrain_games)
+    readers = open_datasets(p.pretrain_games)
     sampler = OfflineSampler(readers, o.max_cached_shards, o.rotate_every, seed=p.seed + 13)
     net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision, p.device,
                         p.net.zero_init_heads)
