@@ -40,7 +40,7 @@ def test_aggregate_ignores_missing_and_trims_for_iqm() -> None:
 
 
 def test_summary_over_seeds_against_random_and_markdown() -> None:
-    p = load_params(ROOT / "presets" / "default.yaml").model_copy(update={"seeds": [0, 1]})
+    p = load_params(ROOT / "presets" / "default.yaml").model_copy(update={"seeds": [0, 1], "targets": ["DemonAttack"]})
     evaluation = _evaluation()
     summary = build_summary(p, evaluation)
     xtra = summary["runs"]["DemonAttack-xtra"]
