@@ -50,13 +50,14 @@ class FakeModel:
         return RecurrentStep(self.vp[i], self.v[i], self.logits[i])
 
 
-def bench(B: int, S: int, A: int, repeats: int, seed: int, latency_ms: float, max_depth: int) -> dict:
+def bench(B: int, S: int, A: int, repeats: int, seed: int, latency_ms: float, max_depth: int,
+          legal: int | None = None) -> dict:
     model = FakeModel(B, A, S, seed, latency_ms / 1000.0)
     r = np.random.default_rng(seed + 1)
     root = RootInputs(
         value=r.normal(size=B).astype(np.float32),
         policy_logits=r.normal(size=(B, A)).astype(np.float32),
-        action_mask=np.ones((B, A), bool),
+        action_mask=np.arange(A)[None, :].repeat(B, 0) < (legal or A),  # the first `legal` actions
     )
     cfg = SearchConfig(num_simulations=S, max_depth=max_depth)
     run_search(model, root, cfg, np.random.default_rng(seed), add_noise=True)  # warm-up (buffers, caches)
@@ -72,6 +73,7 @@ def bench(B: int, S: int, A: int, repeats: int, seed: int, latency_ms: float, ma
         "B": B,
         "simulations": S,
         "actions": A,
+        "legal": legal or A,
         "wall_ms_best": 1e3 * min(walls),
         "wall_ms_median": 1e3 * statistics.median(walls),
         "cpu_ms_best": 1e3 * min(cpus),
@@ -93,20 +95,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--fake-latency-ms", type=float, default=0.0, help="sleep per recurrent call, emulating a network"
     )
+    ap.add_argument("--legal", type=int, default=None,
+                    help="legal actions per root (the first N of A; default all): below A, every node masks")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(utc_heading(), "", machine_line(load), f"- command: `{command_line(argv)}`", sep="\n")
-    print(f"- fake latency {args.fake_latency_ms} ms/call, max_depth {args.max_depth}", end="\n\n")
+    print(f"- fake latency {args.fake_latency_ms} ms/call, max_depth {args.max_depth}, "
+          f"legal actions {args.legal or args.actions} of {args.actions}", end="\n\n")
     rows = []
     header = "| B | sims | A | wall ms (best) | wall ms (median) | roots/s (best wall) | roots/s (median wall) | roots/s (CPU time) | x C++ ref (best) |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for B in args.batch_sizes:
         row = bench(
-            B, args.simulations, args.actions, args.repeats, args.seed, args.fake_latency_ms, args.max_depth
+            B, args.simulations, args.actions, args.repeats, args.seed, args.fake_latency_ms, args.max_depth,
+            args.legal,
         )
         rows.append(row)
         # the C++ reference figure is for 50 simulations, tree operations only
