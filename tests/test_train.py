@@ -57,6 +57,23 @@ def test_extra_steps_at_a_tenth_of_the_learning_rate(tmp_path):
     assert json.loads((out / "summary.json").read_text())["train_steps"] == 25
 
 
+def test_without_initial_and_final_evaluation(tmp_path):
+    # pipeline stages: collect skips the untrained policy, finetune leaves its last step to `evaluate`
+    from xfer.presets import build_train_config, parse_overrides
+    from xfer.train import Trainer
+
+    overrides = parse_overrides([a for a in TINY[TINY.index("--set"):] if a != "--set"] + ["env.game=Breakout",
+                                                                                          "env_steps=120"])
+    cfg = build_train_config("cpu", {**overrides, "net": {**overrides.get("net", {}), "size": "tiny"}})
+    out = tmp_path / "run"
+    summary = Trainer(cfg, out, progress=False, initial_eval=False, final_eval=False).run()
+    rows = (out / "metrics" / "eval.tsv").read_text().splitlines()
+    assert [r.split()[0] for r in rows[1:]] == ["100"]  # only the in-run evaluation at eval_every
+    assert summary["final_eval_score"] is None and summary["first_eval_score"] is not None
+    _, meta = ckpt.load_model(out / "model.safetensors")
+    assert (meta.env_steps, meta.step) == (120, summary["train_steps"])  # the final weights, saved at the end
+
+
 def test_unknown_game_fails_before_work(tmp_path, capsys):
     assert main(["train", "--game", "Pongg", "--out", str(tmp_path / "x"), *TINY]) == 2
     err = capsys.readouterr().err

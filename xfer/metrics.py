@@ -47,6 +47,16 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
+def write_tsv(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write dict rows (same keys) as a TSV file with a header line."""
+    if not rows:
+        return
+    with Path(path).open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
+        w.writeheader()
+        w.writerows(rows)
+
+
 def running_mean(y: list[float], window: int) -> np.ndarray:
     """Mean of the last ``window`` values at each position (fewer at the start): ``[n]`` float64."""
     c = np.cumsum(np.concatenate([[0.0], np.asarray(y, np.float64)]))

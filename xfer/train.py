@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from xfer import checkpoint as ckpt
-from xfer.actor import SelfPlay, evaluate, evaluate_random, temperature_at
+from xfer.actor import SelfPlay, evaluate_random, temperature_at
 from xfer.config import TrainConfig, config_hash
 from xfer.envs.atari import minimal_action_map, validate_game
 from xfer.inference import reanalyse_policy_fn
@@ -34,6 +34,7 @@ from xfer.learner import Learner, StepResult
 from xfer.metrics import TsvLog, plot_curves
 from xfer.nets import build_network
 from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.replay.buffer import PrioritizedReplay
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
 from xfer.resume import discard_stale_state, load_state, save_state
@@ -87,6 +88,10 @@ class Trainer:
     ``restart_stale``: discard a resume state from another configuration instead of refusing it
     (pipeline stages; ``xfer train`` refuses so a user never loses a run by mistake).
     ``freeze_representation``: train with ``h`` frozen (:meth:`xfer.learner.Learner.freeze_representation`).
+    ``initial_eval``: evaluate the untrained (or initialised) network at agent step 0.
+    ``final_eval``: evaluate at the last agent step; off where a later stage evaluates the final
+    model under its own protocol (the pipeline's ``evaluate``): ``model.safetensors`` is then
+    written at the end without an evaluation, and no in-run evaluation falls on the last step.
     """
 
     #: measure a uniform-random agent under the evaluation protocol once (``metrics/random.json``,
@@ -94,11 +99,13 @@ class Trainer:
     random_baseline: bool = True
 
     def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: Path | None = None,
-                 restart_stale: bool = False, freeze_representation: bool = False) -> None:
+                 restart_stale: bool = False, freeze_representation: bool = False, initial_eval: bool = True,
+                 final_eval: bool = True) -> None:
         validate_game(cfg.env.game)  # fail before any heavy work
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
         self.cfg = cfg
+        self.initial_eval, self.final_eval = initial_eval, final_eval
         self.out = Path(out_dir)
         self.progress = progress
         self.out.mkdir(parents=True, exist_ok=True)
@@ -198,8 +205,10 @@ class Trainer:
     def _evaluate(self) -> float:
         cfg = self.cfg
         self.actor_net.load_state_dict(self.learner.net.state_dict())
-        scores = evaluate(self.actor_net, cfg.env, cfg.search, cfg.eval_episodes, cfg.eval_max_steps,
-                          seed=cfg.seed + 10_000 + self.counters.env_steps, device=cfg.device)
+        # one thread, in this process: scores independent of the host's core count
+        scores = run_evaluations([EvalJob("eval", self.actor_net, cfg.env, cfg.search, cfg.eval_episodes,
+                                          cfg.eval_max_steps, cfg.seed + 10_000 + self.counters.env_steps)],
+                                 device=cfg.device, workers=1)["eval"]
         c = self.counters
         self.eval_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps,
                               "mean_score": float(scores.mean()), "std_score": float(scores.std()),
@@ -275,7 +284,7 @@ class Trainer:
         start = time.time()
         selfplay = SelfPlay(cfg.env, cfg.num_envs, cfg.seed + c.env_steps, cfg.replay.segment_length)
         selfplay.steps = self.replay.total_added
-        if c.env_steps == 0:
+        if c.env_steps == 0 and self.initial_eval:
             self._evaluate()
         bar = tqdm(total=cfg.env_steps, initial=c.env_steps, unit="step", disable=not self.progress,
                    desc=f"train {cfg.env.game}", dynamic_ncols=True)
@@ -303,7 +312,7 @@ class Trainer:
                     self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps, **metrics})
                 bar.set_postfix(loss=f"{metrics.get('loss', float('nan')):.3f}", train=c.train_steps,
                                 ret=f"{np.mean(recent):.1f}" if recent else "-")
-                if c.env_steps - c.last_eval >= cfg.eval_every:
+                if c.env_steps - c.last_eval >= cfg.eval_every and (self.final_eval or c.env_steps < cfg.env_steps):
                     score = self._evaluate()
                     bar.write(f"[eval] agent steps {c.env_steps}: mean score {score:.2f}")
                 if c.env_steps - c.last_checkpoint >= cfg.checkpoint_every:
@@ -313,19 +322,23 @@ class Trainer:
             bar.close()
             selfplay.close()
         self._extra_steps()
-        if (c.last_eval, c.last_eval_train) != (c.env_steps, c.train_steps):
+        if not self.final_eval:
+            ckpt.save_model(self.out / "model.safetensors", self.learner.net, model_meta(cfg, c))
+        elif (c.last_eval, c.last_eval_train) != (c.env_steps, c.train_steps):
             self._evaluate()
         c.last_checkpoint = c.env_steps
         self._save_state()
         rows = self.eval_log.read()
+        scores = [float(r["mean_score"]) for r in rows]
         summary = {
             "game": cfg.env.game,
             "size": cfg.net.size,
             "env_steps": c.env_steps,
             "train_steps": c.train_steps,
-            "first_eval_score": float(rows[0]["mean_score"]),
-            "final_eval_score": float(rows[-1]["mean_score"]),
-            "best_eval_score": max(float(r["mean_score"]) for r in rows),
+            "first_eval_score": scores[0] if scores else None,
+            # None without an evaluation at the last step (``final_eval=False``)
+            "final_eval_score": scores[-1] if self.final_eval and scores else None,
+            "best_eval_score": max(scores) if scores else None,
             "random_eval_score": self._random_baseline(),
             "wall_seconds_this_session": round(time.time() - start, 1),
             "config_hash": config_hash(cfg),

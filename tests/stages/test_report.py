@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from xfer.stages.common import load_params
-from xfer.stages.report import aggregate, build_summary, render_markdown
+from xfer.stages.report import aggregate, build_summary, curve_rows, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,3 +70,15 @@ def test_summary_over_seeds_against_random_and_markdown() -> None:
     assert "| multi-game behaviour cloning (policy head (no search)) | 50.0 | n/a | 60.0 |" in md
     assert "| *uniform random, same protocol* | n/a | n/a | 120.0 |" in md
     assert "![learning_curves_DemonAttack](learning_curves_DemonAttack.png)" in md
+
+
+def test_curve_ends_with_the_evaluate_stage_score_of_the_final_model() -> None:
+    rows = [{"env_steps": "0", "train_steps": "0", "mean_score": "190.0", "std_score": "1", "min_score": "189",
+             "max_score": "191", "episodes": "4"}]
+    final = {"env_steps": 1000, "mean_score": 650.0, "std_score": 50.0, "scores": [600.0, 700.0], "episodes": 2}
+    got = curve_rows(rows, final)
+    assert [r["env_steps"] for r in got] == ["0", "1000"] and list(got[1]) == list(rows[0])
+    assert (got[1]["mean_score"], got[1]["min_score"], got[1]["max_score"], got[1]["episodes"]) == (
+        "650.0", "600.0", "700.0", "2")
+    # a run that evaluated its last step itself, or no evaluate-stage entry: the in-run curve as it is
+    assert curve_rows(got, final) == got and curve_rows(rows, None) == rows

@@ -55,7 +55,8 @@ def run(p: PipelineConfig, game: str, out: Path, work: Path, progress: bool = Tr
     """Collect the dataset for ``game`` into ``out`` (atomic); returns the stage metrics."""
     if p.collect.policy == "efficientzero":
         cfg = train_config(p, game, p.collect.train, env_steps=p.collect.env_steps)
-        trainer = Trainer(cfg, work, progress=progress, restart_stale=True)
+        # no evaluation of the untrained behaviour policy: only its final score is reported
+        trainer = Trainer(cfg, work, progress=progress, restart_stale=True, initial_eval=False)
         summary = trainer.run()
         segments = list(trainer.replay.segments)
         returns = [float(r["episode_return"]) for r in trainer.train_log.read() if r.get("episode_return")]

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from xfer import checkpoint as ckpt
-from xfer.actor import evaluate
 from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, OfflineSampler
 from xfer.learner import Learner
@@ -34,7 +33,7 @@ from xfer.stages.common import (
     work_dir,
     write_json,
 )
-from xfer.stages.multigame import open_datasets
+from xfer.stages.multigame import open_datasets, zero_shot
 from xfer.stages.teacher import make_meta
 
 
@@ -82,14 +81,10 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
 
     metrics = train_offline(learner, source, d.train_steps, work / "state", cfg_hash, p.seed, d.checkpoint_every,
                             d.target_refresh, Path("metrics") / "distill.tsv", progress=progress, desc="distill")
-    zero_shot = {}
-    for i, g in enumerate(p.pretrain_games):
-        scores = evaluate(learner.net, p.env.for_game(g), p.search, p.evaluate.pretrained_episodes, p.evaluate.max_steps,
-                          seed=p.seed + 2000 + i, device=p.device)
-        zero_shot[g] = float(scores.mean())
+    scores = {g: r["mean_score"] for g, r in zero_shot(learner.net, p, p.pretrain_games, p.search, p.seed + 2000).items()}
     ckpt.save_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
     return {"size": size, "train_steps": learner.step_count, "final_loss": metrics.get("loss_total"),
-            "zero_shot_scores": zero_shot, "peak_resident_bytes": sampler.resident_bytes()}
+            "zero_shot_scores": scores, "peak_resident_bytes": sampler.resident_bytes()}
 
 
 def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 from xfer import checkpoint as ckpt
-from xfer.actor import evaluate, evaluate_random
 from xfer.config import PipelineConfig
 from xfer.envs.scores import REFERENCE_SCORES, human_normalised_score
+from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.stages.common import (
     StageInputError,
     finetune_dir,
@@ -40,37 +40,60 @@ def run(p: PipelineConfig) -> dict:
     ``runs`` is keyed ``<target>-<run>-<seed>`` (:func:`xfer.stages.common.finetune_name`); each
     entry has ``target, run, seed, mean_score, std_score, episodes, scores, env_steps, hns``.
     ``random_scores`` (target -> mean) and ``random_episode_scores`` (target -> scores) are the
-    uniform-random agent under the same protocol.
+    uniform-random agent under the same protocol. All evaluations (models, the random agent, the
+    student zero-shot) run side by side, one per core (:func:`xfer.parallel_eval.run_evaluations`).
+
+    Raises:
+        StageInputError: a model trained on another game than its target.
+        FileNotFoundError: a missing finetuned model or student (the message names the stage to run).
     """
     e = p.evaluate
-    results: dict[str, dict] = {}
-    random_scores: dict[str, float] = {}
-    random_episodes: dict[str, list[float]] = {}
+    jobs: list[EvalJob] = []
+    metas: dict[str, ckpt.ModelMeta] = {}
     for ti, target in enumerate(p.targets):
+        env = p.env.for_game(target)
         # uniform-random legal actions under the same protocol (episodes, step cap): the fair floor
         # for capped evaluations, whose scores sit below full-episode reference scores
-        rnd = evaluate_random(p.env.for_game(target), e.episodes, e.max_steps, p.seed + 50_000 + ti)
-        random_scores[target], random_episodes[target] = float(rnd.mean()), rnd.tolist()
-        random_ref = None if target in REFERENCE_SCORES else random_scores[target]
+        jobs.append(EvalJob(f"random:{target}", None, env, None, e.episodes, e.max_steps, p.seed + 50_000 + ti))
         for ri, name in enumerate(p.finetune.runs):
             for si, seed in enumerate(p.seeds):
                 model_path = finetune_dir(target, name, seed) / "model.safetensors"
+                if not model_path.exists():
+                    raise FileNotFoundError(f"no finetuned model at {model_path}; run "
+                                            f"`dvc repro finetune@{finetune_name(target, name, seed)}` first")
                 net, meta = ckpt.load_model(model_path, device=p.device, precision=p.net.precision)
                 if target not in meta.games:
                     raise StageInputError(f"{model_path} was trained on {meta.games}, not on target {target!r}")
-                scores = evaluate(net, p.env.for_game(target), p.search, e.episodes, e.max_steps,
-                                  seed=p.seed + 100_000 + 10_000 * ti + 100 * ri + si, device=p.device)
-                mean = float(scores.mean())
+                key = finetune_name(target, name, seed)
+                metas[key] = meta
+                jobs.append(EvalJob(key, net, env, p.search, e.episodes, e.max_steps,
+                                    p.seed + 100_000 + 10_000 * ti + 100 * ri + si))
+    jobs += student_zero_shot_jobs(p)
+    scores = run_evaluations(jobs, device=p.device)
+    results: dict[str, dict] = {}
+    random_scores = {t: float(scores[f"random:{t}"].mean()) for t in p.targets}
+    random_episodes = {t: scores[f"random:{t}"].tolist() for t in p.targets}
+    for target in p.targets:
+        random_ref = None if target in REFERENCE_SCORES else random_scores[target]
+        for name in p.finetune.runs:
+            for seed in p.seeds:
+                key = finetune_name(target, name, seed)
+                s = scores[key]
+                mean = float(s.mean())
                 entry = {"target": target, "run": name, "seed": seed, "mean_score": mean,
-                         "std_score": float(scores.std()), "episodes": len(scores), "scores": scores.tolist(),
-                         "env_steps": meta.env_steps}
+                         "std_score": float(s.std()), "episodes": len(s), "scores": s.tolist(),
+                         "env_steps": metas[key].env_steps}
                 if random_ref is None:
                     entry["hns"] = human_normalised_score(target, mean)
                 else:
                     entry["hns"] = None
                     entry["random_score"] = random_ref
-                results[finetune_name(target, name, seed)] = entry
-    student_targets = student_zero_shot(p)
+                results[key] = entry
+    student_targets = {}
+    for target in p.targets:
+        s = scores[f"student:{target}"]
+        student_targets[target] = {"mean_score": float(s.mean()), "std_score": float(s.std()),
+                                   "episodes": len(s), "scores": s.tolist()}
     zero_shot = {}
     distill_metrics = Path("metrics") / "distill.json"
     if distill_metrics.exists():
@@ -80,9 +103,9 @@ def run(p: PipelineConfig) -> dict:
             "student_zero_shot_targets": student_targets, "protocol": e.model_dump()}
 
 
-def student_zero_shot(p: PipelineConfig) -> dict[str, dict]:
-    """The student (``models/student``) on every target game it was not trained on, under the
-    evaluation protocol: target -> ``{mean_score, std_score, episodes, scores}``.
+def student_zero_shot_jobs(p: PipelineConfig) -> list[EvalJob]:
+    """Evaluation jobs (keys ``student:<target>``) of the student (``models/student``) on every
+    target game, under the evaluation protocol with ``evaluate.zero_shot_episodes`` episodes.
 
     Raises:
         FileNotFoundError: no student model (run ``dvc repro distill``).
@@ -92,13 +115,8 @@ def student_zero_shot(p: PipelineConfig) -> dict[str, dict]:
     if not path.exists():
         raise FileNotFoundError(f"no student model at {path}; run `dvc repro distill` first")
     net, _ = ckpt.load_model(path, device=p.device, precision=p.net.precision)
-    out = {}
-    for ti, target in enumerate(p.targets):
-        scores = evaluate(net, p.env.for_game(target), p.search, e.pretrained_episodes, e.max_steps,
-                          seed=p.seed + 200_000 + 1000 * ti, device=p.device)
-        out[target] = {"mean_score": float(scores.mean()), "std_score": float(scores.std()),
-                       "episodes": len(scores), "scores": scores.tolist()}
-    return out
+    return [EvalJob(f"student:{target}", net, p.env.for_game(target), p.search, e.pretrained_episodes, e.max_steps,
+                    p.seed + 200_000 + 1000 * ti) for ti, target in enumerate(p.targets)]
 
 
 def _run(p: PipelineConfig, args: argparse.Namespace) -> dict:

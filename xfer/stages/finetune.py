@@ -65,8 +65,10 @@ class FinetuneTrainer(Trainer):
             readers = open_teacher_data(games)
             d = p.distill
             self.sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=cfg.seed + 7)
+        # the final model is evaluated by the evaluate stage (its protocol, its episodes): no
+        # in-run evaluation at the last agent step; the report ends each curve with that score
         super().__init__(cfg, out_dir, progress, restart_stale=True,
-                         freeze_representation=run.freeze_representation)
+                         freeze_representation=run.freeze_representation, final_eval=False)
         self.weights_log = TsvLog(out_dir / "metrics" / "task_weights.tsv", ["train_steps", *games],
                                   "train_steps", self.counters.train_steps if self.resumed else -1)
         if not self.resumed and run.init == "student":

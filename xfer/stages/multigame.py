@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xfer.actor import evaluate
 from xfer.config import PipelineConfig, SearchConfig
 from xfer.data import DatasetReader
 from xfer.envs.atari import action_mask
 from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.stages.common import StageInputError, dataset_dir
 
 
@@ -43,10 +43,10 @@ def open_datasets(games: list[str], where: Callable[[str], Path] = dataset_dir, 
 def zero_shot(net: EfficientZeroNet, p: PipelineConfig, games: list[str], search: SearchConfig,
               seed: int) -> dict[str, dict]:
     """Evaluate ``net`` on each of ``games`` under the evaluation protocol (``evaluate`` section):
-    game -> ``{mean_score, scores}`` (raw scores, ``EvalConfig.pretrained_episodes`` each)."""
-    out = {}
-    for i, g in enumerate(games):
-        scores = evaluate(net, p.env.for_game(g), search, p.evaluate.pretrained_episodes, p.evaluate.max_steps,
-                          seed=seed + 1000 * i, device=p.device)
-        out[g] = {"mean_score": float(np.mean(scores)), "scores": scores.tolist()}
-    return out
+    game -> ``{mean_score, scores}`` (raw scores, ``EvalConfig.pretrained_episodes`` each). The
+    games run side by side, one per core (:func:`xfer.parallel_eval.run_evaluations`); game ``i``
+    is seeded ``seed + 1000 * i``."""
+    jobs = [EvalJob(g, net, p.env.for_game(g), search, p.evaluate.pretrained_episodes, p.evaluate.max_steps,
+                    seed + 1000 * i) for i, g in enumerate(games)]
+    scores = run_evaluations(jobs, device=p.device)
+    return {g: {"mean_score": float(np.mean(s)), "scores": s.tolist()} for g, s in scores.items()}

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import trim_mean
 
 from xfer.config import PipelineConfig
-from xfer.metrics import plot_seed_curves, read_tsv
+from xfer.metrics import plot_seed_curves, read_tsv, write_tsv
 from xfer.stages.common import finetune_dir, finetune_name, stage_cli, write_json
 from xfer.stats import difference, interval_estimates, mean_se
 
@@ -194,6 +194,22 @@ def render_markdown(p: PipelineConfig, evaluation: dict, summary: dict, plots: l
     return "\n".join(lines)
 
 
+def curve_rows(rows: list[dict[str, str]], final: dict | None) -> list[dict[str, str]]:
+    """A finetuning run's learning curve: its in-run evaluations (``eval.tsv`` rows), ended by the
+    evaluate stage's score of its final model (``final``: an entry of ``evaluate.json``'s ``runs``)
+    when that comes after the last in-run point (finetuning runs do not evaluate their last step
+    themselves). The added row has ``env_steps, mean_score, std_score, min_score, max_score,
+    episodes`` and an empty ``train_steps``."""
+    rows = [dict(r) for r in rows]
+    if final is None or (rows and float(rows[-1]["env_steps"]) >= final["env_steps"]):
+        return rows
+    scores = final["scores"]
+    row = {"env_steps": str(final["env_steps"]), "train_steps": "", "mean_score": str(final["mean_score"]),
+           "std_score": str(final["std_score"]), "min_score": str(min(scores)), "max_score": str(max(scores)),
+           "episodes": str(final["episodes"])}
+    return rows + [{k: row.get(k, "") for k in (rows[0] if rows else row)}]
+
+
 def run(p: PipelineConfig, out: Path = REPORTS) -> dict:
     """Build the report from ``metrics/evaluate.json`` and the finetune runs; returns the summary."""
     evaluation = json.loads((Path("metrics") / "evaluate.json").read_text())
@@ -213,8 +229,8 @@ def run(p: PipelineConfig, out: Path = REPORTS) -> dict:
                 if weights.exists() and len(weights.read_text().splitlines()) > 1:
                     shutil.copyfile(weights, Path("metrics") / "task_weights" / f"{item}.tsv")
                 if tsv.exists():
-                    shutil.copyfile(tsv, Path("metrics") / "curves" / f"{item}.tsv")
-                    rows = read_tsv(tsv)
+                    rows = curve_rows(read_tsv(tsv), evaluation.get("runs", {}).get(item))
+                    write_tsv(Path("metrics") / "curves" / f"{item}.tsv", rows)
                     runs.setdefault(name, []).append(([float(r["env_steps"]) for r in rows],
                                                       [float(r["mean_score"]) for r in rows]))
                 src = finetune_dir(target, name, seed) / "task_weights.png"

@@ -25,7 +25,6 @@ import torch
 from tqdm import tqdm
 
 from xfer import checkpoint as ckpt
-from xfer.actor import evaluate
 from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, DatasetWriter, OfflineSampler
 from xfer.envs.atari import action_mask, minimal_action_map
@@ -34,6 +33,7 @@ from xfer.learner import Learner
 from xfer.nets import build_network
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.offline import train_offline
+from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.replay.buffer import SampleIndex
 from xfer.replay.segment import Segment
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
@@ -127,8 +127,8 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     metrics = train_offline(learner, source, t.train_steps, work / "state", cfg_hash, p.seed, t.checkpoint_every,
                             t.target_refresh, Path("metrics") / "teacher" / f"{game}.tsv", refresh, progress,
                             desc=f"teacher {game}")
-    scores = evaluate(learner.net, p.env.for_game(game), p.search, p.evaluate.pretrained_episodes, p.evaluate.max_steps,
-                      seed=p.seed + 1000, device=p.device)
+    scores = run_evaluations([EvalJob(game, learner.net, p.env.for_game(game), p.search, p.evaluate.pretrained_episodes,
+                                      p.evaluate.max_steps, p.seed + 1000)], device=p.device)[game]
     ckpt.save_model(out_model, learner.net, make_meta(p, size, [game], learner.step_count, cfg_hash))
     sha = ckpt.read_model_meta(out_model).weights_sha256
     with DatasetWriter(out_data, game, reader.manifest.env, reader.manifest.behaviour_policy,

@@ -1,0 +1,72 @@
+"""dvc.yaml lists, for every stage, all the code the stage runs: a change to any module a stage
+imports (directly or not) must invalidate that stage, or DVC restores stale outputs."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module_file(name: str) -> Path | None:
+    """``xfer.a.b`` -> ``xfer/a/b.py`` or ``xfer/a/b/__init__.py`` (relative to the root), None if neither."""
+    base = ROOT / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate.relative_to(ROOT)
+    return None
+
+
+def _imports(path: Path) -> set[str]:
+    """Names of the ``xfer`` modules ``path`` imports, at any place in the file."""
+    tree = ast.parse((ROOT / path).read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.split(".")[0] == "xfer"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "xfer":
+            names.add(node.module)
+            # `from xfer import checkpoint`: a submodule, not an attribute
+            names |= {f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")}
+    out = set()
+    for name in names:
+        parts = name.split(".")
+        out |= {".".join(parts[:i]) for i in range(2, len(parts) + 1)}  # parent packages run their __init__
+    return out
+
+
+def code_closure(path: Path) -> set[Path]:
+    """Every ``xfer`` source file ``path`` runs when imported (itself included), but ``xfer/__init__.py``."""
+    seen: set[Path] = set()
+    todo = [path]
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        todo += [f for f in (_module_file(n) for n in _imports(p)) if f is not None]
+    return seen - {Path("xfer/__init__.py")}
+
+
+def _stages() -> dict[str, dict]:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: s.get("do", s) for name, s in stages.items()}
+
+
+@pytest.mark.parametrize("name", sorted(_stages()))
+def test_stage_deps_cover_every_module_it_runs(name):
+    stage = _stages()[name]
+    cmd = stage["cmd"].split()
+    assert cmd[:2] == ["xfer", "stage"], f"{name}: unexpected command {stage['cmd']!r}"
+    deps = [Path(d) for d in stage.get("deps", []) if "${" not in d]
+    missing = sorted(str(f) for f in code_closure(Path(f"xfer/stages/{cmd[2]}.py"))
+                     if not any(f == d or d in f.parents for d in deps))
+    assert not missing, f"dvc.yaml stage {name!r} runs these modules but does not list them in deps: {missing}"
+
+
+def test_closure_follows_indirect_imports():
+    closure = code_closure(Path("xfer/stages/evaluate.py"))
+    assert Path("xfer/mcts/tree.py") in closure  # evaluate -> parallel_eval -> actor -> mcts
+    assert Path("xfer/stages/evaluate.py") in closure
