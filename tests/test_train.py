@@ -74,6 +74,20 @@ def test_without_initial_and_final_evaluation(tmp_path):
     assert (meta.env_steps, meta.step) == (120, summary["train_steps"])  # the final weights, saved at the end
 
 
+def test_how_often_a_run_evaluates_does_not_change_what_it_learns(tmp_path):
+    import torch
+
+    def final_weights(eval_every: str) -> dict:
+        out = tmp_path / f"every{eval_every}"
+        assert main(["train", "--game", "Breakout", "--env-steps", "120", "--out", str(out), *TINY,
+                     "--set", f"eval_every={eval_every}", "--set", "self_play_refresh=1000"]) == 0
+        net, _ = ckpt.load_model(out / "model.safetensors")
+        return net.state_dict()
+
+    often, rarely = final_weights("20"), final_weights("1000")
+    assert all(torch.equal(often[k], rarely[k]) for k in often)
+
+
 def test_unknown_game_fails_before_work(tmp_path, capsys):
     assert main(["train", "--game", "Pongg", "--out", str(tmp_path / "x"), *TINY]) == 2
     err = capsys.readouterr().err

@@ -120,6 +120,8 @@ class Trainer:
             self.learner.freeze_representation()
         self.actor_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size, cfg.net.precision,
                                        cfg.device)
+        # evaluations play a copy (built here, not at each evaluation: building draws from torch's RNG)
+        self.eval_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size, cfg.net.precision, cfg.device)
         self.replay = PrioritizedReplay(cfg.replay.capacity, cfg.replay.alpha, cfg.replay.priority_eps)
         self.counters = Counters()
         self.state_dir = self.out / "state"
@@ -204,9 +206,12 @@ class Trainer:
 
     def _evaluate(self) -> float:
         cfg = self.cfg
-        self.actor_net.load_state_dict(self.learner.net.state_dict())
+        # A copy of the current weights: evaluating must not refresh the self-play network out of its
+        # `self_play_refresh` schedule (how often a run evaluates would change what it trains on).
+        eval_net = self.eval_net
+        eval_net.load_state_dict(self.learner.net.state_dict())
         # one thread, in this process: scores independent of the host's core count
-        scores = run_evaluations([EvalJob("eval", self.actor_net, cfg.env, cfg.search, cfg.eval_episodes,
+        scores = run_evaluations([EvalJob("eval", eval_net, cfg.env, cfg.search, cfg.eval_episodes,
                                           cfg.eval_max_steps, cfg.seed + 10_000 + self.counters.env_steps)],
                                  device=cfg.device, workers=1)["eval"]
         c = self.counters
