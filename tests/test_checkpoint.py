@@ -473,3 +473,28 @@ def test_invalid_training_state_inputs_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="JSON"):
         save_training_state(d, {}, {}, {"x": object()})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_same_weights_same_bytes(tmp_path: Path) -> None:
+    # safetensors writes its metadata in a random order: without canonical headers two saves of the
+    # same weights differed (2 variants in 20 saves), and a rerun stage invalidated everything after it
+    net = _net()
+    blobs = set()
+    for i in range(20):
+        path = tmp_path / f"m{i}.safetensors"
+        save_model(path, net, _meta(net))
+        blobs.add(path.read_bytes())
+    assert len(blobs) == 1
+    blob = blobs.pop()
+    assert ckpt.canonical_safetensors(blob) == blob  # already canonical
+    loaded, _ = load_model(tmp_path / "m0.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), net.state_dict().values()))
+
+
+def test_canonical_safetensors_rejects_what_is_not_safetensors() -> None:
+    with pytest.raises(ValueError, match="not a safetensors file"):
+        ckpt.canonical_safetensors(b"\x00" * 4)
+    with pytest.raises(ValueError, match="beyond the end"):
+        ckpt.canonical_safetensors((1000).to_bytes(8, "little") + b"{}")
+    with pytest.raises(ValueError, match="not JSON"):
+        ckpt.canonical_safetensors((2).to_bytes(8, "little") + b"{x")

@@ -31,6 +31,7 @@ import json
 import os
 import secrets
 import shutil
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -271,11 +272,36 @@ def _check_weights_suffix(path: Path, exc: type[Exception]) -> None:
         raise exc(f"model checkpoint path {path} must end in .safetensors{hint}")
 
 
+def canonical_safetensors(blob: bytes) -> bytes:
+    """The same safetensors file with its JSON header written with sorted keys, no spaces, padded
+    with spaces to a multiple of 8 bytes (as the format asks): the bytes become a function of the
+    tensors and metadata only. ``safetensors`` writes the ``__metadata__`` entries in a random
+    order, so saving the same weights twice gave two SHA-256s and every downstream stage retrained.
+    The tensor data is kept as it is (its offsets are relative to the end of the header).
+
+    Raises:
+        ValueError: ``blob`` is not a safetensors file (header length beyond its end, or not JSON).
+    """
+    if len(blob) < 8:
+        raise ValueError("not a safetensors file: shorter than its 8-byte header length")
+    (n,) = struct.unpack("<Q", blob[:8])
+    if 8 + n > len(blob):
+        raise ValueError("not a safetensors file: header length beyond the end of the data")
+    try:
+        header = json.loads(blob[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"not a safetensors file: header is not JSON ({e})") from e
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + blob[8 + n:]
+
+
 def save_model(path: str | os.PathLike[str], net: EfficientZeroNet, meta: ModelMeta) -> None:
     """Save ``net``'s weights to ``path`` (``*.safetensors``) and ``meta`` to the ``.json`` sidecar.
 
     The state dict (every parameter and buffer, dtypes kept) is copied to contiguous CPU tensors
-    and serialised; ``meta.weights_sha256`` is replaced by the SHA-256 of the bytes written. The
+    and serialised, byte for byte the same for the same weights and metadata
+    (:func:`canonical_safetensors`); ``meta.weights_sha256`` is replaced by the SHA-256 of the bytes written. The
     weights file is replaced atomically first, then the sidecar (see module docstring).
 
     Raises:
@@ -297,7 +323,8 @@ def save_model(path: str | os.PathLike[str], net: EfficientZeroNet, meta: ModelM
             f"ModelMeta disagrees with the network in {differ}; build meta from the net being saved"
         )
     state = {k: _cpu_copy(v) for k, v in net.state_dict().items()}
-    blob = safetensors.torch.save(state, metadata={"format": "pt", "architecture": meta.architecture})
+    blob = canonical_safetensors(safetensors.torch.save(state, metadata={"format": "pt",
+                                                                          "architecture": meta.architecture}))
     meta = meta.model_copy(update={"weights_sha256": hashlib.sha256(blob).hexdigest()})
     atomic_write_bytes(path, blob)
     atomic_write_text(
