@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from xfer.checkpoint import atomic_write_text
 from xfer.config import PipelineConfig, describe_validation_error
+from xfer.envs.atari import validate_game
 from xfer.presets import deep_merge, parse_overrides
 
 PRESET_DIR = Path("presets")
@@ -32,8 +33,8 @@ def build_params(preset: str, overrides: list[str], preset_dir: Path = PRESET_DI
     """Merge ``presets/<preset>.yaml`` with ``key=value`` overrides, validate, fill in defaults.
 
     Raises:
-        ValueError: unknown preset, malformed override or a result that does not validate
-            (the message names the offending keys).
+        ValueError: unknown preset, malformed override, a result that does not validate (the
+            message names the offending keys) or an unknown game (:func:`check_games`).
     """
     path = Path(preset_dir) / f"{preset}.yaml"
     if not path.exists():
@@ -44,8 +45,24 @@ def build_params(preset: str, overrides: list[str], preset_dir: Path = PRESET_DI
     except ValidationError as exc:
         problems = describe_validation_error(exc)
         raise ValueError(f"preset {preset!r} with overrides {overrides} does not validate: {problems}") from exc
+    check_games(cfg)
     # Every field explicitly (defaults included): DVC tracks params key by key.
     return cfg.model_dump(mode="json")
+
+
+def check_games(cfg: PipelineConfig) -> None:
+    """Check every game name of ``cfg`` against the ALE registry (what the stages would check, but
+    before ``dvc repro`` has removed any stage's outputs).
+
+    Raises:
+        ValueError: an unknown game; the message names the key and close matches.
+    """
+    for key in ("pretrain_games", "targets"):
+        for game in getattr(cfg, key):
+            try:
+                validate_game(game)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from exc
 
 
 def write_params(preset: str, overrides: list[str], out: Path = Path("params.yaml"),

@@ -116,3 +116,23 @@ def test_offline_batch_smaller_than_the_games_is_rejected(tmp_path):
         load_params(write(tmp_path, data))
     data["finetune"]["runs"] = {"scratch": {"init": "none", "cross_task": False, "task_weights": False}}
     assert load_params(write(tmp_path, data)).finetune.offline_batch_size == 1  # no cross-task run: fine
+
+
+def test_committed_params_yaml_is_the_default_preset(tmp_path):
+    # a stale committed params.yaml (a key missing) made the first `xfer params` or Prefect run
+    # rerun all stages; regenerate it with `xfer params --preset default` after a preset or config change
+    out = tmp_path / "params.yaml"
+    write_params("default", [], out, PRESETS)
+    committed = PRESETS.parent / "params.yaml"
+    assert committed.read_text() == out.read_text(), "run `xfer params --preset default` and commit params.yaml"
+
+
+def test_unknown_game_is_refused_by_xfer_params(tmp_path):
+    # caught here, before `dvc repro` removes any stage's outputs, with the key and a close match
+    out = tmp_path / "params.yaml"
+    out.write_text("kept\n")
+    with pytest.raises(ValueError, match=r"targets: Unknown Atari game 'UpAndDown'.*Did you mean: UpNDown"):
+        write_params("default", ["targets=[UpAndDown]"], out, PRESETS)
+    with pytest.raises(ValueError, match=r"pretrain_games: Unknown Atari game 'NoSuchGame'"):
+        write_params("default", ["pretrain_games=[Assault,NoSuchGame]"], out, PRESETS)
+    assert out.read_text() == "kept\n"  # the existing file is untouched
