@@ -272,15 +272,24 @@ class EvalConfig(_Frozen):
 
     episodes: int = Field(32, ge=1, description="episodes per finetuned model and for the uniform-random agent")
     max_steps: int = Field(27_000, ge=1, description="agent-step cap per episode (27k = 108k frames)")
-    zero_shot_episodes: int | None = Field(
-        None, ge=1, description="episodes of the evaluations of pretrained models without finetuning (teachers, "
-        "student, pretraining baselines) per game; None = episodes"
+    zero_shot_episodes: int = Field(
+        32, ge=1, description="episodes of the evaluations of pretrained models without finetuning (teachers, "
+        "student, pretraining baselines) per game"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_zero_shot(cls, data: object) -> object:
+        # params files written before the field had its own value said null for "= episodes"
+        if isinstance(data, dict) and "zero_shot_episodes" in data and data["zero_shot_episodes"] is None:
+            data = {**data, "zero_shot_episodes": data.get("episodes", 32)}
+        return data
 
     @property
     def pretrained_episodes(self) -> int:
-        """Episodes per game of an evaluation of a pretrained model (``zero_shot_episodes``, else ``episodes``)."""
-        return self.zero_shot_episodes or self.episodes
+        """Episodes per game of an evaluation of a pretrained model (``zero_shot_episodes``): the
+        pretraining stages read this and ``max_steps`` only, never ``episodes``."""
+        return self.zero_shot_episodes
 
 
 class CollectConfig(_Frozen):

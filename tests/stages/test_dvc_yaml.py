@@ -70,3 +70,11 @@ def test_closure_follows_indirect_imports():
     closure = code_closure(Path("xfer/stages/evaluate.py"))
     assert Path("xfer/mcts/tree.py") in closure  # evaluate -> parallel_eval -> actor -> mcts
     assert Path("xfer/stages/evaluate.py") in closure
+
+
+@pytest.mark.parametrize("name", ["teacher", "distill", "bc", "offline_rl"])
+def test_pretraining_stages_depend_on_the_zero_shot_protocol_only(name):
+    # they evaluate with `evaluate.zero_shot_episodes` episodes capped at `evaluate.max_steps`; a change
+    # to the final evaluation's `episodes` must not retrain every stage after collect
+    params = [k for k in _stages()[name]["params"] if isinstance(k, str) and k.split(".")[0] == "evaluate"]
+    assert sorted(params) == ["evaluate.max_steps", "evaluate.zero_shot_episodes"]
