@@ -136,3 +136,29 @@ def test_unknown_game_is_refused_by_xfer_params(tmp_path):
     with pytest.raises(ValueError, match=r"pretrain_games: Unknown Atari game 'NoSuchGame'"):
         write_params("default", ["pretrain_games=[Assault,NoSuchGame]"], out, PRESETS)
     assert out.read_text() == "kept\n"  # the existing file is untouched
+
+
+def _fails_with(exc):
+    def run(p, args):
+        raise exc
+    return run
+
+
+def test_stage_cli_file_system_errors_and_ctrl_c_are_one_line(tmp_path, monkeypatch, capsys):
+    from xfer.stages.common import stage_cli
+
+    monkeypatch.chdir(tmp_path)
+    write_params("default", [], tmp_path / "params.yaml", PRESETS)
+    rc = stage_cli("teacher", "t", _fails_with(PermissionError(13, "Permission denied", "models/teachers/Pong")),
+                   items=("game",), argv=["--game", "Pong"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "Permission denied at models/teachers/Pong; make the folder writable or free disk space" in err
+    rc = stage_cli("teacher", "t", _fails_with(OSError(28, "No space left on device", "data/x")),
+                   items=("game",), argv=["--game", "Pong"])
+    assert rc == 2 and "No space left on device at data/x" in capsys.readouterr().err
+    (tmp_path / ".xfer-work" / "teacher" / "Pong").mkdir(parents=True)
+    rc = stage_cli("teacher", "t", _fails_with(KeyboardInterrupt()), items=("game",), argv=["--game", "Pong"])
+    err = capsys.readouterr().err
+    assert rc == 130 and err.strip() == ("xfer stage teacher: interrupted; `dvc repro` resumes it from its last "
+                                         "checkpoint in .xfer-work/teacher/Pong")

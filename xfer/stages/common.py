@@ -138,7 +138,9 @@ def stage_cli(
 
     Bad input (params, data, checkpoints) maps to exit code 2 with a one-line message.
 
-    Exit codes: 0 success, 2 bad input (params, data, checkpoints: message on stderr, no traceback).
+    Exit codes: 0 success; 2 bad input (params, data, checkpoints) or a file-system error
+    (read-only folder, full disk: the path and the fix), as one line on stderr without a traceback;
+    130 interrupted (Ctrl-C), with one line saying where the stage resumes from.
     """
     parser = argparse.ArgumentParser(prog=f"xfer stage {name}", description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
@@ -153,6 +155,17 @@ def stage_cli(
     except (StageInputError, DatasetError, CheckpointError, FileNotFoundError) as exc:
         print(f"xfer stage {name}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # read-only folder, full disk, ...: outputs are replaced only at the end
+        where = f" at {exc.filename}" if exc.filename else ""
+        print(f"xfer stage {name}: error: {exc.strerror or exc}{where}; make the folder writable or free disk "
+              "space, then rerun `dvc repro` (it resumes from the last checkpoint)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        state = work_dir(name, "-".join(str(getattr(args, i)) for i in items) or None)
+        then = (f"`dvc repro` resumes it from its last checkpoint in {state}" if state.exists()
+                else "`dvc repro` runs it again")
+        print(f"xfer stage {name}: interrupted; {then}", file=sys.stderr)
+        return 130
     log.info("%s done: %s", name, json.dumps(metrics, sort_keys=True)[:500])
     return 0
 
