@@ -24,6 +24,7 @@ from xfer.config import PipelineConfig, TrainConfig, describe_validation_error
 from xfer.data.format import DatasetError
 from xfer.envs.atari import validate_game
 from xfer.presets import deep_merge
+from xfer.stages.guard import StageBusyError, exclusive_lock, stop_when_parent_dies
 
 log = logging.getLogger("xfer.stages")
 
@@ -138,7 +139,12 @@ def stage_cli(
 
     Bad input (params, data, checkpoints) maps to exit code 2 with a one-line message.
 
-    Exit codes: 0 success; 2 bad input (params, data, checkpoints) or a file-system error
+    The stage runs under :func:`xfer.stages.guard.exclusive_lock` (a second process of the same
+    stage instance fails at once, naming the first one's PID) and stops when the ``dvc`` process
+    that started it dies (:func:`xfer.stages.guard.stop_when_parent_dies`).
+
+    Exit codes: 0 success; 2 bad input (params, data, checkpoints), the stage instance already
+    running, or a file-system error
     (read-only folder, full disk: the path and the fix), as one line on stderr without a traceback;
     130 interrupted (Ctrl-C), with one line saying where the stage resumes from.
     """
@@ -149,10 +155,14 @@ def stage_cli(
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    instance = "-".join(str(getattr(args, i)) for i in items)
     try:
-        cfg = load_params(Path(args.params))
-        metrics = run(cfg, args)
-    except (StageInputError, DatasetError, CheckpointError, FileNotFoundError) as exc:
+        # one writer per stage instance; and no stage outliving the `dvc repro` that started it
+        with exclusive_lock(WORK / "locks" / f"{name}{'-' + instance if instance else ''}.lock",
+                            f"stage {name}{' ' + instance if instance else ''}"), stop_when_parent_dies():
+            cfg = load_params(Path(args.params))
+            metrics = run(cfg, args)
+    except (StageInputError, DatasetError, CheckpointError, FileNotFoundError, StageBusyError) as exc:
         print(f"xfer stage {name}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # read-only folder, full disk, ...: outputs are replaced only at the end
@@ -161,7 +171,7 @@ def stage_cli(
               "space, then rerun `dvc repro` (it resumes from the last checkpoint)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        state = work_dir(name, "-".join(str(getattr(args, i)) for i in items) or None)
+        state = work_dir(name, instance or None)
         then = (f"`dvc repro` resumes it from its last checkpoint in {state}" if state.exists()
                 else "`dvc repro` runs it again")
         print(f"xfer stage {name}: interrupted; {then}", file=sys.stderr)
