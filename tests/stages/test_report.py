@@ -49,6 +49,11 @@ def test_summary_over_seeds_against_random_and_markdown() -> None:
     assert xtra["relative_to_baseline"] == pytest.approx(250.0 / 150.0)
     assert xtra["improvement_pct"] == pytest.approx(100.0 * (250.0 / 150.0 - 1.0))
     assert summary["runs"]["DemonAttack-scratch"]["improvement_pct"] == pytest.approx(0.0)
+    # against the baseline over seeds: (300, 200) vs (200, 100): +100 with se sqrt(5000/2 + 5000/2)
+    d = xtra["vs_baseline"]
+    assert d["difference"] == pytest.approx(100.0) and d["se"] == pytest.approx(5000 ** 0.5)
+    assert d["z"] == pytest.approx(100.0 / 5000 ** 0.5)
+    assert summary["runs"]["DemonAttack-scratch"]["vs_baseline"] is None
     # each seed against random: xtra s0 +180 with se sqrt(var/4 + var_r/4) = sqrt(66.7/4 + 66.7/4)
     v = summary["seeds"]["DemonAttack-xtra-0"]["vs_random"]
     assert v["difference"] == pytest.approx(180.0) and v["se"] == pytest.approx((200 / 3 / 2) ** 0.5)
@@ -61,7 +66,7 @@ def test_summary_over_seeds_against_random_and_markdown() -> None:
     baselines = {"bc": {"acts_on": "policy head (no search)", "zero_shot_pretrain": {"Assault": {"mean_score": 50.0}},
                         "zero_shot_targets": {"DemonAttack": {"mean_score": 60.0}}}}
     md = render_markdown(p, evaluation, summary, ["reports/learning_curves_DemonAttack.png"], baselines)
-    assert "| DemonAttack | xtra | 250.0 ± 50.0 | 300.0, 200.0 | 0.040 | +67% | 2 of 2 |" in md
+    assert "| DemonAttack | xtra | 250.0 ± 50.0 | 300.0, 200.0 | 0.040 | +67% (+100.0 ± 70.7, +1.4 s.e.) | 2 of 2 |" in md
     assert "| DemonAttack | *uniform random, same protocol* | 120.0 ± 4.1 |" in md
     assert "| DemonAttack | *student, zero-shot (no finetuning)* | 95.0 ± 5.0 |" in md
     assert "| DemonAttack | scratch | 1 | 100.0 ± 4.1 (4) | 120.0 ± 4.1 | -20.0 | -3.5 |" in md

@@ -45,8 +45,10 @@ def build_summary(p: PipelineConfig, evaluation: dict) -> dict:
     - ``seeds``: ``<target>-<run>-<seed>`` -> score, HNS, and the difference to the uniform-random
       agent with its standard error over episodes (:func:`xfer.stats.difference`).
     - ``runs``: ``<target>-<run>`` -> per-seed scores, mean ± s.e. over seeds, mean HNS, the score
-      relative to the baseline run's mean on that target (XTRA Table 1), and how many seeds are above
-      random by at least 3 standard errors of the difference.
+      relative to the baseline run's mean on that target (XTRA Table 1), the difference to the
+      baseline run's mean with its standard error over seeds (``vs_baseline``, independent samples;
+      None for the baseline itself or with fewer than 2 seeds), and how many seeds are above random
+      by at least 3 standard errors of the difference.
     - ``aggregate``: per run, mean / median / IQM of HNS over targets and seeds with 95% stratified
       bootstrap intervals (rliable), and mean / median of the relative score over targets.
     """
@@ -68,11 +70,15 @@ def build_summary(p: PipelineConfig, evaluation: dict) -> dict:
         rel = mean / base if base is not None and abs(base) > 1e-9 else None
         hns = [r["hns"] for r in rows if r["hns"] is not None]
         zs = [r["vs_random"]["z"] for r in rows]
+        base_rows = groups.get((target, p.baseline_run))
+        vs_base = (difference([r["score"] for r in rows], [r["score"] for r in base_rows])
+                   if base_rows and name != p.baseline_run and len(rows) > 1 and len(base_rows) > 1 else None)
         per_run[f"{target}-{name}"] = {
             "target": target, "run": name, "seeds": [r["seed"] for r in rows],
             "scores": [r["score"] for r in rows], "score": mean, "score_se": se,
             "hns": float(np.mean(hns)) if hns else None, "relative_to_baseline": rel,
             "improvement_pct": None if rel is None else 100.0 * (rel - 1.0),
+            "vs_baseline": vs_base,
             "seeds_above_random_3se": sum(1 for z in zs if z is not None and z >= 3.0),
         }
     names = list(dict.fromkeys(r["run"] for r in per_run.values()))
@@ -153,12 +159,16 @@ def render_markdown(p: PipelineConfig, evaluation: dict, summary: dict, plots: l
         "",
         "## Scores on the target games (over seeds)",
         "",
-        f"| target | run | mean score ± s.e. over seeds | per seed | HNS | vs `{p.baseline_run}` | seeds > random by 3 s.e. |",
+        f"| target | run | mean score ± s.e. over seeds | per seed | HNS | vs `{p.baseline_run}` (difference ± s.e. "
+        "over seeds) | seeds > random by 3 s.e. |",
         "|---|---|---:|---|---:|---:|---:|",
     ]
     for r in summary["runs"].values():
         imp = "baseline" if r["run"] == p.baseline_run else (
             "n/a" if r["improvement_pct"] is None else f"{r['improvement_pct']:+.0f}%")
+        if r.get("vs_baseline") and r["vs_baseline"]["se"] is not None:
+            d = r["vs_baseline"]
+            imp += f" ({d['difference']:+.1f} ± {d['se']:.1f}, {d['z']:+.1f} s.e.)"
         per = ", ".join(f"{x:.1f}" for x in r["scores"])
         lines.append(f"| {r['target']} | {r['run']} | {_pm(r['score'], r['score_se'])} | {per} | "
                      f"{_fmt(r['hns'], 3)} | {imp} | {r['seeds_above_random_3se']} of {len(r['scores'])} |")
