@@ -3,8 +3,9 @@
 A pipeline stage often evaluates several (model, game) pairs: the student zero-shot on every game,
 every finetuned model and the uniform-random agent on every target. Each evaluation's search runs
 small batches whose time goes mostly to single-threaded Python (tree bookkeeping, module
-dispatch), so one evaluation per core beats one evaluation on all cores: on the 2-core CI machine
-two 32-episode evaluations side by side take ~0.6x the time of the two one after another.
+dispatch), so one evaluation per core beats one evaluation on all cores: on a 2-core machine two
+32-episode evaluations side by side took 0.69x the time of the two one after another with 2 torch
+threads each (``python benchmarks/bench_eval.py``, ``benchmarks/results/eval.md``).
 
 Reproducibility: every job runs with exactly one torch thread, in a worker process or in this
 one, so its scores depend only on the job (network, game, seed), never on how many workers run
