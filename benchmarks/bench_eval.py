@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             ("run_evaluations, 1 worker (1 thread)", 1, one_s),
             (f"run_evaluations, {workers} workers (1 thread each)", 1, many_s)]
     report = "\n".join([
-        f"## {utc_heading()}", "", machine_line(), f"- command: `{command_line()}`",
+        utc_heading(), "", machine_line(), f"- command: `{command_line()}`",
         f"- {args.jobs} evaluations of {args.episodes} episodes x {args.max_steps} agent steps on {args.game} "
         f"(tiny net, 16 simulations); same scores with 1 and {workers} workers: {same}", "",
         "| how | torch threads per evaluation | wall s | vs one after another |", "|---|---:|---:|---:|",
