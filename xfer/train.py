@@ -208,10 +208,9 @@ class Trainer:
         cfg = self.cfg
         # A copy of the current weights: evaluating must not refresh the self-play network out of its
         # `self_play_refresh` schedule (how often a run evaluates would change what it trains on).
-        eval_net = self.eval_net
-        eval_net.load_state_dict(self.learner.net.state_dict())
+        self.eval_net.load_state_dict(self.learner.net.state_dict())
         # one thread, in this process: scores independent of the host's core count
-        scores = run_evaluations([EvalJob("eval", eval_net, cfg.env, cfg.search, cfg.eval_episodes,
+        scores = run_evaluations([EvalJob("eval", self.eval_net, cfg.env, cfg.search, cfg.eval_episodes,
                                           cfg.eval_max_steps, cfg.seed + 10_000 + self.counters.env_steps)],
                                  device=cfg.device, workers=1)["eval"]
         c = self.counters
