@@ -14,5 +14,5 @@ start=$(date +%s)
 bash -c "$cmd" 2>&1 | while IFS= read -r line; do echo "$(( $(date +%s) - start ))s $line"; done
 rc=${PIPESTATUS[0]}
 echo "exit $rc, total $(( $(date +%s) - start ))s"
-grep -h '"peak_rss_mb"' runs/finetune/*/summary.json 2>/dev/null
+grep -H '"peak_rss_mb"' .xfer-work/finetune/*/host.json 2>/dev/null
 exit "$rc"

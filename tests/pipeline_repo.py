@@ -25,7 +25,7 @@ MICRO = [
     "finetune.train.start_transitions=120", "finetune.train.train_ratio=0.1", "finetune.train.eval_every=120",
     "finetune.train.eval_episodes=1", "finetune.train.eval_max_steps=30",
     "finetune.task_weights.cycle=6", "finetune.task_weights.window=2", "finetune.task_weights.start=2",
-    "evaluate.episodes=1", "evaluate.max_steps=40", "evaluate.zero_shot_episodes=1",
+    "evaluate.episodes=1", "evaluate.random_episodes=3", "evaluate.max_steps=40", "evaluate.zero_shot_episodes=1",
 ]
 
 

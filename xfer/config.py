@@ -270,7 +270,12 @@ def config_hash(cfg: BaseModel) -> str:
 class EvalConfig(_Frozen):
     """Evaluation protocol: argmax visit counts, no noise (reference.md section 1)."""
 
-    episodes: int = Field(32, ge=1, description="episodes per finetuned model and for the uniform-random agent")
+    episodes: int = Field(32, ge=1, description="episodes per finetuned model")
+    random_episodes: int | None = Field(
+        None, ge=1, description="episodes of the uniform-random agent per target (null = episodes): it needs no "
+        "search, so many episodes cost little, and its spread otherwise dominates the standard error of a run's "
+        "difference to it"
+    )
     max_steps: int = Field(27_000, ge=1, description="agent-step cap per episode (27k = 108k frames)")
     zero_shot_episodes: int = Field(
         32, ge=1, description="episodes of the evaluations of pretrained models without finetuning (teachers, "
@@ -284,6 +289,11 @@ class EvalConfig(_Frozen):
         if isinstance(data, dict) and "zero_shot_episodes" in data and data["zero_shot_episodes"] is None:
             data = {**data, "zero_shot_episodes": data.get("episodes", 32)}
         return data
+
+    @property
+    def random_agent_episodes(self) -> int:
+        """Episodes of the uniform-random agent per target (``random_episodes``, else ``episodes``)."""
+        return self.random_episodes or self.episodes
 
     @property
     def pretrained_episodes(self) -> int:

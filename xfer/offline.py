@@ -8,6 +8,7 @@ refreshes and atomic resume checkpoints; only the batch source differs.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,32 @@ log = logging.getLogger(__name__)
 BatchSource = Callable[[np.random.Generator], list[Batch]]
 
 
+class LatestCopy:
+    """A copy of the learner's network for reanalyse ("latest" network, MuZero Reanalyse),
+    refreshed from the learner every ``every`` learner steps.
+
+    :meth:`get` refreshes lazily: the first call (also after a resume, when the learner's weights
+    were just loaded) and the first call in each new window of ``every`` steps copy the learner's
+    weights, so the copy never holds weights the learner never had (a freshly built network's
+    random weights drew from an unseeded RNG and made offline stages irreproducible).
+    """
+
+    def __init__(self, learner: Learner, every: int = 25) -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.learner, self.every = learner, every
+        self.net = copy.deepcopy(learner.net).eval()
+        self._window: int | None = None
+
+    def get(self) -> torch.nn.Module:
+        """The copy, with the learner's weights of at most ``every`` steps ago."""
+        window = self.learner.step_count // self.every
+        if window != self._window:
+            self.net.load_state_dict(self.learner.net.state_dict())
+            self._window = window
+        return self.net
+
+
 def train_offline(
     learner: Learner,
     source: BatchSource,
@@ -37,7 +64,6 @@ def train_offline(
     checkpoint_every: int,
     target_refresh: int,
     log_path: Path,
-    after_step: Callable[[int], None] | None = None,
     progress: bool = True,
     desc: str = "offline",
 ) -> dict[str, float]:
@@ -48,7 +74,6 @@ def train_offline(
             several batches are summed with weight 1).
         state_dir: where the resume state lives; an existing state is continued.
         log_path: TSV of training metrics every 10 steps (``train_steps`` first column).
-        after_step: called with the step count after each step (e.g. refresh a reanalyse copy).
 
     Returns:
         The metrics of the last step.
@@ -73,8 +98,6 @@ def train_offline(
             counters["train_steps"] = learner.step_count
             if learner.step_count % target_refresh == 0:
                 learner.refresh_target()
-            if after_step is not None:
-                after_step(learner.step_count)
             if learner.step_count % 10 == 0:
                 tsv.append({"train_steps": learner.step_count, **metrics})
             bar.update(1)

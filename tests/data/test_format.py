@@ -104,6 +104,26 @@ def test_round_trip_many_shards_and_manifest_fields(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no .tmp-* / .old left
 
 
+def test_same_segments_give_byte_identical_datasets(tmp_path):
+    # issue 13: a recomputed dataset must keep its hash (the manifest held a creation time)
+    segments = synthetic_segments(5, T=10)
+    _write(tmp_path / "a", segments, annotation="teacher:abc")
+    _write(tmp_path / "b", segments, annotation="teacher:abc")
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert MANIFEST_FILE in files
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert "created" not in json.loads((tmp_path / "a" / MANIFEST_FILE).read_text())
+
+
+def test_manifests_with_a_creation_time_still_read(tmp_path):
+    _write(tmp_path / "ds", synthetic_segments(2, T=10))
+    path = tmp_path / "ds" / MANIFEST_FILE
+    old = json.loads(path.read_text()) | {"created": "2026-11-23T18:31:05+00:00"}
+    path.write_text(json.dumps(old))
+    assert DatasetReader(tmp_path / "ds").manifest.created == "2026-11-23T18:31:05+00:00"
+
+
 def test_writer_validates_segments(tmp_path):
     seg = synthetic_segments(1)[0]
     with DatasetWriter(tmp_path / "ds", "Fake", ENV, "p") as w:

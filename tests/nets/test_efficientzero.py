@@ -113,3 +113,19 @@ def test_precision_auto_resolves_and_unknown_is_a_clear_error():
         resolve_precision("fp16")
     with pytest.raises(ValueError, match="unknown precision"):
         build_network(net_spec("tiny")).set_precision("half")
+
+
+def test_seeded_build_is_a_function_of_the_seed_and_leaves_the_global_rng_alone():
+    # issue 13: the offline stages built their networks from an unseeded RNG (teachers differed run to run)
+    spec = net_spec("tiny")
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = build_network(spec, 18, 4, 96, seed=5).state_dict()
+    after = torch.rand(3)
+    torch.manual_seed(999)
+    b = build_network(spec, 18, 4, 96, seed=5).state_dict()
+    c = build_network(spec, 18, 4, 96, seed=6).state_dict()
+    assert torch.equal(after, expected_next)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())

@@ -69,7 +69,7 @@ def test_summary_over_seeds_against_random_and_markdown() -> None:
     assert "| DemonAttack | xtra | 250.0 ± 50.0 | 300.0, 200.0 | 0.040 | +67% (+100.0 ± 70.7, +1.4 s.e.) | 2 of 2 |" in md
     assert "| DemonAttack | *uniform random, same protocol* | 120.0 ± 4.1 |" in md
     assert "| DemonAttack | *student, zero-shot (no finetuning)* | 95.0 ± 5.0 |" in md
-    assert "| DemonAttack | scratch | 1 | 100.0 ± 4.1 (4) | 120.0 ± 4.1 | -20.0 | -3.5 |" in md
+    assert "| DemonAttack | scratch | 1 | 100.0 ± 4.1 (4) | 120.0 ± 4.1 (4) | -20.0 | -3.5 |" in md
     assert "CPU-scale run" in md
     assert "| student (distilled from teachers) | 180.0 | n/a | 95.0 |" in md  # Assault, Phoenix, DemonAttack
     assert "| multi-game behaviour cloning (policy head (no search)) | 50.0 | n/a | 60.0 |" in md

@@ -134,7 +134,9 @@ class Manifest(BaseModel):
         raw_bytes_per_transition: ``frames.nbytes`` of all stored uint8 frames / ``num_transitions``,
             i.e. the uncompressed size of the frames alone (``(T + stack) / T * 3 * H * W`` per
             segment); ``raw / bytes_per_transition`` is the compression ratio.
-        created: ISO-8601 UTC time the dataset was completed.
+        created: ISO-8601 UTC time, only in manifests written before datasets became byte-identical
+            functions of their inputs (issue 13); new manifests leave it out (``None``), so a recomputed
+            dataset has the same hash and downstream stages are not invalidated.
 
     Construction raises ``pydantic.ValidationError`` for ill-typed or out-of-range fields; whether
     the totals add up over ``shards`` is :meth:`count_problems`' business (readers turn it into
@@ -159,7 +161,7 @@ class Manifest(BaseModel):
     shards: list[ShardInfo] = Field(min_length=1)
     bytes_per_transition: float = Field(ge=0.0)
     raw_bytes_per_transition: float = Field(ge=0.0)
-    created: str
+    created: str | None = None
 
     @field_validator("schema_version")
     @classmethod
@@ -192,7 +194,9 @@ class Manifest(BaseModel):
 
     @field_validator("created")
     @classmethod
-    def _iso_time(cls, v: str) -> str:
+    def _iso_time(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         try:
             dt.datetime.fromisoformat(v)
         except ValueError as exc:
@@ -215,7 +219,7 @@ class Manifest(BaseModel):
 
     def to_json(self) -> str:
         """Pretty JSON text of the manifest (what ``manifest.json`` holds), newline-terminated."""
-        return self.model_dump_json(indent=2) + "\n"
+        return self.model_dump_json(indent=2, exclude={"created"} if self.created is None else None) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,8 +260,3 @@ def atari_env_info(cfg: Any) -> dict[str, Any]:
         "gymnasium": _version("gymnasium"),
         "ale_py": _version("ale-py"),
     }
-
-
-def utc_now_iso() -> str:
-    """Current UTC time, ISO-8601 with seconds (``2026-11-23T18:31:05+00:00``)."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -36,7 +36,6 @@ from xfer.data.format import (
     ShardInfo,
     package_versions,
     shard_file_name,
-    utc_now_iso,
 )
 from xfer.replay.segment import Segment
 from xfer.replay.serialize import segments_to_arrays
@@ -237,7 +236,6 @@ class DatasetWriter:
                 shards=self._shards,
                 bytes_per_transition=disk_bytes / self._num_transitions,
                 raw_bytes_per_transition=self._frame_bytes / self._num_transitions,
-                created=utc_now_iso(),
             )
             atomic_write_text(self.tmp_dir / MANIFEST_FILE, manifest.to_json())
             fsync_dir(self.tmp_dir)

@@ -274,11 +274,20 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str
 
 def build_network(spec: NetSpec, num_actions: int = 18, stack: int = 4, obs_size: int = 96,
                   precision: str = "fp32", device: str | torch.device = "cpu",
-                  zero_init_heads: bool = False) -> EfficientZeroNet:
+                  zero_init_heads: bool = False, seed: int | None = None) -> EfficientZeroNet:
     """Construct an :class:`EfficientZeroNet` for RGB stacks of ``stack`` frames on ``device``, computing
     its representation network in ``precision`` (``fp32``, ``bf16`` or ``auto``, see
-    :func:`resolve_precision`); ``zero_init_heads`` see :meth:`EfficientZeroNet.zero_init_heads`."""
-    net = EfficientZeroNet(spec, num_actions=num_actions, obs_channels=3 * stack, obs_size=obs_size)
+    :func:`resolve_precision`); ``zero_init_heads`` see :meth:`EfficientZeroNet.zero_init_heads`.
+
+    ``seed``: initial weights are a function of ``seed`` alone (drawn from a forked torch RNG seeded
+    with it; the global RNG is left as it was). ``None`` draws them from the global torch RNG, so
+    they are reproducible only if the caller seeded it; a network whose weights are loaded
+    right after (a copy for acting or reanalyse) needs no seed.
+    """
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        net = EfficientZeroNet(spec, num_actions=num_actions, obs_channels=3 * stack, obs_size=obs_size)
     if zero_init_heads:
         net.zero_init_heads()
     return net.set_precision(resolve_precision(precision, device)).to(device)

@@ -41,7 +41,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     readers = open_datasets(p.pretrain_games)
     sampler = OfflineSampler(readers, b.max_cached_shards, b.rotate_every, seed=p.seed + 11)
     net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision, p.device,
-                        p.net.zero_init_heads)
+                        p.net.zero_init_heads, seed=p.seed)
     policy_only = LossConfig(value_prefix=0.0, value=0.0, policy=1.0, consistency=0.0,
                              hidden_grad_scale=p.loss.hidden_grad_scale)
     learner = Learner(net, p.optim, policy_only, p.value_prefix_horizon, b.train_steps, p.device, augment=True)

@@ -36,7 +36,7 @@ def collect_random(p: PipelineConfig, game: str, progress: bool) -> tuple[list[S
     """Uniform random legal actions; visit counts and root values from a search with a fresh network."""
     cfg = train_config(p, game, {}, env_steps=p.collect.env_steps)
     net = build_network(cfg.net.spec(), 18, cfg.env.stack, cfg.env.screen_size,
-                        cfg.net.precision, cfg.device)
+                        cfg.net.precision, cfg.device, seed=cfg.seed)
     selfplay = SelfPlay(cfg.env, cfg.num_envs, cfg.seed, cfg.replay.segment_length)
     rng = np.random.default_rng(cfg.seed)
     segments: list[Segment] = []

@@ -70,7 +70,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     readers = open_teacher_data(p.pretrain_games)
     sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed)
     net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision,
-                        p.device, p.net.zero_init_heads)
+                        p.device, p.net.zero_init_heads, seed=p.seed)
     learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, d.train_steps, p.device, augment=True)
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon", "distill",
                             "pretrain_games", "seed",

@@ -7,7 +7,8 @@ Atari-57 random/human references (``xfer.envs.scores``); games without reference
 Pooyan) are normalised against a uniformly random agent measured here with the same protocol
 (``hns`` is then None and ``random_score`` is the measured one). Every target also gets a
 uniform-random score under this same protocol (``random_scores``), the fair floor for capped
-evaluations. The multi-task student is also evaluated zero-shot on every target game (no
+evaluations, over ``evaluate.random_episodes`` episodes (more than a model's: they need no search,
+and the random agent's spread would otherwise dominate the standard error of each difference). The multi-task student is also evaluated zero-shot on every target game (no
 finetuning; its shared 18-action head masked to the target's actions; XTRA section 4), and its
 zero-shot scores on the pretraining games are collected from ``metrics/distill.json``.
 Output: ``metrics/evaluate.json``.
@@ -34,6 +35,14 @@ from xfer.stages.common import (
 )
 
 
+RANDOM_CHUNK = 64  # episodes per evaluation job of the uniform-random agent
+
+
+def chunks(total: int, size: int) -> list[int]:
+    """``total`` split into pieces of at most ``size``: ``chunks(150, 64) == [64, 64, 22]``."""
+    return [min(size, total - start) for start in range(0, total, size)]
+
+
 def run(p: PipelineConfig) -> dict:
     """Evaluate every ``finetune@<target>-<run>-<seed>`` model; returns the metrics dict.
 
@@ -54,7 +63,9 @@ def run(p: PipelineConfig) -> dict:
         env = p.env.for_game(target)
         # uniform-random legal actions under the same protocol (episodes, step cap): the fair floor
         # for capped evaluations, whose scores sit below full-episode reference scores
-        jobs.append(EvalJob(f"random:{target}", None, env, None, e.episodes, e.max_steps, p.seed + 50_000 + ti))
+        # in chunks, so they spread over the workers
+        jobs += [EvalJob(f"random:{target}:{c}", None, env, None, n, e.max_steps, p.seed + 50_000 + ti + 1000 * c)
+                 for c, n in enumerate(chunks(e.random_agent_episodes, RANDOM_CHUNK))]
         for ri, name in enumerate(p.finetune.runs):
             for si, seed in enumerate(p.seeds):
                 model_path = finetune_dir(target, name, seed) / "model.safetensors"
@@ -71,8 +82,9 @@ def run(p: PipelineConfig) -> dict:
     jobs += student_zero_shot_jobs(p)
     scores = run_evaluations(jobs, device=p.device)
     results: dict[str, dict] = {}
-    random_scores = {t: float(scores[f"random:{t}"].mean()) for t in p.targets}
-    random_episodes = {t: scores[f"random:{t}"].tolist() for t in p.targets}
+    n_chunks = len(chunks(e.random_agent_episodes, RANDOM_CHUNK))
+    random_episodes = {t: [x for c in range(n_chunks) for x in scores[f"random:{t}:{c}"].tolist()] for t in p.targets}
+    random_scores = {t: sum(s) / len(s) for t, s in random_episodes.items()}
     for target in p.targets:
         random_ref = None if target in REFERENCE_SCORES else random_scores[target]
         for name in p.finetune.runs:

@@ -13,12 +13,15 @@ ablations: from scratch (``init: none, cross_task: false``), without cross-task,
 pretraining (``init: none``), without task weights, frozen representation, and transferring only
 ``h`` / ``h+g`` / ``h+g+f``. dvc.yaml repeats every run once per seed of ``seeds``. Output
 ``runs/finetune/<target>-<run>-<seed>/``: model, learning curve, metrics TSVs,
-task weights over time (TSV + PNG) and ``summary.json``.
+task weights over time (TSV + PNG) and ``summary.json``; every file a function of the inputs
+(a rerun reproduces it byte for byte). Wall time and memory go to the work folder's ``host.json``
+(``.xfer-work/finetune/<target>-<run>-<seed>/``) and the log.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import resource
 import sys
 from pathlib import Path
@@ -45,6 +48,8 @@ from xfer.stages.common import (
 from xfer.stages.distill import open_teacher_data, stored_target_batches
 from xfer.train import Trainer
 from xfer.transfer import TaskWeights, transfer_parts
+
+log = logging.getLogger(__name__)
 
 
 class FinetuneTrainer(Trainer):
@@ -144,7 +149,7 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
     trainer = FinetuneTrainer(cfg, work, p, rc, student, progress)
     summary = trainer.run()
     out.mkdir(parents=True, exist_ok=True)
-    for name_ in ("model.safetensors", "model.json", "learning_curve.png", "summary.json"):
+    for name_ in ("model.safetensors", "model.json", "learning_curve.png"):
         (out / name_).write_bytes((work / name_).read_bytes())
     (out / "metrics").mkdir(exist_ok=True)
     for tsv in (work / "metrics").glob("*.tsv"):
@@ -155,9 +160,14 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
         "run": name, "target": target, "seed": seed, "init": rc.init, "cross_task": rc.cross_task,
         "task_weights": rc.task_weights, "transfer": rc.transfer, "freeze_representation": rc.freeze_representation,
         "final_task_weights": trainer.weights.as_dict(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "offline_resident_mb": round(trainer.sampler.resident_bytes() / 2**20, 1) if trainer.sampler else 0.0,
     })
+    # what describes the host, not the result, stays out of the versioned outputs (a rerun must
+    # reproduce them byte for byte): the work folder's host.json and the log
+    host = {"wall_seconds_this_session": summary.pop("wall_seconds_this_session", None),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "offline_resident_mb": round(trainer.sampler.resident_bytes() / 2**20, 1) if trainer.sampler else 0.0}
+    write_json(work / "host.json", host)
+    log.info("finetune %s: %s", finetune_name(target, name, seed), host)
     write_json(out / "summary.json", summary)
     return summary
 

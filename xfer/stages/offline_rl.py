@@ -22,7 +22,7 @@ from xfer.config import PipelineConfig
 from xfer.data import OfflineSampler
 from xfer.learner import Learner
 from xfer.nets import build_network
-from xfer.offline import train_offline
+from xfer.offline import LatestCopy, train_offline
 from xfer.replay.targets import Batch, concat_batches
 from xfer.stages.bc import baseline_model
 from xfer.stages.common import dataset_dir, input_fingerprint, section_hash, stage_cli, work_dir, write_json
@@ -37,23 +37,19 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     readers = open_datasets(p.pretrain_games)
     sampler = OfflineSampler(readers, o.max_cached_shards, o.rotate_every, seed=p.seed + 13)
     net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision, p.device,
-                        p.net.zero_init_heads)
+                        p.net.zero_init_heads, seed=p.seed)
     learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, o.train_steps, p.device, augment=True)
-    latest = build_network(net.spec, 18, p.env.stack, p.env.screen_size, p.net.precision, p.device)
+    latest = LatestCopy(learner, every=25)
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon",
                             "baselines", "distill", "pretrain_games", "seed",
                             extra={"data": input_fingerprint([dataset_dir(g) for g in p.pretrain_games])})
 
     def source(rng: np.random.Generator) -> list[Batch]:
-        return [concat_batches([reanalysed_batch(index, learner, latest, p, o.reanalyse_fraction, rng)
+        return [concat_batches([reanalysed_batch(index, learner, latest.get(), p, o.reanalyse_fraction, rng)
                                 for index in sampler.sample_uniform(o.batch_size).values()])]
 
-    def refresh(step: int) -> None:
-        if step % 25 == 0 or step == 1:
-            latest.load_state_dict(learner.net.state_dict())
-
     metrics = train_offline(learner, source, o.train_steps, work / "state", cfg_hash, p.seed, o.checkpoint_every,
-                            o.target_refresh, Path("metrics") / "baselines" / "offline_rl.tsv", refresh, progress,
+                            o.target_refresh, Path("metrics") / "baselines" / "offline_rl.tsv", progress=progress,
                             desc="multi-game offline RL")
     result = {"size": size, "train_steps": learner.step_count, "final_loss": metrics.get("loss_total"),
               "acts_on": "search",

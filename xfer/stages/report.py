@@ -181,13 +181,13 @@ def render_markdown(p: PipelineConfig, evaluation: dict, summary: dict, plots: l
                      f"{_pm(score, mean_se(eps)[1] if eps else None)} |  |  |  |  |")
     lines += ["", "## Every finetuned model against the uniform-random agent", "",
               "Difference of mean scores over evaluation episodes, in standard errors of the difference.", "",
-              "| target | run | seed | score ± s.e. (episodes) | random ± s.e. | difference | in s.e. |",
+              "| target | run | seed | score ± s.e. (episodes) | random ± s.e. (episodes) | difference | in s.e. |",
               "|---|---|---:|---:|---:|---:|---:|"]
     random_eps = evaluation.get("random_episode_scores", {})
     for s in summary["seeds"].values():
         v = s["vs_random"]
         rnd = random_eps.get(s["target"])
-        rnd_txt = _pm(*mean_se(rnd)) if rnd else "n/a"
+        rnd_txt = f"{_pm(*mean_se(rnd))} ({len(rnd)})" if rnd else "n/a"
         lines.append(f"| {s['target']} | {s['run']} | {s['seed']} | {_pm(s['score'], s['score_se'])} ({s['episodes']}) "
                      f"| {rnd_txt} | {_fmt(v['difference'], 1)} | {_fmt(v['z'], 1)} |")
     lines += ["", "## Aggregates over targets and seeds", "",

@@ -32,7 +32,7 @@ from xfer.inference import reanalyse_policy_fn, search_policy
 from xfer.learner import Learner
 from xfer.nets import build_network
 from xfer.nets.efficientzero import EfficientZeroNet
-from xfer.offline import train_offline
+from xfer.offline import LatestCopy, train_offline
 from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.replay.buffer import SampleIndex
 from xfer.replay.segment import Segment
@@ -111,21 +111,17 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon", "teacher",
                             "seed", extra={"game": game, "data": input_fingerprint([data])})
     net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision,
-                        p.device, p.net.zero_init_heads)
+                        p.device, p.net.zero_init_heads, seed=p.seed)
     learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, t.train_steps, p.device, augment=True)
-    reanalyse_net = build_network(net.spec, 18, p.env.stack, p.env.screen_size, p.net.precision, p.device)
+    latest = LatestCopy(learner, every=25)
     sampler = OfflineSampler({game: reader}, t.max_cached_shards, t.rotate_every, seed=p.seed)
 
     def source(rng: np.random.Generator):
-        return [reanalysed_batch(sampler.sample(game, t.batch_size), learner, reanalyse_net, p,
+        return [reanalysed_batch(sampler.sample(game, t.batch_size), learner, latest.get(), p,
                                  t.reanalyse_fraction, rng)]
 
-    def refresh(step: int) -> None:
-        if step % 25 == 0 or step == 1:
-            reanalyse_net.load_state_dict(learner.net.state_dict())
-
     metrics = train_offline(learner, source, t.train_steps, work / "state", cfg_hash, p.seed, t.checkpoint_every,
-                            t.target_refresh, Path("metrics") / "teacher" / f"{game}.tsv", refresh, progress,
+                            t.target_refresh, Path("metrics") / "teacher" / f"{game}.tsv", progress=progress,
                             desc=f"teacher {game}")
     scores = run_evaluations([EvalJob(game, learner.net, p.env.for_game(game), p.search, p.evaluate.pretrained_episodes,
                                       p.evaluate.max_steps, p.seed + 1000)], device=p.device)[game]
