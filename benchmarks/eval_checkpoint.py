@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> dict:
         mcts = SearchConfig.model_validate({"num_simulations": args.simulations, **parse_overrides(args.set)})
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
         ap.error(f"bad --set for the search (SearchConfig): {exc}")
-    net, _ = ckpt.load_model(args.model, precision=args.precision)
+    try:
+        net, _ = ckpt.load_model(args.model, precision=args.precision)
+    except ckpt.CheckpointError as exc:  # missing, corrupt, wrong shape: the message says which and what to do
+        ap.exit(2, f"{ap.prog}: error: {exc}\n")
     env = AtariConfig(game=args.game)
     agent = evaluate(net, env, mcts, args.episodes, args.max_steps, args.seed)
     rnd = evaluate_random(env, args.episodes, args.max_steps, args.seed + 1)

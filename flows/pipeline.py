@@ -292,7 +292,7 @@ def summary_rows(data: Any) -> list[dict[str, Any]]:
     """A JSON table -> rows with the same columns (missing cells None).
 
     ``{"xtra": {"Pong": 1.2, ...}, ...}`` -> ``[{"name": "xtra", "Pong": 1.2, ...}, ...]`` (nested dicts
-    flatten to ``a.b`` columns); ``{"x": 1.0}`` -> ``[{"name": "x", "value": 1.0}]``; a list of dicts
+    flatten to ``a.b`` columns; floats are rounded to 4 significant digits); ``{"x": 1.0}`` -> ``[{"name": "x", "value": 1.0}]``; a list of dicts
     is taken as rows.
     """
 
@@ -301,6 +301,8 @@ def summary_rows(data: Any) -> list[dict[str, Any]]:
             for k, sub in v.items():
                 flat(f"{prefix}.{k}" if prefix else str(k), sub, out)
         else:
+            if isinstance(v, float):  # a table for people: 4 significant digits (1234.5678 -> 1235.0)
+                v = float(f"{v:.4g}")
             out[prefix or "value"] = v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
 
     rows: list[dict[str, Any]] = []
@@ -339,6 +341,24 @@ def summary_tables(data: Any) -> dict[str, list[dict[str, Any]]]:
     return {"xtra-summary": rows} if rows else {}
 
 
+def embed_images(md: str, folder: Path) -> str:
+    """Markdown with every local image link ``![alt](file.png)`` (relative to ``folder``) replaced by
+    the image itself as a ``data:`` URI, so the Prefect UI shows the plots (a browser cannot open
+    files on the worker). Links to missing files and to URLs are left as they are."""
+    import base64
+    import re
+
+    def inline(match: re.Match) -> str:
+        alt, target = match.group(1), match.group(2)
+        path = folder / target
+        if "://" in target or target.startswith("data:") or not path.is_file():
+            return match.group(0)
+        kind = "svg+xml" if path.suffix == ".svg" else path.suffix.lstrip(".").lower().replace("jpg", "jpeg")
+        return f"![{alt}](data:image/{kind};base64,{base64.b64encode(path.read_bytes()).decode()})"
+
+    return re.sub(r"!\[([^\]]*)\]\(([^)\s]+)\)", inline, md)
+
+
 def publish_artifacts(repo: str) -> dict[str, str | None]:
     """Publish ``reports/report.md`` as a markdown artifact (key ``xtra-report``) and
     ``metrics/summary.json`` as table artifacts (key ``xtra-summary``, plus ``xtra-aggregate`` for the
@@ -348,7 +368,7 @@ def publish_artifacts(repo: str) -> dict[str, str | None]:
     root = Path(repo)
     out: dict[str, str | None] = {"xtra-report": None, "xtra-summary": None}
     if (root / REPORT_MD).is_file():
-        md = (root / REPORT_MD).read_text(encoding="utf-8", errors="replace")
+        md = embed_images((root / REPORT_MD).read_text(encoding="utf-8", errors="replace"), (root / REPORT_MD).parent)
         out["xtra-report"] = str(create_markdown_artifact(md, key="xtra-report", description=f"{REPORT_MD}"))
     else:
         log.warning("no %s in %s: no report artifact", REPORT_MD, root.resolve())
@@ -442,6 +462,14 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
     sees the same parameters on every host. ``pull``: restore missing upstream outputs from the DVC remote
     and run-cache first; ``push``: push outputs and the run-cache entry afterwards. The report stage also
     publishes the report/summary artifacts here (the parent's checkout does not hold them).
+
+    Args:
+        stage: the DVC stage to run, e.g. "collect@Assault" or "report".
+        repo: the xfer checkout to run in on this host; "." is the worker's XFER_REPO.
+        pull: restore missing upstream outputs from the DVC remote and run-cache first.
+        push: push the stage's outputs and run-cache entry to the DVC remote afterwards.
+        params: the parent run's preset and overrides (params.yaml is written from them first).
+        single_item: run exactly this stage item (dvc repro --single-item), not its upstream stages.
     """
     if params is not None and params.write_params:
         apply_params(params, repo)
@@ -476,6 +504,13 @@ def xtra_pipeline(params: PipelineParams = PipelineParams(), repo: str = ".",  #
     finetune) or ``xtra-stage/cpu`` (evaluate, report, others) deployment instead of in this process;
     stages then always pull before and push after (that is how hosts exchange outputs).
     Publishes the report (markdown) and metrics summary (table) as artifacts. Returns a JSON summary.
+
+    Args:
+        params: what to run: a params preset plus overrides, written to params.yaml first.
+        repo: the xfer checkout (git + DVC) to run in, on the host that runs this flow; "." is the
+            deployment's working directory (the worker's XFER_REPO).
+        distributed: send each stage to the xtra-stage/gpu (heavy stages) or xtra-stage/cpu (evaluate,
+            report) deployment instead of running it here; hosts exchange outputs through the DVC remote.
     """
     log = get_run_logger()
     if params.write_params:

@@ -498,3 +498,19 @@ def test_canonical_safetensors_rejects_what_is_not_safetensors() -> None:
         ckpt.canonical_safetensors((1000).to_bytes(8, "little") + b"{}")
     with pytest.raises(ValueError, match="not JSON"):
         ckpt.canonical_safetensors((2).to_bytes(8, "little") + b"{x")
+
+
+def test_eval_checkpoint_reports_a_bad_checkpoint_in_one_line(tmp_path):
+    # issue 13 (messages): a wrong or corrupt checkpoint gave a traceback
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_checkpoint.py"
+    res = subprocess.run([sys.executable, str(script), str(bad), "--game", "Pong"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert str(bad) in res.stderr or bad.name in res.stderr

@@ -11,6 +11,8 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -227,6 +229,74 @@ def test_unknown_rev_and_untracked_path(clone, capsys):
     rc, _, err = _xfer(capsys, "pull", "models/m.bin", "--rev", "v1", "--remote", "nosuch")
     assert rc == 2 and "remote 'nosuch' doesn't exist" in err
     assert not (clone / "m.bin@v9").exists() and not (clone / "nope.bin@v1").exists()
+
+
+SILENT_SERVER = """
+import socket, sys
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(64)
+print(server.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(server.accept()[0])
+"""
+
+
+@pytest.fixture
+def silent_endpoint():
+    """An endpoint on loopback that accepts connections and never answers (a hung S3 server), in
+    its own process."""
+    proc = subprocess.Popen([sys.executable, "-c", SILENT_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        yield f"http://127.0.0.1:{int(proc.stdout.readline())}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_plain_dvc_push_and_pull_fail_on_a_silent_endpoint_instead_of_hanging(s3, silent_endpoint, tmp_path,
+                                                                              monkeypatch, capsys):
+    # issue 13 item 3: without timeouts in the DVC remote config, plain `dvc push` waited silently.
+    # One object each way: DVC makes one request per object it cannot find, and each request
+    # costs about 25 attempts of the timeouts (DVC's and s3fs' retries; docs/storage.md)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _run("git", "init", "-q", cwd=repo)
+    _run("git", "config", "user.email", "test@example.com", cwd=repo)
+    _run("git", "config", "user.name", "test", cwd=repo)
+    _run("dvc", "init", "-q", cwd=repo)
+    monkeypatch.chdir(repo)
+    rc, _, err = _xfer(capsys, "remote", "s3", "--url", f"s3://{BUCKET}/store", "--endpoint-url", silent_endpoint,
+                       "--default", "--no-check", "--connect-timeout", "1", "--read-timeout", "1")
+    assert rc == 0, err
+    config = (repo / ".dvc" / "config").read_text()
+    assert "connect_timeout = 1" in config and "read_timeout = 1" in config
+    (repo / "data.bin").write_bytes(b"to push")
+    _run("dvc", "add", "-q", "data.bin", cwd=repo)
+    _run("git", "add", "-A", cwd=repo)
+    _run("git", "commit", "-qm", "data", cwd=repo)
+    other = tmp_path / "other"  # a checkout without the data (and its own DVC lock)
+    _run("git", "clone", "-q", str(repo), str(other), cwd=tmp_path)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    started = time.monotonic()
+    procs = [subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for cmd, cwd in ((["dvc", "push"], repo), (["dvc", "pull"], other))]
+    outputs = [proc.communicate(timeout=400)[0] for proc in procs]
+    elapsed = time.monotonic() - started
+    for proc, out in zip(procs, outputs, strict=True):
+        assert proc.returncode != 0, out
+        assert "timeout" in out.lower() and silent_endpoint in out, out
+    assert elapsed < 240  # about 65 s each, side by side
+    assert not (other / "data.bin").exists()
+
+
+def test_timeouts_must_be_positive(tmp_path):
+    from dvc.repo import Repo
+
+    Repo.init(str(tmp_path), no_scm=True).close()
+    with pytest.raises(StorageError, match="timeouts"):
+        configure_s3_remote(tmp_path, "s3://b/p", read_timeout=0)
 
 
 def test_missing_credentials(clone, monkeypatch, capsys):

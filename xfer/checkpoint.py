@@ -473,7 +473,8 @@ def _sibling(directory: Path, suffix: str) -> Path:
     return directory.parent / (directory.name + suffix)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -490,7 +491,7 @@ def remove_stale_tmp_dirs(directory: Path) -> None:
         if not entry.name.startswith(prefix) or not entry.is_dir():
             continue
         pid_text = entry.name[len(prefix) :]
-        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _pid_alive(int(pid_text)):
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and not pid_alive(int(pid_text)):
             shutil.rmtree(entry, ignore_errors=True)
 
 

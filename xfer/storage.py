@@ -48,6 +48,11 @@ DEFAULT_LOCAL_REMOTE = "local"
 DEFAULT_LOCAL_PATH = ".dvc-storage"
 CHECK_CONNECT_TIMEOUT_S = 5.0
 CHECK_READ_TIMEOUT_S = 10.0
+# written into the DVC remote config, so plain `dvc push` / `dvc pull` give up on an endpoint that
+# accepts connections and never answers instead of hanging (botocore's default read timeout is 60 s
+# per attempt, times its and s3fs' retries)
+DVC_CONNECT_TIMEOUT_S = 5
+DVC_READ_TIMEOUT_S = 10
 _CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "session_token")
 
 
@@ -224,12 +229,16 @@ def configure_s3_remote(
     default: bool = False,
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
+    connect_timeout: int = DVC_CONNECT_TIMEOUT_S,
+    read_timeout: int = DVC_READ_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Add or update the DVC S3 remote ``name`` at ``url`` (``s3://bucket/prefix``).
 
     Writes what ``dvc remote add [-d] NAME URL`` and ``dvc remote modify NAME endpointurl|region|
-    profile VALUE`` would to the committed ``.dvc/config`` (an existing remote of that name is
-    replaced; its options not given here are dropped). The keys, if given, go to
+    profile|connect_timeout|read_timeout VALUE`` would to the committed ``.dvc/config`` (an existing
+    remote of that name is replaced; its options not given here are dropped). The timeouts (whole
+    seconds, per attempt) make every DVC command fail with a timeout error instead of hanging on an
+    endpoint that accepts connections and never answers; DVC's own retries still multiply them. The keys, if given, go to
     ``.dvc/config.local`` only (``dvc remote modify --local``), never to the committed file.
     Returns the merged settings of the remote.
 
@@ -243,7 +252,9 @@ def configure_s3_remote(
     if (access_key_id is None) != (secret_access_key is None):
         raise StorageError("give both --access-key-id and --secret-access-key, or neither")
     name = name.lower()
-    section: dict[str, Any] = {"url": url}
+    if connect_timeout < 1 or read_timeout < 1:
+        raise StorageError(f"timeouts must be whole seconds >= 1, got connect {connect_timeout}, read {read_timeout}")
+    section: dict[str, Any] = {"url": url, "connect_timeout": connect_timeout, "read_timeout": read_timeout}
     for key, value in (("endpointurl", endpoint_url), ("region", region), ("profile", profile)):
         if value:
             section[key] = value
@@ -633,6 +644,8 @@ def _cmd_remote_s3(args: argparse.Namespace) -> int:
         default=args.default,
         access_key_id=args.access_key_id,
         secret_access_key=args.secret_access_key,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
     )
     name = args.name.lower()
     extra = " (default remote)" if args.default else ""
@@ -724,6 +737,11 @@ def add_storage_commands(sub: Any) -> None:
     s3.add_argument("--access-key-id", help="stored in .dvc/config.local only")
     s3.add_argument("--secret-access-key", help="stored in .dvc/config.local only")
     s3.add_argument("--no-check", action="store_true", help="do not check that the endpoint answers")
+    s3.add_argument("--connect-timeout", type=int, default=DVC_CONNECT_TIMEOUT_S, metavar="S",
+                    help=f"seconds to open a connection, per attempt, for every DVC command (default {DVC_CONNECT_TIMEOUT_S})")
+    s3.add_argument("--read-timeout", type=int, default=DVC_READ_TIMEOUT_S, metavar="S",
+                    help=f"seconds to wait for an answer, per attempt, for every DVC command (default {DVC_READ_TIMEOUT_S}); "
+                    "a silent endpoint makes plain `dvc push` fail after a few attempts instead of hanging")
     s3.set_defaults(func=_cmd_remote_s3)
 
     loc = rsub.add_parser("local", help="set the default local-directory remote if none is set")

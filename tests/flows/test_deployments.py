@@ -4,6 +4,7 @@ exchange outputs only through a DVC remote and run-cache."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from tests.flows.toyrepo import PIPELINE_ORDER, make_toy_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = {"xtra-pipeline/default": "cpu", "xtra-stage/gpu": "gpu", "xtra-stage/cpu": "cpu"}
+DEPLOYING_HOST_REPO = "/home/deployer/xfer"  # a checkout path that exists only on the deploying host
 
 
 def _prefect_env(api_url: str, home: Path, **extra: str) -> dict[str, str]:
@@ -39,8 +41,10 @@ def deployed(prefect_server, tmp_path_factory):
             except ObjectAlreadyExists:
                 pass
     home = tmp_path_factory.mktemp("prefect-home")
+    # XFER_REPO set in the deploying shell must not be frozen into the deployments (issue 13)
     proc = subprocess.run([sys.executable, "-m", "prefect", "deploy", "--all", "--no-prompt"], cwd=ROOT,
-                          env=_prefect_env(prefect_server, home), capture_output=True, text=True, timeout=300)
+                          env=_prefect_env(prefect_server, home, XFER_REPO=DEPLOYING_HOST_REPO),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {"api_url": prefect_server, "home": home}
 
@@ -52,15 +56,38 @@ def test_prefect_yaml_deploys_three_deployments_with_a_typed_form(deployed):
         deps = {name: client.read_deployment_by_name(name) for name in DEPLOYMENTS}
     for name, pool in DEPLOYMENTS.items():
         assert deps[name].work_pool_name == pool
-        assert deps[name].pull_steps and "{{ $XFER_REPO }}" in str(deps[name].pull_steps)  # resolved on the worker
+        assert deps[name].pull_steps and DEPLOYING_HOST_REPO not in str(deps[name].pull_steps)
     assert deps["xtra-pipeline/default"].global_concurrency_limit.limit == 1  # one pipeline run at a time
     schema = deps["xtra-pipeline/default"].parameter_openapi_schema
     assert set(schema["properties"]) == {"params", "repo", "distributed"}
+    assert "XFER_REPO" in schema["properties"]["repo"]["description"]
+    assert "xtra-stage/gpu" in schema["properties"]["distributed"]["description"]
     form = schema["definitions"]["PipelineParams"]["properties"]
     assert {"preset", "pretrain_games", "targets", "seed", "seeds", "collect_env_steps", "teacher_train_steps",
             "distill_train_steps", "finetune_env_steps", "push"} <= set(form)
     assert form["preset"]["enum"] == ["default", "cpu-demo", "shooter", "maze", "diverse"]
     assert set(deps["xtra-stage/gpu"].parameter_openapi_schema["properties"]) >= {"stage", "repo", "pull", "push"}
+
+
+def test_pull_steps_cd_into_the_workers_checkout(deployed, tmp_path):
+    # the first two pull steps as a worker runs them, with this checkout as the worker's XFER_REPO
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        steps = client.read_deployment_by_name("xtra-stage/gpu").pull_steps[:2]
+    script = ("import asyncio, json, os, sys\n"
+              "from prefect.deployments.steps.core import run_steps\n"
+              "asyncio.run(run_steps(json.loads(sys.argv[1])))\n"
+              "print(os.getcwd())\n")
+    env = _prefect_env(deployed["api_url"], deployed["home"], XFER_REPO=str(ROOT))
+    res = subprocess.run([sys.executable, "-c", script, json.dumps(steps)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == str(ROOT)
+    env["XFER_REPO"] = str(tmp_path)  # not a checkout: a clear message
+    res = subprocess.run([sys.executable, "-c", script, json.dumps(steps)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "XFER_REPO must name this host's xfer checkout" in res.stderr + res.stdout
 
 
 def _start_worker(pool: str, checkout: Path, deployed, log: Path) -> subprocess.Popen:

@@ -189,3 +189,18 @@ def test_params_command_is_accepted_by_xfer_params(tmp_path):
     written = yaml.safe_load(out.read_text())
     assert written["targets"] == ["Breakout"] and written["seed"] == 3 and written["seeds"] == [0, 5]
     assert written["collect"]["env_steps"] == 500 and written["finetune"]["env_steps"] == 500
+
+
+def test_report_artifact_embeds_plots_and_tables_are_rounded(tmp_path):
+    # issue 13: the UI showed broken images (links to files on the worker) and unrounded floats
+    import flows.pipeline as pipeline
+
+    png = b"\x89PNG\r\n\x1a\n fake image bytes"
+    (tmp_path / "curve.png").write_bytes(png)
+    md = pipeline.embed_images("# R\n![curve](curve.png)\n![gone](missing.png)\n![web](https://x/y.png)\n", tmp_path)
+    import base64
+
+    assert f"![curve](data:image/png;base64,{base64.b64encode(png).decode()})" in md
+    assert "![gone](missing.png)" in md and "![web](https://x/y.png)" in md
+    rows = pipeline.summary_rows({"xtra": {"score": 919.4375123, "hns": 0.0348712345, "n": 3}})
+    assert rows == [{"name": "xtra", "score": 919.4, "hns": 0.03487, "n": 3}]

@@ -125,6 +125,32 @@ def test_rerunning_stages_reproduces_their_outputs_byte_for_byte(repo):
     assert sh("git status --porcelain dvc.lock", d).stdout == ""
 
 
+def test_disk_full_while_relabelling_keeps_the_teacher_and_its_data_together(repo, monkeypatch):
+    # issue 13 item 2: the teacher replaced its model, then failed writing the relabelled data
+    from xfer.data import writer as data_writer
+    from xfer.stages import teacher
+    from xfer.stages.common import load_params
+
+    d, _ = repo
+    outputs = ["models/teachers/Phoenix", "data/teacher_targets/Phoenix"]
+    before = _output_bytes(d, outputs)
+    monkeypatch.chdir(d)
+    p = load_params(d / "params.yaml").model_copy(update={"seed": 1})  # another model than the one on disk
+
+    def disk_full(self, segment):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data_writer.DatasetWriter, "add", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        teacher.run(p, "Phoenix", d / "data" / "datasets" / "Phoenix", d / "models" / "teachers" / "Phoenix" /
+                    "model.safetensors", d / "data" / "teacher_targets" / "Phoenix", d / ".xfer-work" / "t-fault",
+                    progress=False)
+    assert _output_bytes(d, outputs) == before
+    leftovers = [x.name for x in (d / "models" / "teachers").iterdir()] + [
+        x.name for x in (d / "data" / "teacher_targets").iterdir()]
+    assert sorted(x for x in leftovers if not x.startswith(".")) == ["Assault", "Assault", "Phoenix", "Phoenix"]
+
+
 def test_corrupt_shard_fails_cleanly_and_keeps_outputs(repo):
     d, _ = repo
     shard = sorted((d / "data" / "datasets" / "Assault").glob("shard-*.npz"))[0]

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xfer import checkpoint as ckpt
 from xfer.config import LossConfig, PipelineConfig
 from xfer.data import OfflineSampler
 from xfer.learner import Learner
@@ -26,6 +25,7 @@ from xfer.offline import train_offline
 from xfer.replay.targets import Batch, behaviour_cloning_targets, build_batch, concat_batches
 from xfer.stages.common import dataset_dir, input_fingerprint, section_hash, stage_cli, work_dir, write_json
 from xfer.stages.multigame import open_datasets, zero_shot
+from xfer.stages.outputs import probe_writable, replace_model
 from xfer.stages.teacher import make_meta
 
 
@@ -36,6 +36,7 @@ def baseline_model(name: str) -> Path:
 
 def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -> dict:
     """Train the behaviour-cloning model and evaluate it zero-shot; returns its metrics."""
+    probe_writable([out_model.parent])  # a read-only folder fails before the training
     b = p.baselines.bc
     size = b.size or p.distill.size or p.net.size
     readers = open_datasets(p.pretrain_games)
@@ -67,7 +68,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
               "acts_on": "policy head (no search)",
               "zero_shot_pretrain": zero_shot(learner.net, p, p.pretrain_games, prior, p.seed + 3000),
               "zero_shot_targets": zero_shot(learner.net, p, p.targets, prior, p.seed + 4000)}
-    ckpt.save_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
+    replace_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
     return result
 
 

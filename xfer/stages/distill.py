@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xfer import checkpoint as ckpt
 from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, OfflineSampler
 from xfer.learner import Learner
@@ -34,6 +33,7 @@ from xfer.stages.common import (
     write_json,
 )
 from xfer.stages.multigame import open_datasets, zero_shot
+from xfer.stages.outputs import probe_writable, replace_model
 from xfer.stages.teacher import make_meta
 
 
@@ -65,6 +65,7 @@ def stored_target_batches(sampler: OfflineSampler, batch_size: int, p: PipelineC
 
 def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -> dict:
     """Distil the teachers of all pretraining games into one student; returns metrics."""
+    probe_writable([out_model.parent])  # a read-only folder fails before the training
     d = p.distill
     size = d.size or p.net.size
     readers = open_teacher_data(p.pretrain_games)
@@ -82,7 +83,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     metrics = train_offline(learner, source, d.train_steps, work / "state", cfg_hash, p.seed, d.checkpoint_every,
                             d.target_refresh, Path("metrics") / "distill.tsv", progress=progress, desc="distill")
     scores = {g: r["mean_score"] for g, r in zero_shot(learner.net, p, p.pretrain_games, p.search, p.seed + 2000).items()}
-    ckpt.save_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
+    replace_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
     return {"size": size, "train_steps": learner.step_count, "final_loss": metrics.get("loss_total"),
             "zero_shot_scores": scores, "peak_resident_bytes": sampler.resident_bytes()}
 

@@ -34,7 +34,6 @@ from xfer.stages.common import (
     write_json,
 )
 
-
 RANDOM_CHUNK = 64  # episodes per evaluation job of the uniform-random agent
 
 

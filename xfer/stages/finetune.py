@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
+import shutil
 import sys
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from xfer.stages.common import (
     write_json,
 )
 from xfer.stages.distill import open_teacher_data, stored_target_batches
+from xfer.stages.outputs import probe_writable, replace_together
 from xfer.train import Trainer
 from xfer.transfer import TaskWeights, transfer_parts
 
@@ -145,17 +147,10 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
     if rc.batch_size is not None:
         overrides["batch_size"] = rc.batch_size
     cfg = train_config(p, target, overrides, env_steps=p.finetune.env_steps, net={"size": size}, seed=seed)
+    probe_writable([out])  # a read-only folder fails before the training
     student = student_model() if rc.init == "student" else None
     trainer = FinetuneTrainer(cfg, work, p, rc, student, progress)
     summary = trainer.run()
-    out.mkdir(parents=True, exist_ok=True)
-    for name_ in ("model.safetensors", "model.json", "learning_curve.png"):
-        (out / name_).write_bytes((work / name_).read_bytes())
-    (out / "metrics").mkdir(exist_ok=True)
-    for tsv in (work / "metrics").glob("*.tsv"):
-        (out / "metrics" / tsv.name).write_bytes(tsv.read_bytes())
-    plot_task_weights(out / "metrics" / "task_weights.tsv", out / "task_weights.png",
-                      f"XTRA task weights, target {target} ({name})")
     summary.update({
         "run": name, "target": target, "seed": seed, "init": rc.init, "cross_task": rc.cross_task,
         "task_weights": rc.task_weights, "transfer": rc.transfer, "freeze_representation": rc.freeze_representation,
@@ -168,7 +163,16 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
             "offline_resident_mb": round(trainer.sampler.resident_bytes() / 2**20, 1) if trainer.sampler else 0.0}
     write_json(work / "host.json", host)
     log.info("finetune %s: %s", finetune_name(target, name, seed), host)
-    write_json(out / "summary.json", summary)
+    with replace_together([out]) as staged:  # the whole run folder or nothing
+        run_dir = staged[out]
+        for name_ in ("model.safetensors", "model.json", "learning_curve.png"):
+            shutil.copyfile(work / name_, run_dir / name_)
+        (run_dir / "metrics").mkdir()
+        for tsv in (work / "metrics").glob("*.tsv"):
+            shutil.copyfile(tsv, run_dir / "metrics" / tsv.name)
+        plot_task_weights(run_dir / "metrics" / "task_weights.tsv", run_dir / "task_weights.png",
+                          f"XTRA task weights, target {target} ({name})")
+        write_json(run_dir / "summary.json", summary)
     return summary
 
 

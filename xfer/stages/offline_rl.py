@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xfer import checkpoint as ckpt
 from xfer.config import PipelineConfig
 from xfer.data import OfflineSampler
 from xfer.learner import Learner
@@ -27,11 +26,13 @@ from xfer.replay.targets import Batch, concat_batches
 from xfer.stages.bc import baseline_model
 from xfer.stages.common import dataset_dir, input_fingerprint, section_hash, stage_cli, work_dir, write_json
 from xfer.stages.multigame import open_datasets, zero_shot
+from xfer.stages.outputs import probe_writable, replace_model
 from xfer.stages.teacher import make_meta, reanalysed_batch
 
 
 def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -> dict:
     """Train the multi-game offline-RL model and evaluate it zero-shot; returns its metrics."""
+    probe_writable([out_model.parent])  # a read-only folder fails before the training
     o = p.baselines.offline_rl
     size = o.size or p.distill.size or p.net.size
     readers = open_datasets(p.pretrain_games)
@@ -55,7 +56,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
               "acts_on": "search",
               "zero_shot_pretrain": zero_shot(learner.net, p, p.pretrain_games, p.search, p.seed + 5000),
               "zero_shot_targets": zero_shot(learner.net, p, p.targets, p.search, p.seed + 6000)}
-    ckpt.save_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
+    replace_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
     return result
 
 

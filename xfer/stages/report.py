@@ -26,6 +26,7 @@ from scipy.stats import trim_mean
 from xfer.config import PipelineConfig
 from xfer.metrics import plot_seed_curves, read_tsv, write_tsv
 from xfer.stages.common import finetune_dir, finetune_name, stage_cli, write_json
+from xfer.stages.outputs import replace_together
 from xfer.stats import difference, interval_estimates, mean_se
 
 REPORTS = Path("reports")
@@ -221,43 +222,44 @@ def curve_rows(rows: list[dict[str, str]], final: dict | None) -> list[dict[str,
 
 
 def run(p: PipelineConfig, out: Path = REPORTS) -> dict:
-    """Build the report from ``metrics/evaluate.json`` and the finetune runs; returns the summary."""
+    """Build the report from ``metrics/evaluate.json`` and the finetune runs; returns the summary.
+
+    ``out`` (the report and its plots), ``metrics/curves`` and ``metrics/task_weights`` are replaced
+    together or not at all (:func:`xfer.stages.outputs.replace_together`)."""
     evaluation = json.loads((Path("metrics") / "evaluate.json").read_text())
     summary = build_summary(p, evaluation)
-    out.mkdir(parents=True, exist_ok=True)
-    plots = []
-    for sub in ("curves", "task_weights"):
-        shutil.rmtree(Path("metrics") / sub, ignore_errors=True)
-        (Path("metrics") / sub).mkdir(parents=True)
-    for target in p.targets:
-        runs: dict[str, list[tuple[list[float], list[float]]]] = {}
-        for name in p.finetune.runs:
-            for seed in p.seeds:
-                item = finetune_name(target, name, seed)
-                tsv = finetune_dir(target, name, seed) / "metrics" / "eval.tsv"
-                weights = finetune_dir(target, name, seed) / "metrics" / "task_weights.tsv"
-                if weights.exists() and len(weights.read_text().splitlines()) > 1:
-                    shutil.copyfile(weights, Path("metrics") / "task_weights" / f"{item}.tsv")
-                if tsv.exists():
-                    rows = curve_rows(read_tsv(tsv), evaluation.get("runs", {}).get(item))
-                    write_tsv(Path("metrics") / "curves" / f"{item}.tsv", rows)
-                    runs.setdefault(name, []).append(([float(r["env_steps"]) for r in rows],
-                                                      [float(r["mean_score"]) for r in rows]))
-                src = finetune_dir(target, name, seed) / "task_weights.png"
-                if src.exists():
-                    dst = out / f"task_weights_{item}.png"
-                    shutil.copyfile(src, dst)
-                    plots.append(str(dst))
-        if runs:
-            png = out / f"learning_curves_{target}.png"
-            rnd = evaluation.get("random_scores", {}).get(target)
-            hlines = None if rnd is None else {f"uniform random, same protocol ({rnd:.1f})": rnd}
-            plot_seed_curves(runs, png, f"Finetuning on {target}: mean over seeds (thin: each seed)",
-                             "agent steps", "evaluation score", hlines=hlines)
-            plots.insert(0, str(png))
-    baselines = {name: json.loads(f.read_text()) for name in ("bc", "offline_rl")
-                 if (f := Path("metrics") / "baselines" / f"{name}.json").exists()}
-    (out / "report.md").write_text(render_markdown(p, evaluation, summary, plots, baselines))
+    curves_dir, weights_dir = Path("metrics") / "curves", Path("metrics") / "task_weights"
+    with replace_together([out, curves_dir, weights_dir]) as staged:
+        report_dir, curves, weights_out = staged[out], staged[curves_dir], staged[weights_dir]
+        plots = []
+        for target in p.targets:
+            runs: dict[str, list[tuple[list[float], list[float]]]] = {}
+            for name in p.finetune.runs:
+                for seed in p.seeds:
+                    item = finetune_name(target, name, seed)
+                    tsv = finetune_dir(target, name, seed) / "metrics" / "eval.tsv"
+                    weights = finetune_dir(target, name, seed) / "metrics" / "task_weights.tsv"
+                    if weights.exists() and len(weights.read_text().splitlines()) > 1:
+                        shutil.copyfile(weights, weights_out / f"{item}.tsv")
+                    if tsv.exists():
+                        rows = curve_rows(read_tsv(tsv), evaluation.get("runs", {}).get(item))
+                        write_tsv(curves / f"{item}.tsv", rows)
+                        runs.setdefault(name, []).append(([float(r["env_steps"]) for r in rows],
+                                                          [float(r["mean_score"]) for r in rows]))
+                    src = finetune_dir(target, name, seed) / "task_weights.png"
+                    if src.exists():
+                        shutil.copyfile(src, report_dir / f"task_weights_{item}.png")
+                        plots.append(f"task_weights_{item}.png")
+            if runs:
+                png = f"learning_curves_{target}.png"
+                rnd = evaluation.get("random_scores", {}).get(target)
+                hlines = None if rnd is None else {f"uniform random, same protocol ({rnd:.1f})": rnd}
+                plot_seed_curves(runs, report_dir / png, f"Finetuning on {target}: mean over seeds (thin: each seed)",
+                                 "agent steps", "evaluation score", hlines=hlines)
+                plots.insert(0, png)
+        baselines = {name: json.loads(f.read_text()) for name in ("bc", "offline_rl")
+                     if (f := Path("metrics") / "baselines" / f"{name}.json").exists()}
+        (report_dir / "report.md").write_text(render_markdown(p, evaluation, summary, plots, baselines))
     write_json(Path("metrics") / "summary.json", summary)
     return summary
 

@@ -48,6 +48,7 @@ from xfer.stages.common import (
     work_dir,
     write_json,
 )
+from xfer.stages.outputs import probe_writable, replace_together
 
 
 def make_meta(p: PipelineConfig, size: str, games: list[str], steps: int, cfg_hash: str) -> ckpt.ModelMeta:
@@ -106,6 +107,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     # every shard's checksum before any work: training samples only some shards, and a bad one
     # found later (relabelling) would come after this stage had already replaced its model
     reader.verify_all()
+    probe_writable([out_model.parent, out_data])  # a read-only folder fails before the training
     t = p.teacher
     size = p.net.size
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon", "teacher",
@@ -125,13 +127,16 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
                             desc=f"teacher {game}")
     scores = run_evaluations([EvalJob(game, learner.net, p.env.for_game(game), p.search, p.evaluate.pretrained_episodes,
                                       p.evaluate.max_steps, p.seed + 1000)], device=p.device)[game]
-    ckpt.save_model(out_model, learner.net, make_meta(p, size, [game], learner.step_count, cfg_hash))
-    sha = ckpt.read_model_meta(out_model).weights_sha256
-    with DatasetWriter(out_data, game, reader.manifest.env, reader.manifest.behaviour_policy,
-                       annotation=f"teacher:{sha[:16]}", shard_transitions=p.collect.shard_transitions) as writer:
-        for i in range(reader.num_shards):
-            for seg in annotate(learner.net, reader.load_shard(i), p, p.seed + i, progress):
-                writer.add(seg)
+    # the model and the dataset it relabelled replace the old ones together or not at all
+    with replace_together([out_model.parent, out_data]) as staged:
+        model = staged[out_model.parent] / out_model.name
+        ckpt.save_model(model, learner.net, make_meta(p, size, [game], learner.step_count, cfg_hash))
+        sha = ckpt.read_model_meta(model).weights_sha256
+        with DatasetWriter(staged[out_data], game, reader.manifest.env, reader.manifest.behaviour_policy,
+                           annotation=f"teacher:{sha[:16]}", shard_transitions=p.collect.shard_transitions) as writer:
+            for i in range(reader.num_shards):
+                for seg in annotate(learner.net, reader.load_shard(i), p, p.seed + i, progress):
+                    writer.add(seg)
     return {"game": game, "train_steps": learner.step_count, "eval_mean_score": float(scores.mean()),
             "eval_scores": scores.tolist(), "final_loss": metrics.get("loss_total")}
 
