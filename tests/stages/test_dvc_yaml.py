@@ -78,3 +78,22 @@ def test_pretraining_stages_depend_on_the_zero_shot_protocol_only(name):
     # to the final evaluation's `episodes` must not retrain every stage after collect
     params = [k for k in _stages()[name]["params"] if isinstance(k, str) and k.split(".")[0] == "evaluate"]
     assert sorted(params) == ["evaluate.max_steps", "evaluate.zero_shot_episodes"]
+
+
+def test_cached_outputs_are_ignored_by_git_not_committed():
+    # cached outputs (models, datasets, runs) live in the DVC cache and remote; in git they would
+    # shadow what `dvc pull` restores (`cache: false` outputs, metrics and the report, are committed)
+    import os
+    import subprocess
+
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        outs = sorted({os.path.relpath(o.fs_path, ROOT) for o in repo.index.outs if o.use_cache})
+    assert "models/student" in outs and "models/baselines/bc" in outs and "reports" not in outs
+    for path in outs:
+        tracked = subprocess.run(["git", "ls-files", "--", path], cwd=ROOT, capture_output=True, text=True,
+                                 check=True).stdout.split()
+        assert tracked == [], f"DVC output {path} is in git: {tracked[:3]}"
+        ignored = subprocess.run(["git", "check-ignore", "-q", f"{path}/file"], cwd=ROOT).returncode == 0
+        assert ignored, f"git does not ignore DVC output {path} (DVC writes its .gitignore entry: commit it)"
