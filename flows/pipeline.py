@@ -8,10 +8,10 @@ Modes of :func:`xtra_pipeline`:
 
 - local (default): every stage runs in this process, one after another (``dvc repro`` holds a repo lock,
   so one checkout runs one DVC command at a time). With ``push``, each stage's outputs and run-cache
-  entry go to the DVC remote (``dvc push --run-cache``).
+  entry go to the DVC remote (``xfer push --run-cache``).
 - distributed: each stage becomes a run of the ``xtra-stage/gpu`` or ``xtra-stage/cpu`` deployment,
   picked up by a worker of the ``gpu`` or ``cpu`` work pool on whatever host it runs. Hosts exchange
-  results through the DVC remote and run-cache (``dvc repro --pull`` before, ``dvc push --run-cache``
+  results through the DVC remote and run-cache (``dvc repro --pull`` before, ``xfer push --run-cache``
   after), never through Prefect results: tasks return small JSON summaries only.
 
 Retries: :func:`run_stage` retries transient failures (2 retries). A stage command that exits with code 2
@@ -86,7 +86,8 @@ class PipelineParams(BaseModel):
     teacher_train_steps: int | None = Field(None, gt=0, description="teacher.train_steps (empty = preset's)")
     distill_train_steps: int | None = Field(None, gt=0, description="distill.train_steps (empty = preset's)")
     finetune_env_steps: int | None = Field(None, gt=0, description="finetune.env_steps (empty = preset's)")
-    push: bool = Field(False, description="after each stage, dvc push --run-cache to the DVC remote")
+    push: bool = Field(False, description="after each stage, push its outputs and run-cache entry to the DVC remote "
+                       "(xfer push --run-cache)")
     pull: bool = Field(False, description="dvc repro --pull: reuse outputs other hosts pushed (local mode)")
     write_params: bool = Field(True, description="write params.yaml from preset + overrides first "
                                "(off: use the checkout's params.yaml as it is)")
@@ -166,6 +167,38 @@ class StageFailed(RuntimeError):
         return (_rebuild_stage_failed, (self.stage, self.returncode, self.cmd_exit_code, str(self)))
 
 
+class NotRestored(RuntimeError):
+    """Distributed mode: ``dvc repro --pull STAGE`` was about to *run* an upstream stage that another host
+    had already run and pushed (its run-cache entry or one of its objects is missing from the DVC
+    remote). Fatal and not retried: recomputing it here would hide the fault and cost its whole run
+    time. Attributes: ``stage`` (the requested stage), ``upstream`` (the one that would have run)."""
+
+    def __init__(self, stage: str, upstream: str):
+        self.stage, self.upstream = stage, upstream
+        super().__init__(
+            f"stage {stage!r}: upstream stage {upstream!r} should have been restored from the DVC remote but "
+            f"would run on this host; stopped it. Push its outputs and run-cache from the host that ran it "
+            f"(`xfer push --run-cache` there; `dvc push --run-cache` alone leaves out the cache: false "
+            f"metrics), or run it here on purpose with `dvc repro {upstream}`.")
+
+    def __reduce__(self):
+        return (NotRestored, (self.stage, self.upstream))
+
+
+_RUNNING = re.compile(r"Running stage '([^']+)'")
+
+
+def upstream_run_guard(stage: str):
+    """``_stream`` stop rule for distributed mode: a :class:`NotRestored` for the first ``Running stage
+    'X'`` line with X other than ``stage``, else None."""
+
+    def stop(line: str) -> NotRestored | None:
+        m = _RUNNING.search(line)
+        return NotRestored(stage, m.group(1)) if m and m.group(1) != stage else None
+
+    return stop
+
+
 def _rebuild_stage_failed(stage: str, returncode: int, cmd_exit_code: int | None, message: str) -> StageFailed:
     exc = StageFailed.__new__(StageFailed)
     RuntimeError.__init__(exc, message)
@@ -231,8 +264,11 @@ def _dvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
 
 
-def _stream(argv: list[str], cwd: str, log) -> tuple[int, list[str]]:
-    """Run ``argv``; send each output line (stdout and stderr merged) to ``log``; return (code, all lines)."""
+def _stream(argv: list[str], cwd: str, log, stop: Any = None) -> tuple[int, list[str]]:
+    """Run ``argv``; send each output line (stdout and stderr merged) to ``log``; return (code, all lines).
+
+    ``stop``: optional ``line -> exception or None``; the first exception it returns is raised after the
+    process has been stopped (e.g. :class:`NotRestored` as soon as DVC starts an upstream stage)."""
     lines: list[str] = []
     proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1)
@@ -243,6 +279,9 @@ def _stream(argv: list[str], cwd: str, log) -> tuple[int, list[str]]:
             lines.append(line)
             if line.strip():
                 log(line)
+            exc = stop(line) if stop is not None else None
+            if exc is not None:
+                raise exc
         return proc.wait(), lines
     finally:  # cancelled or crashed while streaming: do not leave the stage running
         if proc.poll() is None:
@@ -284,6 +323,8 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
         except Exception:  # noqa: BLE001 - unreadable result: default to retrying
             return True
     if isinstance(exc, StageFailed) and exc.cmd_exit_code == BAD_INPUT_EXIT_CODE:
+        return False
+    if isinstance(exc, NotRestored):
         return False
     return not (isinstance(exc, ParamsFailed) and exc.returncode == BAD_INPUT_EXIT_CODE)
 
@@ -417,12 +458,17 @@ def list_stages(repo: str) -> list[str]:
 
 @task(name="run-stage", task_run_name="{stage}", retries=2, retry_delay_seconds=30,
       retry_condition_fn=retry_unless_bad_input, cache_policy=NO_CACHE)
-def run_stage(stage: str, repo: str, pull: bool, push: bool, single_item: bool = True) -> dict[str, Any]:
-    """Reproduce one DVC stage in ``repo``; then, with ``push``, ``dvc push --run-cache``.
+def run_stage(stage: str, repo: str, pull: bool, push: bool, single_item: bool = True,
+              restore_upstream: bool = False) -> dict[str, Any]:
+    """Reproduce one DVC stage in ``repo``; then, with ``push``, ``xfer push --run-cache`` (DVC's push
+    plus the run-cache entries' ``cache: false`` objects, which plain ``dvc push --run-cache`` leaves
+    out; see :func:`xfer.storage.run_cache_objects`).
 
     ``single_item`` (local mode): ``dvc repro --single-item`` (upstream stages already ran in this
     checkout). Off (a worker's checkout): plain ``dvc repro``, so upstream outputs produced elsewhere are
-    checked out from the run-cache (with ``pull``) instead of missing.
+    checked out from the run-cache (with ``pull``) instead of missing. ``restore_upstream``
+    (distributed mode): upstream stages must be restored or unchanged; DVC starting one of them stops
+    the command and raises :class:`NotRestored` (not retried).
 
     Returns a small JSON summary: stage, status (ran | restored | unchanged | unknown), seconds, pushed.
     Raises :class:`StageFailed` naming the stage, with the tail of the output. Retried twice unless the
@@ -432,7 +478,7 @@ def run_stage(stage: str, repo: str, pull: bool, push: bool, single_item: bool =
     argv = _dvc("repro", *(["--single-item"] if single_item else []), *(["--pull"] if pull else []), stage)
     log.info("$ %s  (in %s)", " ".join(["dvc", *argv[3:]]), Path(repo).resolve())
     t0 = time.monotonic()
-    code, lines = _stream(argv, repo, log.info)
+    code, lines = _stream(argv, repo, log.info, stop=upstream_run_guard(stage) if restore_upstream else None)
     seconds = round(time.monotonic() - t0, 3)
     if code != 0:
         text = "\n".join(lines)
@@ -441,9 +487,9 @@ def run_stage(stage: str, repo: str, pull: bool, push: bool, single_item: bool =
     status = _stage_status(stage, lines)
     pushed = False
     if push:
-        pcode, plines = _stream(_dvc("push", "--run-cache"), repo, log.info)
+        pcode, plines = _stream([sys.executable, "-m", "xfer.cli", "push", "--run-cache"], repo, log.info)
         if pcode != 0:
-            raise StageFailed(stage, pcode, None, "\n".join(plines[-TAIL_LINES:]), what="dvc push --run-cache")
+            raise StageFailed(stage, pcode, None, "\n".join(plines[-TAIL_LINES:]), what="xfer push --run-cache")
         pushed = True
     log.info("stage %s: %s in %.1f s%s", stage, status, seconds, ", pushed" if pushed else "")
     return {"stage": stage, "status": status, "seconds": seconds, "pushed": pushed}
@@ -470,10 +516,12 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
         push: push the stage's outputs and run-cache entry to the DVC remote afterwards.
         params: the parent run's preset and overrides (params.yaml is written from them first).
         single_item: run exactly this stage item (dvc repro --single-item), not its upstream stages.
+            Off (the default): upstream stages must be restored from the DVC remote (or be unchanged
+            here); one that would run stops this run with NotRestored.
     """
     if params is not None and params.write_params:
         apply_params(params, repo)
-    summary = run_stage(stage, repo, pull, push, single_item=single_item)
+    summary = run_stage(stage, repo, pull, push, single_item=single_item, restore_upstream=pull and not single_item)
     if stage_group(stage) == "report":
         summary["artifacts"] = publish_artifacts(repo)
     return summary
@@ -562,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher-train-steps", type=int)
     p.add_argument("--distill-train-steps", type=int)
     p.add_argument("--finetune-env-steps", type=int)
-    p.add_argument("--push", action="store_true", help="dvc push --run-cache after each stage")
+    p.add_argument("--push", action="store_true", help="xfer push --run-cache after each stage")
     p.add_argument("--pull", action="store_true", help="dvc repro --pull (reuse outputs pushed by other hosts)")
     p.add_argument("--keep-params", action="store_true", help="do not rewrite params.yaml; use it as it is")
     p.add_argument("--repo", default=".", help="DVC repo root (default: current directory)")

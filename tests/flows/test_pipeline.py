@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -204,3 +205,56 @@ def test_report_artifact_embeds_plots_and_tables_are_rounded(tmp_path):
     assert "![gone](missing.png)" in md and "![web](https://x/y.png)" in md
     rows = pipeline.summary_rows({"xtra": {"score": 919.4375123, "hns": 0.0348712345, "n": 3}})
     assert rows == [{"name": "xtra", "score": 919.4, "hns": 0.03487, "n": 3}]
+
+
+def _clones(tmp_path: Path, *names: str) -> dict[str, Path]:
+    """An origin toy repo (committed, local-directory DVC remote) and git clones of it, one per host."""
+    origin = make_toy_repo(tmp_path / "origin", remote=tmp_path / "dvc-remote")
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "add", "-A"], cwd=origin, check=True)
+    subprocess.run([*git, "commit", "-qm", "toy"], cwd=origin, check=True)
+    hosts = {}
+    for name in names:
+        subprocess.run(["git", "clone", "-q", str(origin), str(tmp_path / name)], check=True)
+        hosts[name] = tmp_path / name
+    return hosts
+
+
+def test_a_second_checkout_restores_every_upstream_stage_including_cache_false_metrics(
+        prefect_server, fast_retries, tmp_path):
+    pipeline = fast_retries
+    hosts = _clones(tmp_path, "gpu", "cpu", "third")
+    heavy = [s for s in PIPELINE_ORDER if pipeline.pool_for_stage(s) == "gpu"]
+    for stage in heavy:  # the gpu host runs collect..finetune and pushes each
+        assert pipeline.xtra_stage(stage, repo=str(hosts["gpu"]), pull=True, push=True)["status"] == "ran"
+    # the cpu host: evaluate restores collect..finetune (outputs *and* cache: false metrics), runs itself
+    summary = pipeline.xtra_stage("evaluate", repo=str(hosts["cpu"]), pull=True, push=True)
+    assert summary["status"] == "ran"
+    assert _attempts(hosts["cpu"]) == {"evaluate": 1}
+    for rel in ("metrics/collect_g1.json", "metrics/teacher_g2.tsv", "metrics/distill.json",
+                "metrics/finetune_xtra.json"):
+        assert (hosts["cpu"] / rel).read_bytes() == (hosts["gpu"] / rel).read_bytes()
+    assert pipeline.xtra_stage("report", repo=str(hosts["cpu"]), pull=True, push=True)["status"] == "ran"
+    assert _attempts(hosts["cpu"]) == {"evaluate": 1, "report": 1}
+    # after a distributed run, `dvc repro --pull` anywhere re-runs nothing
+    res = subprocess.run([sys.executable, "-m", "dvc", "repro", "--pull"], cwd=hosts["third"],
+                         env=pipeline._env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Running stage" not in res.stdout and not (hosts["third"] / "attempts").exists()
+    assert (hosts["third"] / "reports" / "report.md").read_text().startswith("# Toy report")
+
+
+def test_an_upstream_stage_that_would_run_on_a_worker_is_fatal_and_not_retried(
+        prefect_server, fast_retries, tmp_path):
+    pipeline = fast_retries
+    hosts = _clones(tmp_path, "cpu")  # nothing was pushed: collect@g1 cannot be restored
+    state = pipeline.xtra_stage("distill", repo=str(hosts["cpu"]), pull=True, push=True, return_state=True)
+    assert state.is_failed()
+    assert "upstream stage 'collect@g1' should have been restored" in state.message
+    assert "xfer push --run-cache" in state.message
+    assert "distill" not in _attempts(hosts["cpu"])
+    runs = _task_runs(state.state_details.flow_run_id, expected=1)
+    (stage_run,) = [r for r in runs if r.name == "distill"]
+    assert stage_run.run_count == 1  # not retried
+    # local mode (single item, no guard) still runs what is asked
+    assert pipeline.upstream_run_guard("distill")("Running stage 'distill':") is None

@@ -1,5 +1,6 @@
 """A throwaway git + DVC repo whose dvc.yaml has the pipeline's stage groups (collect, teacher and
-finetune as ``foreach``) with tiny real commands, for testing the flow mechanics."""
+finetune as ``foreach``) and output shapes (cached outputs plus ``cache: false`` metrics and plots)
+with tiny real commands, for testing the flow mechanics."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ if name == "report":
         "baseline_run": "scratch"}))
 else:
     pathlib.Path(out).write_text(text + "\\n")
+    # stage metrics (and the teacher's curve) as `cache: false` outputs, like xfer's stages
+    stem = pathlib.Path("metrics") / name.replace("@", "_")
+    stem.parent.mkdir(exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps({"stage": name, "inputs": len(inputs)}))
+    if name.startswith("teacher@"):
+        stem.with_suffix(".tsv").write_text("step\\tloss\\n1\\t0.5\\n")
 print(f"toy {name}: wrote {out}", flush=True)
 '''
 
@@ -54,26 +61,44 @@ stages:
       cmd: python toy.py finetune@${item} finetune/${item}.txt student.txt
       deps: [toy.py, student.txt]
       outs: ["finetune/${item}.txt"]
+      metrics:
+        - metrics/finetune_${item}.json:
+            cache: false
   collect:
     foreach: ${pretrain_games}
     do:
       cmd: python toy.py collect@${item} data/${item}.txt
       deps: [toy.py]
       outs: ["data/${item}.txt"]
+      metrics:
+        - metrics/collect_${item}.json:
+            cache: false
   teacher:
     foreach: ${pretrain_games}
     do:
       cmd: python toy.py teacher@${item} teachers/${item}.txt data/${item}.txt
       deps: ["toy.py", "data/${item}.txt"]
       outs: ["teachers/${item}.txt"]
+      metrics:
+        - metrics/teacher_${item}.json:
+            cache: false
+      plots:
+        - metrics/teacher_${item}.tsv:
+            cache: false
   distill:
     cmd: python toy.py distill student.txt teachers/g1.txt teachers/g2.txt
     deps: [toy.py, teachers/g1.txt, teachers/g2.txt]
     outs: [student.txt]
+    metrics:
+      - metrics/distill.json:
+          cache: false
   evaluate:
     cmd: python toy.py evaluate metrics/eval.json finetune/xtra.txt finetune/scratch.txt
     deps: [toy.py, finetune/xtra.txt, finetune/scratch.txt]
     outs: [metrics/eval.json]
+    metrics:
+      - metrics/evaluate.json:
+          cache: false
 '''
 
 PARAMS_YAML = "pretrain_games: [g1, g2]\nruns: [xtra, scratch]\n"

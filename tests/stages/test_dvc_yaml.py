@@ -97,3 +97,140 @@ def test_cached_outputs_are_ignored_by_git_not_committed():
         assert tracked == [], f"DVC output {path} is in git: {tracked[:3]}"
         ignored = subprocess.run(["git", "check-ignore", "-q", f"{path}/file"], cwd=ROOT).returncode == 0
         assert ignored, f"git does not ignore DVC output {path} (DVC writes its .gitignore entry: commit it)"
+
+
+# ---- params: each stage declares exactly the params.yaml keys its code reads (issue 13 item 5) -------
+
+PYDANTIC_WHOLE = {"model_dump", "model_copy", "model_dump_json"}  # methods that read a whole section
+
+
+def _config_classes() -> dict[str, dict]:
+    """xfer/config.py's models: fields (name -> model class name or None for a leaf) and methods or
+    properties (name -> attributes of ``self`` they read), bases merged in."""
+    tree = ast.parse((ROOT / "xfer/config.py").read_text())
+    classes: dict[str, dict] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        fields: dict[str, str | None] = {}
+        methods: dict[str, set[str]] = {}
+        for base in node.bases:
+            if isinstance(base, ast.Name) and base.id in classes:
+                fields.update(classes[base.id]["fields"])
+                methods.update(classes[base.id]["methods"])
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                ann = item.annotation
+                fields[item.target.id] = ann.id if isinstance(ann, ast.Name) else None
+            elif isinstance(item, ast.FunctionDef):
+                methods[item.name] = {n.attr for n in ast.walk(item) if isinstance(n, ast.Attribute)
+                                      and isinstance(n.value, ast.Name) and n.value.id == "self"}
+        classes[node.name] = {"fields": fields, "methods": methods}
+    return classes
+
+
+def _resolve(classes: dict, cls: str, prefix: str, chain: list[str]) -> set[str]:
+    """params.yaml keys read by ``<object of cls at prefix>.<chain...>``."""
+    if not chain:
+        return {prefix}
+    head, rest = chain[0], chain[1:]
+    info = classes[cls]
+    if head in info["fields"]:
+        path = f"{prefix}.{head}" if prefix else head
+        sub = info["fields"][head]
+        return _resolve(classes, sub, path, rest) if sub in classes else {path}
+    if head in info["methods"]:  # a property or method: the fields of self it reads
+        return set().union(*(_resolve(classes, cls, prefix, [a]) for a in info["methods"][head])) or {prefix}
+    assert head in PYDANTIC_WHOLE, f"unknown params attribute {prefix}.{head}"
+    return {prefix}
+
+
+def _is_params(node: ast.AST) -> bool:
+    """``p`` or ``self.p``: the PipelineConfig in xfer's stage code."""
+    return (isinstance(node, ast.Name) and node.id == "p") or (
+        isinstance(node, ast.Attribute) and node.attr == "p" and isinstance(node.value, ast.Name)
+        and node.value.id == "self")
+
+
+def _stage_functions(module: Path) -> list[ast.AST]:
+    """The stage module's code plus every function of xfer/stages it imports and calls with the params
+    (``train_config(p, ...)``, ``zero_shot(net, p, ...)``), and so on through their imports."""
+
+    def imported(path: Path, tree: ast.AST) -> dict[str, tuple[Path, ast.FunctionDef]]:
+        found = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xfer.stages."):
+                src = Path(*node.module.split(".")).with_suffix(".py")
+                defs = {f.name: f for f in ast.parse((ROOT / src).read_text()).body if isinstance(f, ast.FunctionDef)}
+                found |= {a.name: (src, defs[a.name]) for a in node.names if a.name in defs}
+        return found
+
+    todo: list[tuple[Path, ast.AST]] = [(module, ast.parse((ROOT / module).read_text()))]
+    seen: dict[tuple[Path, str], ast.AST] = {}
+    while todo:
+        path, tree = todo.pop()
+        key = (path, getattr(tree, "name", ""))
+        if key in seen:
+            continue
+        seen[key] = tree
+        names = imported(path, ast.parse((ROOT / path).read_text()))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names \
+                    and any(_is_params(a) for a in [*node.args, *(k.value for k in node.keywords)]):
+                todo.append(names[node.func.id])
+    return list(seen.values())
+
+
+def params_read(module: Path) -> set[str]:
+    """Every params.yaml key (dotted, as dvc.yaml names them) the stage in ``module`` reads."""
+    classes = _config_classes()
+    reads: set[str] = set()
+    constants = {t.id: node.value.elts for node in ast.parse((ROOT / module).read_text()).body
+                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple) for t in node.targets
+                 if isinstance(t, ast.Name)}
+    for tree in _stage_functions(module):
+        parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _is_params(node.value) and not _is_params(node):
+                chain, top = [node.attr], node
+                while isinstance(parents.get(id(top)), ast.Attribute):
+                    top = parents[id(top)]
+                    chain.append(top.attr)
+                reads |= _resolve(classes, "PipelineConfig", "", chain)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "section_hash":
+                for a in node.args[1:]:  # "net", "baselines.bc" or *KEYS (a module-level tuple of them)
+                    keys = [a] if isinstance(a, ast.Constant) else constants.get(getattr(a.value, "id", None), []) \
+                        if isinstance(a, ast.Starred) else []
+                    for k in keys:
+                        reads |= _resolve(classes, "PipelineConfig", "", k.value.split("."))
+    return reads
+
+
+def test_params_read_sees_properties_helpers_and_section_hashes():
+    reads = params_read(Path("xfer/stages/teacher.py"))
+    assert "evaluate.zero_shot_episodes" in reads  # through the property evaluate.pretrained_episodes
+    assert {"mcts", "discount", "value_prefix_horizon"} <= reads  # p.search, a PipelineConfig property
+    assert "env" in reads and "teacher" in reads  # train_config(p, ...) and section_hash(p, ..., "teacher")
+    assert "finetune" not in reads
+
+
+# Reads that only check which item DVC asked for (a foreach stage's --game / --target / --run / --seed):
+# declaring them would rerun every item when one is added. The item's own settings are declared.
+ITEM_CHECKS = {
+    "collect": {"pretrain_games"},
+    "teacher": {"pretrain_games"},
+    "finetune": {"targets", "seeds", "finetune.runs",  # the run's entry is declared: finetune.runs.${item.run}
+                 "seed"},  # train_config's default seed, replaced by --seed
+}
+
+
+@pytest.mark.parametrize("name", sorted(_stages()))
+def test_stage_declares_exactly_the_params_it_reads(name):
+    stage = _stages()[name]
+    declared = {k for k in stage.get("params", []) if isinstance(k, str)} | ITEM_CHECKS.get(name, set())
+    reads = params_read(Path(f"xfer/stages/{stage['cmd'].split()[2]}.py"))
+    undeclared = sorted(r for r in reads if not any(r == d or r.startswith(d + ".") for d in declared))
+    unused = sorted(d for d in declared
+                    if not any(r == d or r.startswith(d + ".") or d.startswith(r + ".") for r in reads))
+    assert not undeclared, f"dvc.yaml stage {name!r} reads params it does not declare: {undeclared}"
+    assert not unused, f"dvc.yaml stage {name!r} declares params its code never reads: {unused}"

@@ -46,8 +46,8 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     policy_only = LossConfig(value_prefix=0.0, value=0.0, policy=1.0, consistency=0.0,
                              hidden_grad_scale=p.loss.hidden_grad_scale)
     learner = Learner(net, p.optim, policy_only, p.value_prefix_horizon, b.train_steps, p.device, augment=True)
-    cfg_hash = section_hash(p, "env", "net", "replay", "optim", "loss", "value_prefix_horizon", "baselines",
-                            "distill", "pretrain_games", "seed",
+    cfg_hash = section_hash(p, "env", "net", "replay", "optim", "loss", "value_prefix_horizon", "baselines.bc",
+                            "distill.size", "pretrain_games", "seed",
                             extra={"data": input_fingerprint([dataset_dir(g) for g in p.pretrain_games])})
     r = p.replay
 

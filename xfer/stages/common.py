@@ -195,13 +195,19 @@ def input_fingerprint(paths: list[Path]) -> str:
 
 
 def section_hash(p: PipelineConfig, *sections: str, extra: dict | None = None) -> str:
-    """Hash of the named params sections (+ ``extra``): what a stage's resume state depends on.
-
-    Changing an unrelated section (e.g. finetune params) does not invalidate a teacher's state.
+    """Hash of the named params keys (+ ``extra``): what a stage's resume state (and the
+    ``config_hash`` of its checkpoints) depends on. Keys are dvc.yaml's params names: a section
+    (``"net"``) or a dotted key (``"baselines.bc"``); name exactly what the stage declares, so
+    unrelated params (another baseline's settings) change neither its state nor its output bytes.
     """
     import hashlib
 
-    blob = {s: getattr(p, s).model_dump(mode="json") if hasattr(getattr(p, s), "model_dump") else getattr(p, s)
-            for s in sections}
+    def value(key: str) -> Any:
+        v: Any = p
+        for part in key.split("."):
+            v = getattr(v, part)
+        return v.model_dump(mode="json") if hasattr(v, "model_dump") else v
+
+    blob = {s: value(s) for s in sections}
     blob["extra"] = extra or {}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -53,6 +53,12 @@ from xfer.transfer import TaskWeights, transfer_parts
 
 log = logging.getLogger(__name__)
 
+# params a finetune run's resume state depends on besides its own run entry (finetune.runs.<run>):
+# exactly what dvc.yaml declares for finetune@..., so other runs' settings never invalidate it
+FINETUNE_KEYS = ("pretrain_games", "distill.size", "distill.max_cached_shards", "distill.rotate_every",
+                 "finetune.env_steps", "finetune.offline_batch_size", "finetune.offline_value_target",
+                 "finetune.loss_balance", "finetune.task_weights", "finetune.train")
+
 
 class FinetuneTrainer(Trainer):
     """:class:`xfer.train.Trainer` whose gradient steps add the offline tasks of Eq. 1."""
@@ -70,8 +76,8 @@ class FinetuneTrainer(Trainer):
         self.sampler = None
         if games:
             readers = open_teacher_data(games)
-            d = p.distill
-            self.sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=cfg.seed + 7)
+            self.sampler = OfflineSampler(readers, p.distill.max_cached_shards, p.distill.rotate_every,
+                                          seed=cfg.seed + 7)
         # the final model is evaluated by the evaluate stage (its protocol, its episodes): no
         # in-run evaluation at the last agent step; the report ends each curve with that score
         super().__init__(cfg, out_dir, progress, restart_stale=True,
@@ -88,9 +94,8 @@ class FinetuneTrainer(Trainer):
             self.actor_net.load_state_dict(self.learner.net.state_dict())
 
     def state_hash(self) -> str:
-        return section_hash(self.p, "pretrain_games", "distill", extra={
+        return section_hash(self.p, *FINETUNE_KEYS, extra={
             "run": self.run_cfg.model_dump(), "train": super().state_hash(),
-            "finetune": self.p.finetune.model_dump(mode="json", exclude={"runs"}),
             "inputs": input_fingerprint(self.inputs)})
 
     def extra_state(self) -> dict:
@@ -103,16 +108,17 @@ class FinetuneTrainer(Trainer):
     def _learn(self, batch: Batch) -> StepResult:
         if self.sampler is None:
             return self.learner.step(batch)
-        ft = self.p.finetune
-        discount = self.p.discount if ft.offline_value_target == "nstep" else 1.0
-        offline = stored_target_batches(self.sampler, ft.offline_batch_size, self.p, discount, self.rng)
+        # params read as p.section.key, no aliases: tests/stages/test_dvc_yaml.py checks them against dvc.yaml
+        discount = self.p.discount if self.p.finetune.offline_value_target == "nstep" else 1.0
+        offline = stored_target_batches(self.sampler, self.p.finetune.offline_batch_size, self.p, discount, self.rng)
         games = self.weights.games  # every game draws >= 1 sample (offline_batch_size >= games, validated)
         batches = [batch] + [offline[g] for g in games]
         step = self.learner.step_count
         measure = self.run_cfg.task_weights and self.weights.in_window(step)
         eta = self.weights.as_dict() if self.run_cfg.task_weights else {g: 1.0 for g in games}
         # one pooled forward: the step and, inside a window, the gradient cosines of the same batch
-        result = self.learner.step_tasks(batches, [1.0] + [eta[g] for g in games], ft.loss_balance, measure)
+        result = self.learner.step_tasks(batches, [1.0] + [eta[g] for g in games], self.p.finetune.loss_balance,
+                                         measure)
         if measure and self.weights.observe(step, result.cosines):
             self.weights_log.append({"train_steps": step + 1, **self.weights.as_dict()})
         return result

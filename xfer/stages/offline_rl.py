@@ -42,7 +42,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, o.train_steps, p.device, augment=True)
     latest = LatestCopy(learner, every=25)
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon",
-                            "baselines", "distill", "pretrain_games", "seed",
+                            "baselines.offline_rl", "distill.size", "pretrain_games", "seed",
                             extra={"data": input_fingerprint([dataset_dir(g) for g in p.pretrain_games])})
 
     def source(rng: np.random.Generator) -> list[Batch]:
