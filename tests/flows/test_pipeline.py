@@ -207,9 +207,15 @@ def test_report_artifact_embeds_plots_and_tables_are_rounded(tmp_path):
     assert rows == [{"name": "xtra", "score": 919.4, "hns": 0.03487, "n": 3}]
 
 
-def _clones(tmp_path: Path, *names: str) -> dict[str, Path]:
-    """An origin toy repo (committed, local-directory DVC remote) and git clones of it, one per host."""
-    origin = make_toy_repo(tmp_path / "origin", remote=tmp_path / "dvc-remote")
+def _clones(tmp_path: Path, *names: str, s3=None) -> dict[str, Path]:
+    """An origin toy repo (committed; its DVC remote a local directory, or with ``s3`` (tests/conftest.py's
+    server) a prefix of that S3 bucket) and git clones of it, one per host."""
+    origin = make_toy_repo(tmp_path / "origin", remote=None if s3 else tmp_path / "dvc-remote")
+    if s3 is not None:
+        dvc = [sys.executable, "-m", "dvc"]
+        subprocess.run([*dvc, "remote", "add", "-d", "s3", f"s3://{s3.bucket}/{tmp_path.name}"], cwd=origin,
+                       check=True)
+        subprocess.run([*dvc, "remote", "modify", "s3", "endpointurl", s3.endpoint], cwd=origin, check=True)
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
     subprocess.run([*git, "add", "-A"], cwd=origin, check=True)
     subprocess.run([*git, "commit", "-qm", "toy"], cwd=origin, check=True)
@@ -221,9 +227,11 @@ def _clones(tmp_path: Path, *names: str) -> dict[str, Path]:
 
 
 def test_a_second_checkout_restores_every_upstream_stage_including_cache_false_metrics(
-        prefect_server, fast_retries, tmp_path):
+        prefect_server, s3_server, fast_retries, tmp_path):
+    # issue 13: three checkouts exchange results only through a real S3 store; the pipeline's stage
+    # shapes (cached outputs, `cache: false` metrics and plots)
     pipeline = fast_retries
-    hosts = _clones(tmp_path, "gpu", "cpu", "third")
+    hosts = _clones(tmp_path, "gpu", "cpu", "third", s3=s3_server)
     heavy = [s for s in PIPELINE_ORDER if pipeline.pool_for_stage(s) == "gpu"]
     for stage in heavy:  # the gpu host runs collect..finetune and pushes each
         assert pipeline.xtra_stage(stage, repo=str(hosts["gpu"]), pull=True, push=True)["status"] == "ran"
@@ -234,6 +242,8 @@ def test_a_second_checkout_restores_every_upstream_stage_including_cache_false_m
     for rel in ("metrics/collect_g1.json", "metrics/teacher_g2.tsv", "metrics/distill.json",
                 "metrics/finetune_xtra.json"):
         assert (hosts["cpu"] / rel).read_bytes() == (hosts["gpu"] / rel).read_bytes()
+    listed = s3_server.client().list_objects_v2(Bucket=s3_server.bucket, Prefix=f"{tmp_path.name}/runs/")
+    assert listed["KeyCount"] >= len(heavy) + 1  # a run-cache entry per stage, in the S3 bucket
     assert pipeline.xtra_stage("report", repo=str(hosts["cpu"]), pull=True, push=True)["status"] == "ran"
     assert _attempts(hosts["cpu"]) == {"evaluate": 1, "report": 1}
     # after a distributed run, `dvc repro --pull` anywhere re-runs nothing
