@@ -17,14 +17,12 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import boto3  # noqa: F401  (dev extra; a missing package fails these tests instead of skipping them)
+import dvc_s3  # noqa: F401
 import pytest
 
-pytest.importorskip("dvc")
-pytest.importorskip("dvc_s3")
-pytest.importorskip("boto3")
-
-from xfer.cli import main  # noqa: E402
-from xfer.storage import StorageError, configure_s3_remote, ensure_default_local_remote, push  # noqa: E402
+from xfer.cli import main
+from xfer.storage import StorageError, configure_s3_remote, ensure_default_local_remote, push
 
 BUCKET = "bucket"
 CONTENTS = {
