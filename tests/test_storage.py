@@ -40,6 +40,16 @@ def _run(*cmd: str, cwd: Path) -> str:
     return res.stdout
 
 
+def _new_repo(path: Path) -> Path:
+    """An empty git + DVC repository at ``path`` (made), with a commit identity."""
+    path.mkdir()
+    _run("git", "init", "-q", cwd=path)
+    _run("git", "config", "user.email", "test@example.com", cwd=path)
+    _run("git", "config", "user.name", "test", cwd=path)
+    _run("dvc", "init", "-q", cwd=path)
+    return path
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -239,12 +249,7 @@ def test_plain_dvc_push_and_pull_fail_on_a_silent_endpoint_instead_of_hanging(s3
     # issue 13 item 3: without timeouts in the DVC remote config, plain `dvc push` waited silently.
     # One object each way: DVC makes one request per object it cannot find, and each request
     # costs about 25 attempts of the timeouts (DVC's and s3fs' retries; docs/storage.md)
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _run("git", "init", "-q", cwd=repo)
-    _run("git", "config", "user.email", "test@example.com", cwd=repo)
-    _run("git", "config", "user.name", "test", cwd=repo)
-    _run("dvc", "init", "-q", cwd=repo)
+    repo = _new_repo(tmp_path / "repo")
     monkeypatch.chdir(repo)
     rc, _, err = _xfer(capsys, "remote", "s3", "--url", f"s3://{BUCKET}/store", "--endpoint-url", silent_endpoint,
                        "--default", "--no-check", "--connect-timeout", "1", "--read-timeout", "1")
@@ -350,12 +355,7 @@ STAGE_YAML = """stages:
 def test_run_cache_exchange_between_two_clones_restores_cache_false_metrics(s3, tmp_path, monkeypatch, capsys):
     # issue 13: `dvc push --run-cache` leaves out the objects of `cache: false` outputs, so another host
     # recomputed the stage; `xfer push --run-cache` sends them and the other host restores it
-    repo = tmp_path / "host-a"
-    repo.mkdir()
-    _run("git", "init", "-q", cwd=repo)
-    _run("git", "config", "user.email", "test@example.com", cwd=repo)
-    _run("git", "config", "user.name", "test", cwd=repo)
-    _run("dvc", "init", "-q", cwd=repo)
+    repo = _new_repo(tmp_path / "host-a")
     (repo / "stage.py").write_text(STAGE_PY)
     (repo / "dvc.yaml").write_text(STAGE_YAML)
     (repo / ".gitignore").write_text("ran\n/out.bin\n")
