@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 
+from tests import golden
 from tests.pipeline_repo import make_pipeline_repo, sh
 from xfer import checkpoint as ckpt
 
@@ -74,6 +75,17 @@ def test_repro_runs_every_stage_and_reports(repo):
         assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 240
     shown = sh("dvc metrics show", d).stdout
     assert "metrics/summary.json" in shown or "summary.json" in shown
+
+
+def test_golden_figures_are_unchanged(repo):
+    # issue 14: every model's weights, the datasets, every metric column and the evaluation scores
+    # of the micro pipeline, as recorded before the redesign (`python -m tests.golden --record --pipeline`)
+    d, _ = repo
+    rec = golden.load("pipeline")
+    assert rec is not None, "record tests/golden/pipeline.json: python -m tests.golden --record --pipeline"
+    if rec["host"] != golden.host():
+        pytest.skip(f"figures recorded on {rec['host']}, this host is {golden.host()}")
+    assert golden.compare(rec["figures"], golden.pipeline_figures(d)) == []
 
 
 def test_second_repro_does_nothing_and_param_change_is_local(repo):
