@@ -19,7 +19,8 @@ import torch
 
 from xfer.actor import evaluate
 from xfer.config import AtariConfig, MCTSConfig, SearchConfig
-from xfer.nets import build_network, net_spec
+from xfer.nets.efficientzero import build_network
+from xfer.nets.sizes import net_spec
 from xfer.parallel_eval import EvalJob, available_cores, run_evaluations
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -21,7 +21,8 @@ import torch
 from xfer.config import LossConfig, OptimConfig, SearchConfig
 from xfer.inference import search_policy
 from xfer.learner import Learner
-from xfer.nets import build_network, net_spec
+from xfer.nets.efficientzero import build_network
+from xfer.nets.sizes import net_spec
 from xfer.replay.targets import Batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when not run as a script

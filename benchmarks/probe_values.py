@@ -22,7 +22,7 @@ from xfer import checkpoint as ckpt
 from xfer.config import AtariConfig
 from xfer.envs.atari import VectorAtari
 from xfer.inference import search_policy
-from xfer.nets import EfficientZeroNet
+from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.nets.support import logits_to_scalar
 from xfer.presets import build_train_config
 

@@ -462,7 +462,7 @@ def run_stage(stage: str, repo: str, pull: bool, push: bool, single_item: bool =
               restore_upstream: bool = False) -> dict[str, Any]:
     """Reproduce one DVC stage in ``repo``; then, with ``push``, ``xfer push --run-cache`` (DVC's push
     plus the run-cache entries' ``cache: false`` objects, which plain ``dvc push --run-cache`` leaves
-    out; see :func:`xfer.storage.run_cache_objects`).
+    out; see :func:`xfer.storage.sync.run_cache_objects`).
 
     ``single_item`` (local mode): ``dvc repro --single-item`` (upstream stages already ran in this
     checkout). Off (a worker's checkout): plain ``dvc repro``, so upstream outputs produced elsewhere are

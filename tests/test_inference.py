@@ -5,7 +5,8 @@ import torch
 
 from xfer.config import ReplayConfig, SearchConfig
 from xfer.inference import reanalyse_policy_fn
-from xfer.nets import build_network, net_spec
+from xfer.nets.efficientzero import build_network
+from xfer.nets.sizes import net_spec
 
 
 def _net_preferring(action: int):

@@ -5,7 +5,8 @@ import torch
 from tests.replay.test_targets import index, make_segment
 from xfer.config import LossConfig, OptimConfig
 from xfer.learner import Learner, learning_rate
-from xfer.nets import build_network, net_spec
+from xfer.nets.efficientzero import build_network
+from xfer.nets.sizes import net_spec
 from xfer.replay.targets import build_batch, network_bootstrap
 
 

@@ -6,7 +6,8 @@ import torch
 from tests.test_learner import real_batch
 from xfer.config import LossConfig, OptimConfig
 from xfer.learner import Learner
-from xfer.nets import build_network, net_spec
+from xfer.nets.efficientzero import build_network
+from xfer.nets.sizes import net_spec
 from xfer.offline import LatestCopy
 
 

@@ -6,7 +6,8 @@ import torch
 
 from xfer.actor import evaluate_random
 from xfer.config import AtariConfig, SearchConfig
-from xfer.nets import build_network, net_spec
+from xfer.nets.efficientzero import build_network
+from xfer.nets.sizes import net_spec
 from xfer.parallel_eval import EvalJob, run_evaluations
 
 

@@ -22,7 +22,8 @@ import dvc_s3  # noqa: F401
 import pytest
 
 from xfer.cli import main
-from xfer.storage import StorageError, configure_s3_remote, ensure_default_local_remote, push
+from xfer.storage.remote import StorageError, configure_s3_remote, ensure_default_local_remote
+from xfer.storage.sync import push
 
 BUCKET = "bucket"
 CONTENTS = {

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from xfer import checkpoint as ckpt
+from xfer import training_state
 from xfer.cli import main
 
 TINY = [
@@ -109,7 +110,8 @@ def test_init_checkpoint_errors(tmp_path, capsys):
     missing = tmp_path / "nope.safetensors"
     assert main(["train", "--game", "Pong", "--init", str(missing), "--out", str(tmp_path / "x"), *TINY]) == 2
     assert "nope" in capsys.readouterr().err
-    from xfer.nets import build_network, net_spec
+    from xfer.nets.efficientzero import build_network
+    from xfer.nets.sizes import net_spec
     from xfer.presets import build_train_config
     from xfer.train import Counters, model_meta
 
@@ -136,20 +138,20 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
            "--out", str(out), *TINY]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
     deadline = time.time() + 240
-    while time.time() < deadline and not ckpt.has_training_state(out / "state"):
+    while time.time() < deadline and not training_state.has_training_state(out / "state"):
         time.sleep(0.2)
-    assert ckpt.has_training_state(out / "state"), "no checkpoint appeared"
+    assert training_state.has_training_state(out / "state"), "no checkpoint appeared"
     time.sleep(1.0)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    _, _, meta = ckpt.load_training_state(out / "state")  # not corrupt
+    _, _, meta = training_state.load_training_state(out / "state")  # not corrupt
     killed_at = meta["counters"]["env_steps"]
     assert 0 < killed_at < 400
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"resumed from {out / 'state'} at {killed_at} agent steps" in done.stderr
     summary = json.loads((out / "summary.json").read_text())
-    _, _, final = ckpt.load_training_state(out / "state")
+    _, _, final = training_state.load_training_state(out / "state")
     assert summary["env_steps"] == final["counters"]["env_steps"] == 400
     assert final["counters"]["train_steps"] == final["learner_steps"] > meta["counters"]["train_steps"]
     steps = [int(line.split("\t")[0]) for line in (out / "metrics" / "eval.tsv").read_text().splitlines()[1:]]
@@ -160,6 +162,6 @@ def test_stale_resume_state_is_discarded_only_when_asked(tmp_path):
     from xfer.resume import discard_stale_state
 
     state = tmp_path / "state"
-    ckpt.save_training_state(state, {}, {}, {"config_hash": "abc"})
+    training_state.save_training_state(state, {}, {}, {"config_hash": "abc"})
     assert not discard_stale_state(state, "abc") and state.exists()
     assert discard_stale_state(state, "def") and not state.exists()

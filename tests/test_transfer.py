@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from xfer.config import TaskWeightConfig
-from xfer.nets import build_network, net_spec
+from xfer.nets.efficientzero import build_network
+from xfer.nets.sizes import net_spec
 from xfer.transfer import TaskWeights, freeze_representation, transfer_parts
 
 

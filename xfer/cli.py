@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from xfer.checkpoint import CheckpointError
-from xfer.storage import add_storage_commands
+from xfer.storage.cli import add_storage_commands
 
 EPILOG_TRAIN = """examples:
   xfer train --game UpNDown --env-steps 2500 --size tiny --preset cpu --out runs/upndown   # ~13 min on 2 cores;

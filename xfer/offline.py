@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from xfer import checkpoint as ckpt
+from xfer import training_state
 from xfer.learner import Learner
 from xfer.metrics import TsvLog
 from xfer.replay.targets import Batch
@@ -82,7 +82,7 @@ def train_offline(
     counters = {"train_steps": 0}
     discard_stale_state(state_dir, cfg_hash)
     keep = -1  # a fresh run starts an empty log; a resumed one keeps rows up to its checkpoint
-    if ckpt.has_training_state(state_dir):
+    if training_state.has_training_state(state_dir):
         counters, rng, _ = load_state(state_dir, learner, cfg_hash)
         keep = counters["train_steps"]
         log.info("resumed %s from %s at %d training steps", desc, state_dir, counters["train_steps"])

@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from xfer.checkpoint import atomic_write_text
 from xfer.config import PipelineConfig, describe_validation_error
 from xfer.envs.atari import validate_game
+from xfer.fileio import atomic_write_text
 from xfer.presets import deep_merge, parse_overrides
 
 PRESET_DIR = Path("presets")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from xfer import checkpoint as ckpt
+from xfer import training_state
 from xfer.learner import Learner
 from xfer.replay.buffer import PrioritizedReplay
 
@@ -32,9 +33,9 @@ def save_state(
     """Atomically write the full training state (see module docstring) to ``directory``."""
     tensors = {f"net.{k}": v for k, v in learner.net.state_dict().items()}
     tensors.update({f"target.{k}": v for k, v in learner.target_net.state_dict().items()})
-    opt_tensors, opt_meta = ckpt.optimizer_state_to_flat(learner.optimizer.state_dict())
+    opt_tensors, opt_meta = training_state.optimizer_state_to_flat(learner.optimizer.state_dict())
     tensors.update(opt_tensors)
-    tensors.update(ckpt.torch_rng_state_to_tensors())
+    tensors.update(training_state.torch_rng_state_to_tensors())
     arrays: dict[str, np.ndarray] = {}
     replay_meta = None
     if replay is not None:
@@ -45,10 +46,10 @@ def save_state(
         "learner_steps": learner.step_count,
         "optimizer": opt_meta,
         "replay": replay_meta,
-        "numpy_rng": ckpt.rng_state_to_json(rng),
+        "numpy_rng": training_state.rng_state_to_json(rng),
         "extra": extra or {},
     }
-    ckpt.save_training_state(directory, tensors, arrays, meta)
+    training_state.save_training_state(directory, tensors, arrays, meta)
 
 
 def load_state(
@@ -59,7 +60,7 @@ def load_state(
     Raises:
         xfer.checkpoint.CheckpointError: corrupt state, or a state from another configuration.
     """
-    tensors, arrays, meta = ckpt.load_training_state(directory)
+    tensors, arrays, meta = training_state.load_training_state(directory)
     if meta["config_hash"] != cfg_hash:
         raise ckpt.CheckpointMismatchError(
             f"{directory} was written by a run with a different configuration "
@@ -72,12 +73,12 @@ def load_state(
 
     learner.net.load_state_dict(sub("net."))
     learner.target_net.load_state_dict(sub("target."))
-    learner.optimizer.load_state_dict(ckpt.optimizer_state_from_flat(tensors, meta["optimizer"]))
+    learner.optimizer.load_state_dict(training_state.optimizer_state_from_flat(tensors, meta["optimizer"]))
     learner.step_count = int(meta["learner_steps"])
-    ckpt.restore_torch_rng_state(tensors)
+    training_state.restore_torch_rng_state(tensors)
     if replay is not None and meta["replay"] is not None:
         replay.load_state(arrays, meta["replay"])
-    return meta["counters"], ckpt.rng_state_from_json(meta["numpy_rng"]), meta.get("extra", {})
+    return meta["counters"], training_state.rng_state_from_json(meta["numpy_rng"]), meta.get("extra", {})
 
 
 def discard_stale_state(directory: Path, cfg_hash: str) -> bool:

@@ -26,14 +26,14 @@ import torch
 from tqdm import tqdm
 
 from xfer import checkpoint as ckpt
+from xfer import training_state
 from xfer.actor import SelfPlay, evaluate_random, temperature_at
 from xfer.config import TrainConfig, config_hash
 from xfer.envs.atari import minimal_action_map, validate_game
 from xfer.inference import reanalyse_policy_fn
 from xfer.learner import Learner, StepResult
 from xfer.metrics import TsvLog, plot_curves
-from xfer.nets import build_network
-from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.nets.efficientzero import EfficientZeroNet, build_network
 from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.replay.buffer import PrioritizedReplay
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
@@ -128,7 +128,7 @@ class Trainer:
         self.resumed = False
         if restart_stale:
             discard_stale_state(self.state_dir, self.state_hash())
-        if ckpt.has_training_state(self.state_dir):
+        if training_state.has_training_state(self.state_dir):
             self._load_state()
             self.resumed = True
         elif init is not None:

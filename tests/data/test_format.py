@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from tests.data.helpers import MASK, synthetic_segments
-from xfer.checkpoint import sha256_file
 from xfer.config import AtariConfig
 from xfer.data import (
     MANIFEST_FILE,
@@ -28,6 +27,7 @@ from xfer.data import (
     write_dataset,
 )
 from xfer.data.synthetic import random_atari_segments
+from xfer.fileio import sha256_file
 from xfer.replay.segment import Segment
 
 ENV = {"id": "Fake-v0"}

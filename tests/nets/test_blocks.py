@@ -1,8 +1,9 @@
 import torch
 
 from xfer.losses import categorical_ce
-from xfer.nets import build_network, net_spec
 from xfer.nets.blocks import mlp, zero_linear
+from xfer.nets.efficientzero import build_network
+from xfer.nets.sizes import net_spec
 from xfer.nets.support import logits_to_scalar, scalar_to_two_hot
 
 

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from xfer.nets import SIZES, build_network, net_spec
+from xfer.nets.efficientzero import build_network
+from xfer.nets.sizes import SIZES, net_spec
 
 
 @pytest.fixture(scope="module")

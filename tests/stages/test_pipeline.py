@@ -21,6 +21,7 @@ import yaml
 from tests import golden
 from tests.pipeline_repo import make_pipeline_repo, sh
 from xfer import checkpoint as ckpt
+from xfer import training_state
 
 
 @pytest.fixture(scope="module")
@@ -219,17 +220,17 @@ def test_killed_stage_resumes_from_its_checkpoint(repo):
     (d / "params-long.yaml").write_text(long)
     proc = subprocess.Popen(args, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
     deadline = time.time() + 300
-    while time.time() < deadline and not ckpt.has_training_state(work / "state"):
+    while time.time() < deadline and not training_state.has_training_state(work / "state"):
         time.sleep(0.1)
-    assert ckpt.has_training_state(work / "state")
+    assert training_state.has_training_state(work / "state")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    _, _, meta = ckpt.load_training_state(work / "state")  # the checkpoint is intact
+    _, _, meta = training_state.load_training_state(work / "state")  # the checkpoint is intact
     killed_at = meta["counters"]["train_steps"]
     assert 0 < killed_at < 60
     res = sh(args, d)
     assert f"at {killed_at} training steps" in res.stderr and "resumed" in res.stderr
-    _, _, final = ckpt.load_training_state(work / "state")
+    _, _, final = training_state.load_training_state(work / "state")
     assert final["counters"]["train_steps"] == 60
 
 
@@ -253,9 +254,9 @@ def test_killed_frozen_representation_run_resumes_and_keeps_h(repo):
     killed_at = 0
     while time.time() < deadline and killed_at == 0:  # wait for a checkpoint with training steps in it
         time.sleep(0.2)
-        if ckpt.has_training_state(work / "state"):
+        if training_state.has_training_state(work / "state"):
             try:
-                killed_at = ckpt.load_training_state(work / "state")[2]["counters"]["train_steps"]
+                killed_at = training_state.load_training_state(work / "state")[2]["counters"]["train_steps"]
             except ckpt.CheckpointError:
                 pass  # being replaced right now
     proc.send_signal(signal.SIGKILL)

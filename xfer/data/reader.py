@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from xfer.checkpoint import sha256_file
 from xfer.config import describe_validation_error
 from xfer.data.format import (
     MANIFEST_FILE,
@@ -31,6 +30,7 @@ from xfer.data.format import (
     Manifest,
     SchemaVersionError,
 )
+from xfer.fileio import sha256_file
 from xfer.replay.segment import Segment
 from xfer.replay.serialize import segments_from_arrays
 

@@ -22,13 +22,6 @@ from typing import Any
 
 import numpy as np
 
-# Same sibling .tmp-<pid> / .old conventions as the checkpoint writer.
-from xfer.checkpoint import (
-    atomic_write_text,
-    fsync_dir,
-    sha256_file,
-    swap_in_directory,
-)
 from xfer.data.format import (
     MANIFEST_FILE,
     SCHEMA_VERSION,
@@ -36,6 +29,14 @@ from xfer.data.format import (
     ShardInfo,
     package_versions,
     shard_file_name,
+)
+
+# Same sibling .tmp-<pid> / .old conventions as the training-state writer.
+from xfer.fileio import (
+    atomic_write_text,
+    fsync_dir,
+    sha256_file,
+    swap_in_directory,
 )
 from xfer.replay.segment import Segment
 from xfer.replay.serialize import segments_to_arrays

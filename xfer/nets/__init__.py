@@ -1,6 +1,3 @@
-"""World-model networks (EfficientZero; XTRA appendix H)."""
-
-from xfer.nets.efficientzero import EfficientZeroNet, RecurrentOutput, RootOutput, build_network
-from xfer.nets.sizes import SIZES, NetSpec, net_spec
-
-__all__ = ["EfficientZeroNet", "RecurrentOutput", "RootOutput", "build_network", "SIZES", "NetSpec", "net_spec"]
+"""World-model networks (EfficientZero; Ye et al. 2021): :mod:`xfer.nets.efficientzero` (representation,
+dynamics and prediction networks), :mod:`xfer.nets.sizes` (the size table, no torch), :mod:`xfer.nets.blocks`,
+:mod:`xfer.nets.support` (categorical value / reward supports)."""

@@ -20,7 +20,7 @@ import numpy as np
 from xfer.config import LossConfig, PipelineConfig
 from xfer.data import OfflineSampler
 from xfer.learner import Learner
-from xfer.nets import build_network
+from xfer.nets.efficientzero import build_network
 from xfer.offline import train_offline
 from xfer.replay.targets import Batch, behaviour_cloning_targets, build_batch, concat_batches
 from xfer.stages.common import dataset_dir, input_fingerprint, section_hash, stage_cli, work_dir, write_json

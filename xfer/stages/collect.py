@@ -24,7 +24,7 @@ from tqdm import tqdm
 from xfer.actor import SelfPlay
 from xfer.config import PipelineConfig
 from xfer.data import atari_env_info, write_dataset
-from xfer.nets import build_network
+from xfer.nets.efficientzero import build_network
 from xfer.replay.segment import Segment
 from xfer.stages.common import StageInputError, dataset_dir, stage_cli, train_config, work_dir, write_json
 from xfer.train import Trainer

@@ -19,10 +19,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from xfer.checkpoint import CheckpointError, atomic_write_text
+from xfer.checkpoint import CheckpointError
 from xfer.config import PipelineConfig, TrainConfig, describe_validation_error
 from xfer.data.format import DatasetError
 from xfer.envs.atari import validate_game
+from xfer.fileio import atomic_write_text
 from xfer.presets import deep_merge
 from xfer.stages.guard import StageBusyError, exclusive_lock, stop_when_parent_dies
 

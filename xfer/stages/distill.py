@@ -19,7 +19,7 @@ import numpy as np
 from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, OfflineSampler
 from xfer.learner import Learner
-from xfer.nets import build_network
+from xfer.nets.efficientzero import build_network
 from xfer.offline import train_offline
 from xfer.replay.targets import Batch, build_batch, concat_batches, stored_bootstrap
 from xfer.stages.common import (

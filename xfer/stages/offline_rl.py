@@ -20,7 +20,7 @@ import numpy as np
 from xfer.config import PipelineConfig
 from xfer.data import OfflineSampler
 from xfer.learner import Learner
-from xfer.nets import build_network
+from xfer.nets.efficientzero import build_network
 from xfer.offline import LatestCopy, train_offline
 from xfer.replay.targets import Batch, concat_batches
 from xfer.stages.bc import baseline_model

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from xfer import checkpoint as ckpt
-from xfer.checkpoint import fsync_dir, pid_alive
+from xfer.fileio import fsync_dir, pid_alive
 
 STAGED = ".staged-"
 REPLACED = ".replaced-"

@@ -30,8 +30,7 @@ from xfer.data import DatasetReader, DatasetWriter, OfflineSampler
 from xfer.envs.atari import action_mask, minimal_action_map
 from xfer.inference import reanalyse_policy_fn, search_policy
 from xfer.learner import Learner
-from xfer.nets import build_network
-from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.nets.efficientzero import EfficientZeroNet, build_network
 from xfer.offline import LatestCopy, train_offline
 from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.replay.buffer import SampleIndex
