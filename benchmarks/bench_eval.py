@@ -18,13 +18,18 @@ import numpy as np
 import torch
 
 from xfer.actor import evaluate
-from xfer.config import AtariConfig, MCTSConfig, SearchConfig
+from xfer.config import AtariConfig, AtariProtocol, MCTSConfig, SearchConfig
+from xfer.envs.suites import env_spec
 from xfer.nets.efficientzero import build_network
 from xfer.nets.sizes import net_spec
 from xfer.parallel_eval import EvalJob, available_cores, run_evaluations
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import append_report, command_line, machine_line, utc_heading  # noqa: E402
+
+# the inputs of an Atari network under the default protocol (the policy head, the stacked frames)
+_ATARI = env_spec("atari", AtariProtocol(), "Breakout")
+ATARI_INPUT = (_ATARI.num_actions, _ATARI.observation.shape)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "eval.md"
 
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     search = SearchConfig(**MCTSConfig(num_simulations=16, policy_target="completed_q", root_expand_all=True,
                                        q_range_floor=1.0).model_dump())
     spec = net_spec("tiny", latent_scaling="minmax")
-    jobs = [EvalJob(f"net{i}", build_network(spec, 18, 4, 96, "auto"), AtariConfig(game=args.game), search,
+    jobs = [EvalJob(f"net{i}", build_network(spec, *ATARI_INPUT, "auto"), AtariConfig(game=args.game), search,
                     args.episodes, args.max_steps, seed=7 + i) for i in range(args.jobs)]
     threads = torch.get_num_threads()
     t = time.perf_counter()

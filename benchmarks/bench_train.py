@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xfer.config import LossConfig, OptimConfig, SearchConfig
+from xfer.config import AtariProtocol, LossConfig, OptimConfig, SearchConfig
+from xfer.envs.suites import env_spec
 from xfer.inference import search_policy
 from xfer.learner import Learner
 from xfer.nets.efficientzero import build_network
@@ -27,6 +28,10 @@ from xfer.replay.targets import Batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/, also when not run as a script
 from _common import append_report, command_line, machine_line, utc_heading  # noqa: E402
+
+# the inputs of an Atari network under the default protocol (the policy head, the stacked frames)
+_ATARI = env_spec("atari", AtariProtocol(), "Breakout")
+ATARI_INPUT = (_ATARI.num_actions, _ATARI.observation.shape)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.md"
 
@@ -56,7 +61,7 @@ def fake_batch(batch: int, unroll: int, support_actions: int = 18, seed: int = 0
 
 
 def bench_step(size: str, batch: int, steps: int, device: str, precision: str) -> float:
-    net = build_network(net_spec(size)).set_precision(precision)
+    net = build_network(net_spec(size), *ATARI_INPUT).set_precision(precision)
     learner = Learner(net, OptimConfig(), LossConfig(), 5, 1000, device, augment=True)
     b = fake_batch(batch, 5)
     learner.step(b)  # warm-up
@@ -67,7 +72,7 @@ def bench_step(size: str, batch: int, steps: int, device: str, precision: str) -
 
 
 def bench_search(size: str, roots: int, sims: int, device: str, precision: str) -> float:
-    net = build_network(net_spec(size)).set_precision(precision).to(device)
+    net = build_network(net_spec(size), *ATARI_INPUT).set_precision(precision).to(device)
     obs = np.random.default_rng(0).integers(0, 256, (roots, 12, 96, 96), dtype=np.uint8)
     mask = np.ones((roots, 18), bool)
     cfg = SearchConfig(num_simulations=sims)

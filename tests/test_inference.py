@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from tests.specs import ATARI_INPUT
 from xfer.config import ReplayConfig, SearchConfig
 from xfer.inference import reanalyse_policy_fn
 from xfer.nets.efficientzero import build_network
@@ -11,7 +12,7 @@ from xfer.nets.sizes import net_spec
 
 def _net_preferring(action: int):
     torch.manual_seed(0)
-    net = build_network(net_spec("tiny"), zero_init_heads=True).eval()
+    net = build_network(net_spec("tiny"), *ATARI_INPUT, zero_init_heads=True).eval()
     with torch.no_grad():
         net.prediction_net.policy_head[-1].bias[action] = 6.0  # a strong prior, same everywhere
     return net

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from tests.replay.test_targets import index, make_segment
+from tests.specs import ATARI_INPUT
 from xfer.config import LossConfig, OptimConfig
 from xfer.learner import Learner, learning_rate
 from xfer.nets.efficientzero import build_network
@@ -31,7 +32,7 @@ def real_batch(seed=0):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_learner_overfits_a_fixed_batch(precision):
     torch.manual_seed(0)
-    net = build_network(net_spec("tiny"), precision=precision)
+    net = build_network(net_spec("tiny"), *ATARI_INPUT, precision=precision)
     learner = Learner(net, OptimConfig(kind="adam", lr=3e-3, warmup_fraction=0.0), LossConfig(), 5, 100,
                       augment=False)
     batch = real_batch()
@@ -44,7 +45,7 @@ def test_learner_overfits_a_fixed_batch(precision):
 
 
 def test_target_network_refresh_copies_weights():
-    net = build_network(net_spec("tiny"))
+    net = build_network(net_spec("tiny"), *ATARI_INPUT)
     learner = Learner(net, OptimConfig(), LossConfig(), 5, 10, augment=True)
     learner.step(real_batch(1))
     p_online = next(learner.net.parameters())
@@ -78,7 +79,7 @@ def test_full_size_network_trains_and_searches_on_cpu(size):
     from xfer.config import SearchConfig
     from xfer.inference import search_policy
 
-    net = build_network(net_spec(size))
+    net = build_network(net_spec(size), *ATARI_INPUT)
     learner = Learner(net, OptimConfig(), LossConfig(), 5, 10, augment=True)
     result = learner.step(real_batch(2))
     assert np.isfinite(result.metrics["loss"]) and result.priorities.shape == (4,)
@@ -91,7 +92,7 @@ def test_full_size_network_trains_and_searches_on_cpu(size):
 
 def _learner(seed=0):
     torch.manual_seed(seed)
-    return Learner(build_network(net_spec("tiny")), OptimConfig(kind="adam", lr=1e-3, warmup_fraction=0.0),
+    return Learner(build_network(net_spec("tiny"), *ATARI_INPUT), OptimConfig(kind="adam", lr=1e-3, warmup_fraction=0.0),
                    LossConfig(), 5, 100, augment=False)
 
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tests.specs import ATARI_INPUT
 from tests.test_learner import real_batch
 from xfer.config import LossConfig, OptimConfig
 from xfer.learner import Learner
@@ -18,7 +19,7 @@ def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 def test_latest_copy_holds_the_learners_weights_from_the_first_use_and_refreshes_per_window():
     # the reanalyse copy was a freshly built network until after the first step: random weights
     # from an unseeded RNG searched the first batch, so teachers differed from run to run
-    learner = Learner(build_network(net_spec("tiny"), seed=0), OptimConfig(), LossConfig(), 5, 10, augment=False)
+    learner = Learner(build_network(net_spec("tiny"), *ATARI_INPUT, seed=0), OptimConfig(), LossConfig(), 5, 10, augment=False)
     latest = LatestCopy(learner, every=2)
     assert _same(latest.get(), learner.net)
     learner.step(real_batch(1))  # step 1: same window, the copy stays at step 0
@@ -29,6 +30,6 @@ def test_latest_copy_holds_the_learners_weights_from_the_first_use_and_refreshes
 
 
 def test_latest_copy_rejects_a_bad_period():
-    learner = Learner(build_network(net_spec("tiny"), seed=0), OptimConfig(), LossConfig(), 5, 10, augment=False)
+    learner = Learner(build_network(net_spec("tiny"), *ATARI_INPUT, seed=0), OptimConfig(), LossConfig(), 5, 10, augment=False)
     with pytest.raises(ValueError, match="every"):
         LatestCopy(learner, every=0)

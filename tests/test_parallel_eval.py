@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.specs import ATARI_INPUT
 from xfer.actor import evaluate_random
 from xfer.config import AtariConfig, SearchConfig
 from xfer.nets.efficientzero import build_network
@@ -14,7 +15,7 @@ from xfer.parallel_eval import EvalJob, run_evaluations
 def _jobs() -> list[EvalJob]:
     torch.manual_seed(0)
     search = SearchConfig(num_simulations=4)
-    nets = [build_network(net_spec("tiny"), 18, 4, 96) for _ in range(2)]
+    nets = [build_network(net_spec("tiny"), *ATARI_INPUT) for _ in range(2)]
     return [
         EvalJob("a", nets[0], AtariConfig(game="Breakout"), search, 2, 25, seed=1),
         EvalJob("b", nets[1], AtariConfig(game="Pong"), search, 3, 25, seed=2),

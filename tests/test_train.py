@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.specs import ATARI_INPUT
 from xfer import checkpoint as ckpt
 from xfer import training_state
 from xfer.cli import main
@@ -117,7 +118,7 @@ def test_init_checkpoint_errors(tmp_path, capsys):
 
     cfg = build_train_config("paper", {"env": {"game": "Pong"}, "net": {"size": "ez"}})
     path = tmp_path / "ez.safetensors"
-    ckpt.save_model(path, build_network(net_spec("ez")), model_meta(cfg, Counters()))
+    ckpt.save_model(path, build_network(net_spec("ez"), *ATARI_INPUT), model_meta(cfg, Counters()))
     assert main(["train", "--game", "Pong", "--init", str(path), "--out", str(tmp_path / "y"), *TINY]) == 2
     err = capsys.readouterr().err
     assert "ez" in err and "tiny" in err
@@ -125,7 +126,7 @@ def test_init_checkpoint_errors(tmp_path, capsys):
     # same size, other action encoding: the dynamics' first convolution would not fit
     path = tmp_path / "tiny.safetensors"
     cfg = build_train_config("cpu", {"env": {"game": "Pong"}})
-    ckpt.save_model(path, build_network(cfg.net.spec()), model_meta(cfg, Counters()))
+    ckpt.save_model(path, build_network(cfg.net.spec(), *ATARI_INPUT), model_meta(cfg, Counters()))
     assert main(["train", "--game", "Pong", "--init", str(path), "--out", str(tmp_path / "z"), *TINY,
                  "--set", "net.action_encoding=one_hot"]) == 2
     assert "pass --set net.action_encoding=plane" in capsys.readouterr().err

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.specs import ATARI_INPUT
 from xfer.config import TaskWeightConfig
 from xfer.nets.efficientzero import build_network
 from xfer.nets.sizes import net_spec
@@ -44,9 +45,9 @@ def test_window_larger_than_cycle_is_rejected():
 
 def test_transfer_parts_copies_only_the_chosen_modules():
     torch.manual_seed(0)
-    src = build_network(net_spec("tiny"))
+    src = build_network(net_spec("tiny"), *ATARI_INPUT)
     torch.manual_seed(1)
-    dst = build_network(net_spec("tiny"))
+    dst = build_network(net_spec("tiny"), *ATARI_INPUT)
     before_g = {k: v.clone() for k, v in dst.dynamics_net.state_dict().items()}
     copied = transfer_parts(dst, src, ["h", "f"])
     assert copied == ["representation_net", "projection", "projection_head", "prediction_net"]
@@ -58,11 +59,11 @@ def test_transfer_parts_copies_only_the_chosen_modules():
     with pytest.raises(ValueError, match="unknown transfer parts"):
         transfer_parts(dst, src, ["x"])
     with pytest.raises(ValueError, match="different architectures"):
-        transfer_parts(build_network(net_spec("ez")), src, ["h"])
+        transfer_parts(build_network(net_spec("ez"), *ATARI_INPUT), src, ["h"])
 
 
 def test_freeze_representation_stops_its_gradients():
-    net = build_network(net_spec("tiny"))
+    net = build_network(net_spec("tiny"), *ATARI_INPUT)
     assert freeze_representation(net) > 0
     obs = torch.randint(0, 255, (2, 12, 96, 96), dtype=torch.uint8)
     net.train()

@@ -28,12 +28,14 @@ from tqdm import tqdm
 from xfer import checkpoint as ckpt
 from xfer import training_state
 from xfer.actor import SelfPlay, evaluate_random, temperature_at
+from xfer.agent import build_agent, build_model
+from xfer.agent import model_meta as agent_model_meta
 from xfer.config import TrainConfig, config_hash
-from xfer.envs.atari import minimal_action_map, validate_game
+from xfer.envs.spec import EnvSpec
+from xfer.envs.suites import env_spec
 from xfer.inference import reanalyse_policy_fn
-from xfer.learner import Learner, StepResult
+from xfer.learner import StepResult
 from xfer.metrics import TsvLog, plot_curves
-from xfer.nets.efficientzero import EfficientZeroNet, build_network
 from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.replay.buffer import PrioritizedReplay
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
@@ -64,22 +66,20 @@ def planned_train_steps(cfg: TrainConfig) -> int:
     return max(1, int((cfg.env_steps - cfg.start_transitions) * cfg.train_ratio))
 
 
+def task_spec(cfg: TrainConfig) -> EnvSpec:
+    """The environment spec of the run's game (``cfg.env`` is the Atari protocol of one game).
+
+    Raises:
+        ValueError: an unknown game.
+    """
+    return env_spec("atari", cfg.env, cfg.env.game)
+
+
 def model_meta(cfg: TrainConfig, counters: Counters) -> ckpt.ModelMeta:
     """Sidecar describing a single-game model trained with ``cfg``."""
-    spec = cfg.net.spec()
-    return ckpt.ModelMeta(
-        size=cfg.net.size,
-        spec=spec.to_dict(),
-        num_actions=18,
-        obs_channels=3 * cfg.env.stack,
-        obs_size=cfg.env.screen_size,
-        games=[cfg.env.game],
-        action_maps={cfg.env.game: minimal_action_map(cfg.env.game).tolist()},
-        step=counters.train_steps,
-        env_steps=counters.env_steps,
-        config_hash=config_hash(cfg),
-        weights_sha256="",
-    )
+    spec = task_spec(cfg)
+    return agent_model_meta(spec, cfg.net, {spec.task: spec}, counters.train_steps, counters.env_steps,
+                            config_hash(cfg))
 
 
 class Trainer:
@@ -101,7 +101,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: Path | None = None,
                  restart_stale: bool = False, freeze_representation: bool = False, initial_eval: bool = True,
                  final_eval: bool = True) -> None:
-        validate_game(cfg.env.game)  # fail before any heavy work
+        spec = task_spec(cfg)  # an unknown game fails before any heavy work
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
         self.cfg = cfg
@@ -111,17 +111,13 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        net: EfficientZeroNet = build_network(cfg.net.spec(), 18, cfg.env.stack,
-                                              cfg.env.screen_size, cfg.net.precision, cfg.device,
-                                              cfg.net.zero_init_heads)
-        self.learner = Learner(net, cfg.optim, cfg.loss, cfg.value_prefix_horizon, planned_train_steps(cfg),
-                               cfg.device, cfg.augment)
+        self.learner = build_agent(spec, cfg.net, cfg.optim, cfg.loss, cfg.value_prefix_horizon,
+                                   planned_train_steps(cfg), cfg.device, cfg.augment).learner
         if freeze_representation:  # before a resume state is loaded: its optimiser has no h parameters
             self.learner.freeze_representation()
-        self.actor_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size, cfg.net.precision,
-                                       cfg.device)
+        self.actor_net = build_model(spec, cfg.net, cfg.device)
         # evaluations play a copy (built here, not at each evaluation: building draws from torch's RNG)
-        self.eval_net = build_network(net.spec, 18, cfg.env.stack, cfg.env.screen_size, cfg.net.precision, cfg.device)
+        self.eval_net = build_model(spec, cfg.net, cfg.device)
         self.replay = PrioritizedReplay(cfg.replay.capacity, cfg.replay.alpha, cfg.replay.priority_eps)
         self.counters = Counters()
         self.state_dir = self.out / "state"

@@ -84,9 +84,10 @@ def search_figures() -> dict:
     """Searches on fixed inputs: a seeded ``tiny`` network, 6 fixed ``[12, 96, 96]`` uint8 stacks
     (three with Breakout's 4 legal actions of 18, three with all 18), 16 simulations, with and
     without root noise, for both policy targets. Returns visit counts, policy targets and root values."""
+    from tests.specs import ATARI
+    from xfer.agent import build_model
     from xfer.config import NetConfig, SearchConfig
     from xfer.inference import search_policy
-    from xfer.nets import build_network
 
     rng = np.random.default_rng(123)
     obs = rng.integers(0, 256, size=(6, 12, 96, 96), dtype=np.uint8)
@@ -95,8 +96,7 @@ def search_figures() -> dict:
     mask[:3, [0, 1, 3, 4]] = True
     out = {}
     with one_thread():
-        net = build_network(NetConfig(size="tiny", zero_init_heads=False, latent_scaling="none").spec(),
-                            18, 4, 96, "fp32", "cpu", seed=0)
+        net = build_model(ATARI, NetConfig(size="tiny", precision="fp32", latent_scaling="none"), "cpu", seed=0)
         for target in ("visits", "completed_q"):
             cfg = SearchConfig(num_simulations=16, policy_target=target, root_expand_all=target == "completed_q")
             for noise in (False, True):

@@ -1,5 +1,6 @@
 import torch
 
+from tests.specs import ATARI_INPUT
 from xfer.losses import categorical_ce
 from xfer.nets.blocks import mlp, zero_linear
 from xfer.nets.efficientzero import build_network
@@ -9,7 +10,7 @@ from xfer.nets.support import logits_to_scalar, scalar_to_two_hot
 
 def test_untrained_heads_are_input_independent():
     torch.manual_seed(0)
-    net = build_network(net_spec("tiny"), zero_init_heads=True).eval()
+    net = build_network(net_spec("tiny"), *ATARI_INPUT, zero_init_heads=True).eval()
     obs = torch.randint(0, 256, (4, 12, 96, 96), dtype=torch.uint8)
     with torch.no_grad():
         root = net.initial_inference(obs)
@@ -22,7 +23,7 @@ def test_untrained_heads_are_input_independent():
 
 def test_heads_are_random_unless_asked():
     torch.manual_seed(0)
-    net = build_network(net_spec("tiny")).eval()
+    net = build_network(net_spec("tiny"), *ATARI_INPUT).eval()
     with torch.no_grad():
         root = net.initial_inference(torch.randint(0, 256, (2, 12, 96, 96), dtype=torch.uint8))
     assert root.policy_logits.abs().max() > 0

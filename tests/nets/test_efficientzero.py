@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from tests.specs import ATARI_INPUT
 from xfer.nets.efficientzero import build_network
 from xfer.nets.sizes import SIZES, net_spec
 
@@ -8,7 +9,7 @@ from xfer.nets.sizes import SIZES, net_spec
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    return build_network(net_spec("tiny")).eval()
+    return build_network(net_spec("tiny"), *ATARI_INPUT).eval()
 
 
 def test_shapes_of_inference(tiny):
@@ -28,9 +29,9 @@ def test_latent_min_max_scaling_is_an_option():
     # MuZero scales latents to [0, 1]; EfficientZero's Atari config does not (state_norm=False)
     obs = torch.randint(0, 256, (3, 12, 96, 96), dtype=torch.uint8)
     torch.manual_seed(0)
-    scaled = build_network(net_spec("tiny", latent_scaling="minmax")).eval()
+    scaled = build_network(net_spec("tiny", latent_scaling="minmax"), *ATARI_INPUT).eval()
     torch.manual_seed(0)
-    plain = build_network(net_spec("tiny")).eval()
+    plain = build_network(net_spec("tiny"), *ATARI_INPUT).eval()
     assert plain.spec.latent_scaling == "none"
     for net in (scaled, plain):
         root = net.initial_inference(obs)
@@ -52,10 +53,10 @@ def test_action_changes_dynamics(tiny):
 
 def test_one_hot_action_encoding_gives_each_action_its_own_plane():
     torch.manual_seed(0)
-    net = build_network(net_spec("tiny", action_encoding="one_hot")).eval()
+    net = build_network(net_spec("tiny", action_encoding="one_hot"), *ATARI_INPUT).eval()
     c = SIZES["tiny"].channels
     assert net.dynamics_net.conv.in_channels == c + 18  # MuZero appendix F: one plane per action
-    assert build_network(net_spec("tiny")).dynamics_net.conv.in_channels == c + 1  # a / 18 plane
+    assert build_network(net_spec("tiny"), *ATARI_INPUT).dynamics_net.conv.in_channels == c + 1  # a / 18 plane
     # the dynamics' first convolution sees plane a only: zeroing that plane's weights makes a and a
     # NOOP-like "no plane" input identical, while every other action still differs
     with torch.no_grad():
@@ -82,7 +83,7 @@ def test_unknown_size_is_a_clear_error():
 def test_paper_sizes_follow_appendix_h(size, blocks):
     spec = net_spec(size)
     assert (spec.channels, spec.repr_blocks, spec.lstm_hidden, spec.support_size) == (64, blocks, 512, 300)
-    net = build_network(spec).eval()
+    net = build_network(spec, *ATARI_INPUT).eval()
     with torch.no_grad():
         root = net.initial_inference(torch.zeros(2, 12, 96, 96, dtype=torch.uint8))
     assert root.latent.shape == (2, 64, 6, 6) and root.value_logits.shape == (2, 601)
@@ -113,7 +114,7 @@ def test_precision_auto_resolves_and_unknown_is_a_clear_error():
     with pytest.raises(ValueError, match="fp32, bf16 or auto"):
         resolve_precision("fp16")
     with pytest.raises(ValueError, match="unknown precision"):
-        build_network(net_spec("tiny")).set_precision("half")
+        build_network(net_spec("tiny"), *ATARI_INPUT).set_precision("half")
 
 
 def test_seeded_build_is_a_function_of_the_seed_and_leaves_the_global_rng_alone():
@@ -122,11 +123,11 @@ def test_seeded_build_is_a_function_of_the_seed_and_leaves_the_global_rng_alone(
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)
-    a = build_network(spec, 18, 4, 96, seed=5).state_dict()
+    a = build_network(spec, *ATARI_INPUT, seed=5).state_dict()
     after = torch.rand(3)
     torch.manual_seed(999)
-    b = build_network(spec, 18, 4, 96, seed=5).state_dict()
-    c = build_network(spec, 18, 4, 96, seed=6).state_dict()
+    b = build_network(spec, *ATARI_INPUT, seed=5).state_dict()
+    c = build_network(spec, *ATARI_INPUT, seed=6).state_dict()
     assert torch.equal(after, expected_next)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())

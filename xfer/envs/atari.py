@@ -32,7 +32,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing
 
-from xfer.config import AtariConfig
+from xfer.config import AtariConfig, AtariProtocol
+from xfer.envs.scores import REFERENCE_SCORES
+from xfer.envs.spec import Discrete, EnvSpec, ObservationSpec
 
 gym.register_envs(ale_py)
 
@@ -109,6 +111,31 @@ def action_mask(game: str) -> np.ndarray:
     mask = np.zeros(NUM_FULL_ACTIONS, dtype=bool)
     mask[minimal_action_map(game)] = True
     return mask
+
+
+RGB_CHANNELS = 3
+"""Channels of one Atari frame (RGB)."""
+
+
+def atari_spec(protocol: AtariProtocol, game: str) -> EnvSpec:
+    """The :class:`~xfer.envs.spec.EnvSpec` of ``game`` under ``protocol``: pixels
+    ``[3 * stack, screen_size, screen_size]`` uint8, ``Discrete(18)`` with the game's minimal action set
+    legal (in ALE's order, as :func:`minimal_action_map`), ``max_episode_frames / frame_skip`` agent steps per episode, random and human reference
+    scores as the normaliser (none for Carnival and Pooyan).
+
+    Raises:
+        ValueError: unknown game (see :func:`validate_game`).
+    """
+    s = protocol.screen_size
+    return EnvSpec(
+        suite="atari",
+        task=validate_game(game),
+        observation=ObservationSpec("pixels", (RGB_CHANNELS * protocol.stack, s, s), protocol.stack),
+        action_space=Discrete(NUM_FULL_ACTIONS),
+        legal_actions=_minimal_actions(game),
+        max_episode_steps=protocol.max_episode_frames // protocol.frame_skip,
+        score_range=REFERENCE_SCORES.get(game),
+    )
 
 
 def clip_reward(reward: float | np.ndarray) -> float | np.ndarray:

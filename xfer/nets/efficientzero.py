@@ -1,11 +1,11 @@
 """The EfficientZero world model: representation h, dynamics g, prediction f, projection.
 
 Implements EfficientZero (Ye et al. 2021) with the architecture of XTRA appendix H. Inputs are
-stacked RGB observations ``[B, 3*stack, 96, 96]`` uint8; the latent state is
-``[B, channels, 6, 6]`` float32, min-max scaled to [0, 1] per sample when
+stacked pixel observations ``[B, C, S, S]`` uint8 (Atari: ``C = 3 * stack``, ``S = 96``); the latent
+state is ``[B, channels, ceil(S / 16), ceil(S / 16)]`` float32 (``6 x 6`` at 96 pixels), min-max scaled to [0, 1] per sample when
 ``NetSpec.latent_scaling == "minmax"`` (MuZero) and unscaled with ``"none"`` (EfficientZero's Atari
-configuration). Actions are ids in the full
-18-action Atari space, fed to the dynamics as a constant plane ``a / num_actions`` (EfficientZero) or
+configuration). Actions are ids in ``0 .. num_actions - 1`` (Atari: the full 18-action space), fed
+to the dynamics as a constant plane ``a / num_actions`` (EfficientZero) or
 as ``num_actions`` one-hot planes (MuZero appendix F), per ``NetSpec.action_encoding``.
 """
 
@@ -141,12 +141,12 @@ class EfficientZeroNet(nn.Module):
 
     Args:
         spec: a :class:`NetSpec` (see :data:`xfer.nets.sizes.SIZES`).
-        num_actions: policy-head width and action-plane scale (18 = full Atari action space).
-        obs_channels: input planes (3 RGB x 4 stacked frames = 12).
-        obs_size: input height = width in pixels (96).
+        num_actions: policy-head width and action-plane scale (``EnvSpec.num_actions``; 18 for Atari).
+        obs_channels: input planes (``EnvSpec.observation.shape[0]``; 3 RGB x 4 frames for Atari).
+        obs_size: input height = width in pixels (``EnvSpec.observation.shape[-1]``).
     """
 
-    def __init__(self, spec: NetSpec, num_actions: int = 18, obs_channels: int = 12, obs_size: int = 96):
+    def __init__(self, spec: NetSpec, num_actions: int, obs_channels: int, obs_size: int):
         super().__init__()
         self.spec = spec
         self.num_actions = num_actions
@@ -272,22 +272,29 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str
     return "bf16" if native else "fp32"
 
 
-def build_network(spec: NetSpec, num_actions: int = 18, stack: int = 4, obs_size: int = 96,
-                  precision: str = "fp32", device: str | torch.device = "cpu",
-                  zero_init_heads: bool = False, seed: int | None = None) -> EfficientZeroNet:
-    """Construct an :class:`EfficientZeroNet` for RGB stacks of ``stack`` frames on ``device``, computing
-    its representation network in ``precision`` (``fp32``, ``bf16`` or ``auto``, see
-    :func:`resolve_precision`); ``zero_init_heads`` see :meth:`EfficientZeroNet.zero_init_heads`.
+def build_network(spec: NetSpec, num_actions: int, obs_shape: tuple[int, ...], precision: str = "fp32",
+                  device: str | torch.device = "cpu", zero_init_heads: bool = False,
+                  seed: int | None = None) -> EfficientZeroNet:
+    """Construct an :class:`EfficientZeroNet` with ``num_actions`` actions for pixel observations of
+    ``obs_shape = (C, S, S)`` on ``device``, computing its representation network in ``precision``
+    (``fp32``, ``bf16`` or ``auto``, see :func:`resolve_precision`); ``zero_init_heads`` see
+    :meth:`EfficientZeroNet.zero_init_heads`. Stages build it from an environment spec through
+    :func:`xfer.agent.build_model`.
 
     ``seed``: initial weights are a function of ``seed`` alone (drawn from a forked torch RNG seeded
     with it; the global RNG is left as it was). ``None`` draws them from the global torch RNG, so
     they are reproducible only if the caller seeded it; a network whose weights are loaded
     right after (a copy for acting or reanalyse) needs no seed.
+
+    Raises:
+        ValueError: ``obs_shape`` is not ``(C, S, S)``.
     """
+    if len(obs_shape) != 3 or obs_shape[1] != obs_shape[2]:
+        raise ValueError(f"EfficientZeroNet takes square pixel observations (C, S, S), got {tuple(obs_shape)}")
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        net = EfficientZeroNet(spec, num_actions=num_actions, obs_channels=3 * stack, obs_size=obs_size)
+        net = EfficientZeroNet(spec, num_actions=num_actions, obs_channels=obs_shape[0], obs_size=obs_shape[1])
     if zero_init_heads:
         net.zero_init_heads()
     return net.set_precision(resolve_precision(precision, device)).to(device)

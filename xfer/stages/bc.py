@@ -17,13 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
+from xfer.agent import build_agent
 from xfer.config import LossConfig, PipelineConfig
 from xfer.data import OfflineSampler
-from xfer.learner import Learner
-from xfer.nets.efficientzero import build_network
+from xfer.envs.spec import shared_spaces
 from xfer.offline import train_offline
 from xfer.replay.targets import Batch, behaviour_cloning_targets, build_batch, concat_batches
-from xfer.stages.common import dataset_dir, input_fingerprint, section_hash, stage_cli, work_dir, write_json
+from xfer.stages.common import (
+    dataset_dir,
+    input_fingerprint,
+    section_hash,
+    stage_cli,
+    task_specs,
+    work_dir,
+    write_json,
+)
 from xfer.stages.multigame import open_datasets, zero_shot
 from xfer.stages.outputs import probe_writable, replace_model
 from xfer.stages.teacher import make_meta
@@ -41,11 +49,11 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     size = b.size or p.distill.size or p.net.size
     readers = open_datasets(p.pretrain_games)
     sampler = OfflineSampler(readers, b.max_cached_shards, b.rotate_every, seed=p.seed + 11)
-    net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision, p.device,
-                        p.net.zero_init_heads, seed=p.seed)
+    tasks = task_specs(p, list(p.pretrain_games))
     policy_only = LossConfig(value_prefix=0.0, value=0.0, policy=1.0, consistency=0.0,
                              hidden_grad_scale=p.loss.hidden_grad_scale)
-    learner = Learner(net, p.optim, policy_only, p.value_prefix_horizon, b.train_steps, p.device, augment=True)
+    learner = build_agent(shared_spaces(list(tasks.values())), p.net, p.optim, policy_only, p.value_prefix_horizon,
+                          b.train_steps, p.device, size=size, seed=p.seed).learner
     cfg_hash = section_hash(p, "env", "net", "replay", "optim", "loss", "value_prefix_horizon", "baselines.bc",
                             "distill.size", "pretrain_games", "seed",
                             extra={"data": input_fingerprint([dataset_dir(g) for g in p.pretrain_games])})
@@ -68,7 +76,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
               "acts_on": "policy head (no search)",
               "zero_shot_pretrain": zero_shot(learner.net, p, p.pretrain_games, prior, p.seed + 3000),
               "zero_shot_targets": zero_shot(learner.net, p, p.targets, prior, p.seed + 4000)}
-    replace_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
+    replace_model(out_model, learner.net, make_meta(p, size, tasks, learner.step_count, cfg_hash))
     return result
 
 

@@ -22,12 +22,12 @@ import numpy as np
 from tqdm import tqdm
 
 from xfer.actor import SelfPlay
+from xfer.agent import build_model
 from xfer.config import PipelineConfig
 from xfer.data import atari_env_info, write_dataset
-from xfer.nets.efficientzero import build_network
 from xfer.replay.segment import Segment
 from xfer.stages.common import StageInputError, dataset_dir, stage_cli, train_config, work_dir, write_json
-from xfer.train import Trainer
+from xfer.train import Trainer, task_spec
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,7 @@ log = logging.getLogger(__name__)
 def collect_random(p: PipelineConfig, game: str, progress: bool) -> tuple[list[Segment], list[float]]:
     """Uniform random legal actions; visit counts and root values from a search with a fresh network."""
     cfg = train_config(p, game, {}, env_steps=p.collect.env_steps)
-    net = build_network(cfg.net.spec(), 18, cfg.env.stack, cfg.env.screen_size,
-                        cfg.net.precision, cfg.device, seed=cfg.seed)
+    net = build_model(task_spec(cfg), cfg.net, cfg.device, seed=cfg.seed)
     selfplay = SelfPlay(cfg.env, cfg.num_envs, cfg.seed, cfg.replay.segment_length)
     rng = np.random.default_rng(cfg.seed)
     segments: list[Segment] = []

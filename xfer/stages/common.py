@@ -23,6 +23,8 @@ from xfer.checkpoint import CheckpointError
 from xfer.config import PipelineConfig, TrainConfig, describe_validation_error
 from xfer.data.format import DatasetError
 from xfer.envs.atari import validate_game
+from xfer.envs.spec import EnvSpec
+from xfer.envs.suites import env_spec
 from xfer.fileio import atomic_write_text
 from xfer.presets import deep_merge
 from xfer.stages.guard import StageBusyError, exclusive_lock, stop_when_parent_dies
@@ -120,6 +122,12 @@ def train_config(p: PipelineConfig, game: str, overrides: dict[str, Any], **fiel
         "device": p.device,
     }
     return TrainConfig.model_validate(deep_merge(deep_merge(base, overrides), fields))
+
+
+def task_specs(p: PipelineConfig, games: list[str]) -> dict[str, EnvSpec]:
+    """The environment spec of each of ``games`` under the pipeline's ``env`` protocol (the pipeline's
+    suite is Atari; the ``env`` section is its protocol)."""
+    return {g: env_spec("atari", p.env, g) for g in games}
 
 
 def write_json(path: Path, data: dict) -> None:

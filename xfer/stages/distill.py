@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from xfer.agent import build_agent
 from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, OfflineSampler
-from xfer.learner import Learner
-from xfer.nets.efficientzero import build_network
+from xfer.envs.spec import shared_spaces
 from xfer.offline import train_offline
 from xfer.replay.targets import Batch, build_batch, concat_batches, stored_bootstrap
 from xfer.stages.common import (
@@ -28,6 +28,7 @@ from xfer.stages.common import (
     section_hash,
     stage_cli,
     student_model,
+    task_specs,
     teacher_data_dir,
     work_dir,
     write_json,
@@ -70,9 +71,9 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     size = d.size or p.net.size
     readers = open_teacher_data(p.pretrain_games)
     sampler = OfflineSampler(readers, d.max_cached_shards, d.rotate_every, seed=p.seed)
-    net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision,
-                        p.device, p.net.zero_init_heads, seed=p.seed)
-    learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, d.train_steps, p.device, augment=True)
+    tasks = task_specs(p, list(p.pretrain_games))
+    learner = build_agent(shared_spaces(list(tasks.values())), p.net, p.optim, p.loss, p.value_prefix_horizon,
+                          d.train_steps, p.device, size=size, seed=p.seed).learner
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon", "distill",
                             "pretrain_games", "seed",
                             extra={"data": input_fingerprint([teacher_data_dir(g) for g in p.pretrain_games])})
@@ -83,7 +84,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     metrics = train_offline(learner, source, d.train_steps, work / "state", cfg_hash, p.seed, d.checkpoint_every,
                             d.target_refresh, Path("metrics") / "distill.tsv", progress=progress, desc="distill")
     scores = {g: r["mean_score"] for g, r in zero_shot(learner.net, p, p.pretrain_games, p.search, p.seed + 2000).items()}
-    replace_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
+    replace_model(out_model, learner.net, make_meta(p, size, tasks, learner.step_count, cfg_hash))
     return {"size": size, "train_steps": learner.step_count, "final_loss": metrics.get("loss_total"),
             "zero_shot_scores": scores, "peak_resident_bytes": sampler.resident_bytes()}
 

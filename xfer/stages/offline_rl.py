@@ -17,14 +17,22 @@ from pathlib import Path
 
 import numpy as np
 
+from xfer.agent import build_agent
 from xfer.config import PipelineConfig
 from xfer.data import OfflineSampler
-from xfer.learner import Learner
-from xfer.nets.efficientzero import build_network
+from xfer.envs.spec import shared_spaces
 from xfer.offline import LatestCopy, train_offline
 from xfer.replay.targets import Batch, concat_batches
 from xfer.stages.bc import baseline_model
-from xfer.stages.common import dataset_dir, input_fingerprint, section_hash, stage_cli, work_dir, write_json
+from xfer.stages.common import (
+    dataset_dir,
+    input_fingerprint,
+    section_hash,
+    stage_cli,
+    task_specs,
+    work_dir,
+    write_json,
+)
 from xfer.stages.multigame import open_datasets, zero_shot
 from xfer.stages.outputs import probe_writable, replace_model
 from xfer.stages.teacher import make_meta, reanalysed_batch
@@ -37,9 +45,9 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     size = o.size or p.distill.size or p.net.size
     readers = open_datasets(p.pretrain_games)
     sampler = OfflineSampler(readers, o.max_cached_shards, o.rotate_every, seed=p.seed + 13)
-    net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision, p.device,
-                        p.net.zero_init_heads, seed=p.seed)
-    learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, o.train_steps, p.device, augment=True)
+    tasks = task_specs(p, list(p.pretrain_games))
+    learner = build_agent(shared_spaces(list(tasks.values())), p.net, p.optim, p.loss, p.value_prefix_horizon,
+                          o.train_steps, p.device, size=size, seed=p.seed).learner
     latest = LatestCopy(learner, every=25)
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon",
                             "baselines.offline_rl", "distill.size", "pretrain_games", "seed",
@@ -56,7 +64,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
               "acts_on": "search",
               "zero_shot_pretrain": zero_shot(learner.net, p, p.pretrain_games, p.search, p.seed + 5000),
               "zero_shot_targets": zero_shot(learner.net, p, p.targets, p.search, p.seed + 6000)}
-    replace_model(out_model, learner.net, make_meta(p, size, list(p.pretrain_games), learner.step_count, cfg_hash))
+    replace_model(out_model, learner.net, make_meta(p, size, tasks, learner.step_count, cfg_hash))
     return result
 
 

@@ -25,12 +25,13 @@ import torch
 from tqdm import tqdm
 
 from xfer import checkpoint as ckpt
+from xfer.agent import build_agent, model_meta
 from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, DatasetWriter, OfflineSampler
-from xfer.envs.atari import action_mask, minimal_action_map
+from xfer.envs.spec import EnvSpec, shared_spaces
 from xfer.inference import reanalyse_policy_fn, search_policy
 from xfer.learner import Learner
-from xfer.nets.efficientzero import EfficientZeroNet, build_network
+from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.offline import LatestCopy, train_offline
 from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.replay.buffer import SampleIndex
@@ -42,6 +43,7 @@ from xfer.stages.common import (
     input_fingerprint,
     section_hash,
     stage_cli,
+    task_specs,
     teacher_data_dir,
     teacher_model,
     work_dir,
@@ -50,14 +52,9 @@ from xfer.stages.common import (
 from xfer.stages.outputs import probe_writable, replace_together
 
 
-def make_meta(p: PipelineConfig, size: str, games: list[str], steps: int, cfg_hash: str) -> ckpt.ModelMeta:
-    """Sidecar of a pipeline model trained on ``games`` (full 18-action head, per-game maps)."""
-    return ckpt.ModelMeta(
-        size=size, spec=p.net.spec(size).to_dict(), num_actions=18,
-        obs_channels=3 * p.env.stack, obs_size=p.env.screen_size, games=games,
-        action_maps={g: minimal_action_map(g).tolist() for g in games}, step=steps, env_steps=0,
-        config_hash=cfg_hash,
-    )
+def make_meta(p: PipelineConfig, size: str, tasks: dict[str, EnvSpec], steps: int, cfg_hash: str) -> ckpt.ModelMeta:
+    """Sidecar of a pipeline model trained offline on ``tasks`` (one shared head, per-task action maps)."""
+    return model_meta(shared_spaces(list(tasks.values())), p.net, tasks, steps, 0, cfg_hash, size)
 
 
 def reanalysed_batch(index: SampleIndex, learner: Learner, latest_net: EfficientZeroNet, p: PipelineConfig,
@@ -102,7 +99,8 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     reader = DatasetReader(data)
     if reader.game != game:
         raise StageInputError(f"dataset {data} holds game {reader.game!r}, expected {game!r}")
-    reader.check_action_mask(action_mask(game))
+    tasks = task_specs(p, [game])
+    reader.check_action_mask(tasks[game].action_mask())
     # every shard's checksum before any work: training samples only some shards, and a bad one
     # found later (relabelling) would come after this stage had already replaced its model
     reader.verify_all()
@@ -111,9 +109,8 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     size = p.net.size
     cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon", "teacher",
                             "seed", extra={"game": game, "data": input_fingerprint([data])})
-    net = build_network(p.net.spec(size), 18, p.env.stack, p.env.screen_size, p.net.precision,
-                        p.device, p.net.zero_init_heads, seed=p.seed)
-    learner = Learner(net, p.optim, p.loss, p.value_prefix_horizon, t.train_steps, p.device, augment=True)
+    learner = build_agent(tasks[game], p.net, p.optim, p.loss, p.value_prefix_horizon, t.train_steps, p.device,
+                          size=size, seed=p.seed).learner
     latest = LatestCopy(learner, every=25)
     sampler = OfflineSampler({game: reader}, t.max_cached_shards, t.rotate_every, seed=p.seed)
 
@@ -129,7 +126,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     # the model and the dataset it relabelled replace the old ones together or not at all
     with replace_together([out_model.parent, out_data]) as staged:
         model = staged[out_model.parent] / out_model.name
-        ckpt.save_model(model, learner.net, make_meta(p, size, [game], learner.step_count, cfg_hash))
+        ckpt.save_model(model, learner.net, make_meta(p, size, tasks, learner.step_count, cfg_hash))
         sha = ckpt.read_model_meta(model).weights_sha256
         with DatasetWriter(staged[out_data], game, reader.manifest.env, reader.manifest.behaviour_policy,
                            annotation=f"teacher:{sha[:16]}", shard_transitions=p.collect.shard_transitions) as writer:
