@@ -33,7 +33,7 @@ OBS_SIZE = 32  # small input keeps the nets cheap; the latent is 2x2
 
 def _net(size: str = "tiny", seed: int = 0) -> EfficientZeroNet:
     torch.manual_seed(seed)
-    net = EfficientZeroNet(net_spec(size), ATARI.num_actions, ATARI.observation.shape[0], OBS_SIZE)
+    net = EfficientZeroNet(net_spec(size), ATARI.num_actions, (ATARI.observation.shape[0], OBS_SIZE, OBS_SIZE))
     # Non-default BatchNorm buffers so that eval outputs depend on them round-tripping.
     with torch.no_grad():
         for m in net.modules():
@@ -49,8 +49,8 @@ def _meta(net: EfficientZeroNet, size: str = "tiny") -> ModelMeta:
         size=size,
         spec=net.spec.to_dict(),
         num_actions=net.num_actions,
-        obs_channels=net.obs_channels,
-        obs_size=net.obs_size,
+        obs_channels=net.obs_shape[0],
+        obs_size=net.obs_shape[-1],
         games=["Pong", "Breakout"],
         action_maps={"Pong": [0, 1, 3, 4, 11, 12], "Breakout": [0, 1, 3, 4]},
         step=123,
@@ -176,7 +176,7 @@ def test_sidecar_spec_must_match_size(saved: tuple[Path, EfficientZeroNet]) -> N
 
 def test_support_size_override_allowed(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    net = EfficientZeroNet(net_spec("tiny", support_size=5), ATARI.num_actions, ATARI.observation.shape[0], OBS_SIZE)
+    net = EfficientZeroNet(net_spec("tiny", support_size=5), ATARI.num_actions, (ATARI.observation.shape[0], OBS_SIZE, OBS_SIZE))
     save_model(tmp_path / "m.safetensors", net, _meta(net))
     loaded, meta = load_model(tmp_path / "m.safetensors")
     assert loaded.spec.support_size == 5 and meta.spec["support_size"] == 5
@@ -184,12 +184,12 @@ def test_support_size_override_allowed(tmp_path: Path) -> None:
 
 def test_action_encoding_round_trips_and_old_sidecars_read_as_plane(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    net = EfficientZeroNet(net_spec("tiny", action_encoding="one_hot"), ATARI.num_actions, ATARI.observation.shape[0], OBS_SIZE).eval()
+    net = EfficientZeroNet(net_spec("tiny", action_encoding="one_hot"), ATARI.num_actions, (ATARI.observation.shape[0], OBS_SIZE, OBS_SIZE)).eval()
     save_model(tmp_path / "m.safetensors", net, _meta(net))
     loaded, meta = load_model(tmp_path / "m.safetensors")
     assert loaded.spec.action_encoding == "one_hot" and loaded.dynamics_net.conv.in_channels == 32 + 18
     # a sidecar written before the field existed describes the a / 18 plane network
-    plane = EfficientZeroNet(net_spec("tiny"), ATARI.num_actions, ATARI.observation.shape[0], OBS_SIZE)
+    plane = EfficientZeroNet(net_spec("tiny"), ATARI.num_actions, (ATARI.observation.shape[0], OBS_SIZE, OBS_SIZE))
     save_model(tmp_path / "old.safetensors", plane, _meta(plane))
     sidecar = tmp_path / "old.json"
     data = json.loads(sidecar.read_text())

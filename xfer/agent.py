@@ -23,7 +23,8 @@ from xfer.nets.efficientzero import EfficientZeroNet, build_network
 def build_model(env: EnvSpec, net: NetConfig, device: str | torch.device = "cpu", size: str | None = None,
                 zero_init_heads: bool = False, seed: int | None = None) -> EfficientZeroNet:
     """The world model for ``env``: :func:`xfer.nets.efficientzero.build_network` with the policy head
-    over ``env.num_actions`` actions and the representation network over ``env.observation.shape``.
+    over ``env.num_actions`` actions and the representation network over ``env.observation.shape``
+    (convolutional for pixels, an MLP for state vectors).
 
     Args:
         net: the ``net`` section (size, supports, precision, action encoding, latent scaling).
@@ -33,12 +34,9 @@ def build_model(env: EnvSpec, net: NetConfig, device: str | torch.device = "cpu"
         seed: initial weights as a function of ``seed`` alone; ``None`` draws from torch's global RNG.
 
     Raises:
-        ValueError: an unknown size, a :class:`~xfer.envs.spec.Box` action space (see
-            :attr:`EnvSpec.num_actions`) or a state-vector observation (no state encoder yet).
+        ValueError: an unknown size or a :class:`~xfer.envs.spec.Box` action space (see
+            :attr:`EnvSpec.num_actions`).
     """
-    if env.observation.kind != "pixels":
-        raise ValueError(f"{env.suite}/{env.task}: the EfficientZero network encodes pixel observations; "
-                         f"{env.observation.kind} observations need a vector encoder")
     return build_network(net.spec(size), env.num_actions, env.observation.shape, net.precision, device,
                          zero_init_heads, seed)
 
@@ -63,11 +61,14 @@ def build_agent(env: EnvSpec, net: NetConfig, optim: OptimConfig, loss: LossConf
     """A freshly initialised agent for ``env``: :func:`build_model` plus a :class:`~xfer.learner.Learner`
     (optimiser, schedule over ``train_steps`` gradient steps, target network).
 
-    ``zero_init_heads`` defaults to ``net.zero_init_heads``; other arguments as :func:`build_model` and
+    ``zero_init_heads`` defaults to ``net.zero_init_heads``; ``augment`` (random shift and intensity)
+    applies to pixel observations only; other arguments as :func:`build_model` and
     :class:`~xfer.learner.Learner`.
     """
     model = build_model(env, net, device, size, net.zero_init_heads if zero_init_heads is None else zero_init_heads,
                         seed)
+    # the random shift and intensity augmentation is for images; a state vector is learned from as it is
+    augment = augment and env.observation.kind == "pixels"
     return Agent(env, Learner(model, optim, loss, value_prefix_horizon, train_steps, device, augment))
 
 

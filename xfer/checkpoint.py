@@ -234,11 +234,14 @@ def save_model(path: str | os.PathLike[str], net: EfficientZeroNet, meta: ModelM
     """
     path = Path(path)
     _check_weights_suffix(path, ValueError)
+    if not net.pixels:
+        raise ValueError("the sidecar format describes pixel inputs (obs_channels, obs_size); saving a network "
+                         f"for state vectors {net.obs_shape} needs a sidecar format that describes them")
     actual = {
         "spec": net.spec.to_dict(),
         "num_actions": net.num_actions,
-        "obs_channels": net.obs_channels,
-        "obs_size": net.obs_size,
+        "obs_channels": net.obs_shape[0],
+        "obs_size": net.obs_shape[-1],
     }
     differ = [k for k, v in actual.items() if getattr(meta, k) != v]
     if differ:
@@ -326,8 +329,8 @@ def load_model(
             :func:`xfer.nets.efficientzero.resolve_precision`); weights are stored in float32 either way.
 
     Returns:
-        ``(net, meta)``: ``EfficientZeroNet(NetSpec(**meta.spec), meta.num_actions,
-        meta.obs_channels, meta.obs_size)`` with the stored weights, on ``device``, in eval mode
+        ``(net, meta)``: ``EfficientZeroNet(NetSpec(**meta.spec), meta.num_actions, (meta.obs_channels,
+        meta.obs_size, meta.obs_size))`` with the stored weights, on ``device``, in eval mode
         (call ``net.train()`` to fine-tune).
 
     Raises:
@@ -358,7 +361,7 @@ def load_model(
         raise CheckpointFormatError(
             f"weights file {path} is not a readable safetensors file ({exc}); re-run the stage that writes it"
         ) from exc
-    net = EfficientZeroNet(meta.to_net_spec(), meta.num_actions, meta.obs_channels, meta.obs_size)
+    net = EfficientZeroNet(meta.to_net_spec(), meta.num_actions, (meta.obs_channels, meta.obs_size, meta.obs_size))
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

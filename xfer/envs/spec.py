@@ -127,8 +127,8 @@ class EnvSpec:
         """
         if not isinstance(self.action_space, Discrete):
             raise ValueError(f"{self.suite}/{self.task} has continuous actions {self.action_space}; the discrete "
-                             "search and policy head need Discrete(n): choose a search backend for Box actions "
-                             "(mcts.backend, Sampled MuZero)")
+                             "search and policy head handle Discrete(n) only: Box actions need the sampled search "
+                             "(Sampled MuZero), a search backend chosen with mcts.backend (the Meta-World work adds it)")
         return self.action_space.n
 
     def action_mask(self) -> np.ndarray:

@@ -78,6 +78,19 @@ class Representation(nn.Module):
         return self.net(x)
 
 
+class StateRepresentation(nn.Module):
+    """h for state vectors: ``[B, D]`` float32 -> ``[B, C, 1, 1]``, an MLP ``D -> C -> C`` (batch norm and
+    ReLU between the layers, ReLU on the output like the residual tower's). The latent is a ``1 x 1``
+    plane of ``C`` channels, so the dynamics and prediction networks serve pixels and states alike."""
+
+    def __init__(self, in_dim: int, spec: NetSpec) -> None:
+        super().__init__()
+        self.net = mlp([in_dim, spec.channels, spec.channels])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.net(x)).view(x.shape[0], -1, 1, 1)
+
+
 class Dynamics(nn.Module):
     """g: latent + action planes -> next latent; LSTM value-prefix head (appendix H).
 
@@ -142,18 +155,27 @@ class EfficientZeroNet(nn.Module):
     Args:
         spec: a :class:`NetSpec` (see :data:`xfer.nets.sizes.SIZES`).
         num_actions: policy-head width and action-plane scale (``EnvSpec.num_actions``; 18 for Atari).
-        obs_channels: input planes (``EnvSpec.observation.shape[0]``; 3 RGB x 4 frames for Atari).
-        obs_size: input height = width in pixels (``EnvSpec.observation.shape[-1]``).
+        obs_shape: one observation (``EnvSpec.observation.shape``): pixels ``(C, S, S)`` (Atari:
+            3 RGB x 4 frames at 96 pixels) get the convolutional representation network, a state
+            vector ``(D,)`` the MLP one (:class:`StateRepresentation`, latent ``[C, 1, 1]``).
+
+    Raises:
+        ValueError: an ``obs_shape`` that is neither ``(C, S, S)`` nor ``(D,)``.
     """
 
-    def __init__(self, spec: NetSpec, num_actions: int, obs_channels: int, obs_size: int):
+    def __init__(self, spec: NetSpec, num_actions: int, obs_shape: tuple[int, ...]):
         super().__init__()
+        obs_shape = tuple(int(d) for d in obs_shape)
+        if not (len(obs_shape) == 1 or (len(obs_shape) == 3 and obs_shape[1] == obs_shape[2])):
+            raise ValueError(f"observations must be square pixels (C, S, S) or a state vector (D,), got {obs_shape}")
         self.spec = spec
         self.num_actions = num_actions
-        self.obs_channels = obs_channels
-        self.obs_size = obs_size
-        self.latent_hw = -(-obs_size // 16)  # two stride-2 convs and two stride-2 pools
-        self.representation_net = Representation(obs_channels, spec)
+        self.obs_shape = obs_shape
+        self.pixels = len(obs_shape) == 3
+        # pixels: two stride-2 convs and two stride-2 pools; states: a 1 x 1 latent
+        self.latent_hw = -(-obs_shape[1] // 16) if self.pixels else 1
+        self.representation_net = (Representation(obs_shape[0], spec) if self.pixels
+                                   else StateRepresentation(obs_shape[0], spec))
         self.dynamics_net = Dynamics(spec, self.latent_hw, num_actions if spec.action_encoding == "one_hot" else 1)
         self.prediction_net = Prediction(spec, self.latent_hw, num_actions)
         flat = spec.channels * self.latent_hw * self.latent_hw
@@ -188,7 +210,11 @@ class EfficientZeroNet(nn.Module):
 
     # ---- the three functions of MuZero -------------------------------------------------------
     def represent(self, obs: torch.Tensor) -> torch.Tensor:
-        """``[B, obs_channels, H, W]`` uint8 (or float in [0,1]) -> latent ``[B, C, 6, 6]`` float32."""
+        """``[B, C, S, S]`` uint8 (or float in [0,1]) -> latent ``[B, channels, 6, 6]`` float32 (at 96
+        pixels); a state vector ``[B, D]`` float32 -> ``[B, channels, 1, 1]``."""
+        if not self.pixels:
+            h = self.representation_net(obs.float())
+            return normalise_latent(h) if self.spec.latent_scaling == "minmax" else h
         # Channels-last input: oneDNN's convolutions run ~1.8x faster on CPU in this layout.
         x = obs.contiguous(memory_format=torch.channels_last)
         if x.dtype == torch.uint8:
@@ -275,8 +301,8 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str
 def build_network(spec: NetSpec, num_actions: int, obs_shape: tuple[int, ...], precision: str = "fp32",
                   device: str | torch.device = "cpu", zero_init_heads: bool = False,
                   seed: int | None = None) -> EfficientZeroNet:
-    """Construct an :class:`EfficientZeroNet` with ``num_actions`` actions for pixel observations of
-    ``obs_shape = (C, S, S)`` on ``device``, computing its representation network in ``precision``
+    """Construct an :class:`EfficientZeroNet` with ``num_actions`` actions for observations of
+    ``obs_shape`` (pixels ``(C, S, S)`` or a state vector ``(D,)``) on ``device``, computing its representation network in ``precision``
     (``fp32``, ``bf16`` or ``auto``, see :func:`resolve_precision`); ``zero_init_heads`` see
     :meth:`EfficientZeroNet.zero_init_heads`. Stages build it from an environment spec through
     :func:`xfer.agent.build_model`.
@@ -287,14 +313,12 @@ def build_network(spec: NetSpec, num_actions: int, obs_shape: tuple[int, ...], p
     right after (a copy for acting or reanalyse) needs no seed.
 
     Raises:
-        ValueError: ``obs_shape`` is not ``(C, S, S)``.
+        ValueError: ``obs_shape`` is neither ``(C, S, S)`` nor ``(D,)``.
     """
-    if len(obs_shape) != 3 or obs_shape[1] != obs_shape[2]:
-        raise ValueError(f"EfficientZeroNet takes square pixel observations (C, S, S), got {tuple(obs_shape)}")
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        net = EfficientZeroNet(spec, num_actions=num_actions, obs_channels=obs_shape[0], obs_size=obs_shape[1])
+        net = EfficientZeroNet(spec, num_actions, obs_shape)
     if zero_init_heads:
         net.zero_init_heads()
     return net.set_precision(resolve_precision(precision, device)).to(device)

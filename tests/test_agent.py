@@ -1,0 +1,121 @@
+"""``xfer.agent``: one builder for any suite (issue 14).
+
+A toy suite exists only here: a deterministic walk on a line with a state-vector observation and
+``Discrete(3)`` actions. Put in the suite table, it gets an agent through ``build_agent`` that takes a
+real training step and a real search, with no Atari number anywhere on the way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.specs import ATARI
+from xfer.agent import build_agent, build_model, model_meta
+from xfer.config import LossConfig, NetConfig, OptimConfig, SearchConfig
+from xfer.envs import suites
+from xfer.envs.spec import Box, Discrete, EnvSpec, ObservationSpec
+from xfer.inference import search_policy
+from xfer.replay.targets import Batch
+
+
+class LineWalk:
+    """Position ``x`` in ``0..4``, start at 2; actions 0 = left, 1 = stay, 2 = right; reward 1 on
+    reaching 4 (the episode ends). Observation ``[one-hot of x (5)]`` float32."""
+
+    def __init__(self) -> None:
+        self.x = 2
+
+    def obs(self) -> np.ndarray:
+        return np.eye(5, dtype=np.float32)[self.x]
+
+    def step(self, a: int) -> tuple[np.ndarray, float, bool]:
+        self.x = int(np.clip(self.x + a - 1, 0, 4))
+        done = self.x == 4
+        return self.obs(), float(done), done
+
+
+def line_spec(protocol: object, task: str) -> EnvSpec:
+    if task != "walk":
+        raise ValueError(f"unknown toy task {task!r}; tasks: walk")
+    return EnvSpec("toy", task, ObservationSpec("state", (5,)), Discrete(3), (0, 1, 2), max_episode_steps=20)
+
+
+@pytest.fixture
+def toy(monkeypatch) -> EnvSpec:
+    monkeypatch.setitem(suites.SUITES, "toy", line_spec)
+    return suites.env_spec("toy", None, "walk")
+
+
+def _batch(spec: EnvSpec, B: int = 8, K: int = 3, seed: int = 0) -> Batch:
+    """``B`` unrolls of ``K`` random steps from the toy env, with n-step-free targets (reward as value)."""
+    rng = np.random.default_rng(seed)
+    D, A = spec.observation.shape[0], spec.num_actions
+    obs = np.zeros((B, K + 1, D), np.float32)
+    actions = rng.integers(0, A, size=(B, K))
+    rewards = np.zeros((B, K), np.float32)
+    for b in range(B):
+        env = LineWalk()
+        obs[b, 0] = env.obs()
+        for k in range(K):
+            obs[b, k + 1], rewards[b, k], _ = env.step(int(actions[b, k]))
+    ones = lambda *s: np.ones(s, np.float32)  # noqa: E731
+    return Batch(obs=obs, actions=actions.astype(np.int64), value_prefix=np.cumsum(rewards, axis=1),
+                 value=np.zeros((B, K + 1), np.float32), policy=np.full((B, K + 1, A), 1.0 / A, np.float32),
+                 mask_value_prefix=ones(B, K), mask_value=ones(B, K + 1), mask_policy=ones(B, K + 1),
+                 mask_obs=ones(B, K + 1), weights=ones(B), action_mask=np.ones((B, A), bool),
+                 segment_ids=np.arange(B, dtype=np.int64), positions=np.zeros(B, np.int64))
+
+
+def test_a_toy_suite_with_state_vectors_trains_and_searches(toy):
+    agent = build_agent(toy, NetConfig(size="tiny", precision="fp32"), OptimConfig(), LossConfig(),
+                        value_prefix_horizon=5, train_steps=10, seed=0)
+    net = agent.net
+    assert net.num_actions == 3 and net.obs_shape == (5,)
+    assert net.represent(torch.zeros(2, 5)).shape == (2, NetConfig(size="tiny").spec().channels, 1, 1)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    result = agent.learner.step(_batch(toy))
+    assert all(np.isfinite(v) for v in result.metrics.values()) and result.metrics["loss"] > 0
+    assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items() if v.is_floating_point())
+    # a search over the toy's 3 actions from state-vector roots
+    obs = np.stack([LineWalk().obs(), np.eye(5, dtype=np.float32)[0]])
+    out = search_policy(net, obs, np.ones((2, 3), bool), SearchConfig(num_simulations=8),
+                        np.random.default_rng(0), add_noise=False)
+    assert out.visit_counts.shape == (2, 3) and (out.visit_counts.sum(1) == 8).all()
+    assert np.allclose(out.policy.sum(1), 1.0)
+
+
+def test_the_toy_task_is_validated_before_anything_is_built(toy):
+    with pytest.raises(ValueError, match="unknown toy task 'run'; tasks: walk"):
+        suites.env_spec("toy", None, "run")
+    with pytest.raises(ValueError, match="unknown suite 'toys'; suites: .*atari.*toy"):
+        suites.env_spec("toys", None, "walk")
+
+
+def test_a_box_action_space_is_accepted_by_the_spec_and_refused_by_the_discrete_agent():
+    spec = EnvSpec("toy", "reach", ObservationSpec("state", (39,)), Box(-1.0, 1.0, (4,)), None, 500)
+    assert spec.action_space.shape == (4,)
+    with pytest.raises(ValueError, match=r"continuous actions .*Sampled MuZero.*mcts\.backend"):
+        build_model(spec, NetConfig(size="tiny"))
+    with pytest.raises(ValueError, match="Box needs low < high"):
+        Box(1.0, -1.0, (4,))
+    with pytest.raises(ValueError, match="a Box action space has no legal_actions"):
+        EnvSpec("toy", "reach", ObservationSpec("state", (39,)), Box(-1.0, 1.0, (4,)), (0,), 500)
+
+
+def test_legal_actions_must_lie_in_the_discrete_space():
+    with pytest.raises(ValueError, match="legal_actions must be distinct ids in 0..2"):
+        EnvSpec("toy", "walk", ObservationSpec("state", (5,)), Discrete(3), (0, 3), 20)
+    with pytest.raises(ValueError, match="pixel observations are"):
+        ObservationSpec("pixels", (12, 96, 96), stack=5)
+
+
+def test_atari_networks_and_sidecars_come_from_the_spec():
+    net = build_model(ATARI, NetConfig(size="tiny", precision="fp32"), seed=0)
+    assert net.num_actions == ATARI.num_actions and net.obs_shape == ATARI.observation.shape
+    meta = model_meta(ATARI, NetConfig(size="tiny"), {"Breakout": ATARI}, step=3, env_steps=40, config_hash="x")
+    assert (meta.num_actions, meta.obs_channels, meta.obs_size) == (18, 12, 96)
+    assert meta.action_maps == {"Breakout": [0, 1, 3, 4]} and meta.games == ["Breakout"]
+    seeded = build_model(ATARI, NetConfig(size="tiny", precision="fp32"), seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), seeded.state_dict().values(), strict=True))
