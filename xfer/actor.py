@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xfer.config import AtariConfig, SearchConfig
-from xfer.envs.atari import VectorAtari, clip_reward
+from xfer.envs.atari import VectorAtari
 from xfer.inference import PolicyOutput, search_policy
 from xfer.mcts import select_action
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.replay.segment import Segment, SegmentBuilder
+from xfer.rewards import RewardHook, StepRewards, protocol_reward
 
 
 def temperature_at(progress: float) -> float:
@@ -53,10 +54,14 @@ class SelfPlay:
     Args:
         env_cfg: Atari protocol settings; num_envs: parallel environments; seed: env ``i`` gets ``seed+i``.
         segment_length: agent steps per stored segment.
+        reward: the reward stored for learning (:mod:`xfer.rewards`); default the protocol's
+            (``sign(r)`` with ``env_cfg.clip_rewards``). Raw rewards are stored beside it.
     """
 
-    def __init__(self, env_cfg: AtariConfig, num_envs: int, seed: int, segment_length: int) -> None:
+    def __init__(self, env_cfg: AtariConfig, num_envs: int, seed: int, segment_length: int,
+                 reward: RewardHook | None = None) -> None:
         self.env_cfg = env_cfg
+        self.reward = reward or protocol_reward(env_cfg.clip_rewards)
         self.envs = VectorAtari(env_cfg, num_envs, seed)
         self.obs, _ = self.envs.reset(seed=seed)
         self.mask = np.broadcast_to(self.envs.action_mask, (num_envs, len(self.envs.action_mask))).copy()
@@ -91,6 +96,8 @@ class SelfPlay:
         else:
             actions = np.array([rng.choice(len(p), p=p) for p in out.policy])
         res = self.envs.step(actions)
+        learn_rewards = self.reward(StepRewards(raw=np.asarray(res.reward, np.float32), obs=self.obs,
+                                                next_obs=res.obs, actions=np.asarray(actions, np.int64)))
         result = StepOutcome()
         for i, builder in enumerate(self.builders):
             over = bool(res.terminated[i] or res.truncated[i])
@@ -98,7 +105,7 @@ class SelfPlay:
             self.steps += 1
             seg = builder.add(
                 action=int(actions[i]),
-                reward=float(clip_reward(res.reward[i])) if self.env_cfg.clip_rewards else float(res.reward[i]),
+                reward=float(learn_rewards[i]),
                 raw_reward=float(res.reward[i]),
                 cut=bool(res.life_loss[i]),
                 root_value=float(out.root_value[i]),
