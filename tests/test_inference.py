@@ -1,6 +1,7 @@
 """Reanalyse's policy function: which network re-searches, and whether root noise is on."""
 
 import numpy as np
+import pytest
 import torch
 
 from tests.specs import ATARI_INPUT
@@ -37,3 +38,13 @@ def test_reanalyse_searches_with_the_configured_network_and_noise():
     clean, noisy = policy(reanalyse_noise=False), policy(reanalyse_noise=True)
     assert not np.allclose(clean, noisy)
     assert (noisy[:, 6:] == 0).all()
+
+
+def test_the_search_backend_is_a_validated_setting_and_numpy_runs_the_batched_tree():
+    import pydantic
+
+    from xfer.inference import SEARCH_BACKENDS, numpy_search
+
+    assert SEARCH_BACKENDS == {"numpy": numpy_search} and SearchConfig().backend == "numpy"
+    with pytest.raises(pydantic.ValidationError, match="numpy"):
+        SearchConfig(backend="torch")

@@ -76,6 +76,10 @@ class MCTSConfig(_Frozen):
     :class:`SearchConfig`.
     """
 
+    backend: Literal["numpy"] = Field(
+        "numpy", description="search implementation: numpy (batched arrays on the CPU, xfer/mcts/); a torch "
+        "backend for GPUs and the sampled search for continuous actions plug in here (xfer/inference.py)",
+    )
     num_simulations: int = Field(50, ge=1)
     c1: float = 1.25
     c2: float = 19652.0

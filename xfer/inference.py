@@ -1,13 +1,18 @@
-"""Glue between the torch world model and the numpy batched search.
+"""Glue between the torch world model and the search backends.
 
-:class:`NetworkSearchModel` implements :class:`xfer.mcts.SearchModel`: it keeps every tree node's
-latent state ``[B, N, C, 6, 6]`` and LSTM state ``[B, N, H]`` in preallocated tensors indexed by
-node id, so the search only passes node indices and actions. :func:`search_policy` runs initial
-inference + MCTS for a batch of observations (self-play, evaluation and reanalyse all use it).
+A search backend (:class:`SearchBackend`, chosen by ``mcts.backend`` from :data:`SEARCH_BACKENDS`)
+takes the network and the root's initial inference as torch tensors and returns the root statistics
+(:class:`xfer.mcts.SearchResult`); how it moves data between the network and its tree is its own
+business. The ``numpy`` backend (:func:`numpy_search`) runs :func:`xfer.mcts.run_search` through
+:class:`NetworkSearchModel`, which keeps every tree node's latent state ``[B, N, C, h, w]`` and LSTM
+state ``[B, N, H]`` in preallocated tensors indexed by node id, so the tree only passes node indices
+and actions. :func:`search_policy` runs initial inference + the search for a batch of observations
+(self-play, evaluation and reanalyse all use it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +20,7 @@ import torch
 
 from xfer.config import ReplayConfig, SearchConfig
 from xfer.mcts import RecurrentStep, RootInputs, SearchResult, run_search
-from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.nets.efficientzero import EfficientZeroNet, RootOutput
 
 
 class NetworkSearchModel:
@@ -57,6 +62,24 @@ class NetworkSearchModel:
         )
 
 
+SearchBackend = Callable[[EfficientZeroNet, RootOutput, np.ndarray, SearchConfig, np.random.Generator, bool],
+                         SearchResult]
+"""``backend(net, root, action_mask [B, A] bool, cfg, rng, add_noise) -> SearchResult``: a search from the
+roots of ``root`` (the network's initial inference, torch tensors on the network's device)."""
+
+
+def numpy_search(net: EfficientZeroNet, root: RootOutput, action_mask: np.ndarray, cfg: SearchConfig,
+                 rng: np.random.Generator, add_noise: bool) -> SearchResult:
+    """The ``numpy`` backend: :func:`xfer.mcts.run_search` over :class:`NetworkSearchModel`."""
+    model = NetworkSearchModel(net, root.latent, cfg.num_simulations + 1)
+    inputs = RootInputs(root.value.float().cpu().numpy(), root.policy_logits.float().cpu().numpy(), action_mask)
+    return run_search(model, inputs, cfg, rng, add_noise)
+
+
+SEARCH_BACKENDS: dict[str, SearchBackend] = {"numpy": numpy_search}
+"""``mcts.backend`` -> its search (a plain table: a new backend is a function and a row here)."""
+
+
 @dataclass
 class PolicyOutput:
     """Search (or prior) result for B observations: ``policy [B, A]`` float32 policy target
@@ -90,10 +113,10 @@ def search_policy(
     device: str | torch.device = "cpu",
     chunk: int = 1024,
 ) -> PolicyOutput:
-    """Run the network (and MCTS when ``use_search``) on stacked observations.
+    """Run the network (and the search of ``cfg.backend`` when ``use_search``) on observations.
 
     Args:
-        obs: ``[B, C, H, W]`` uint8 stacked observations.
+        obs: ``[B, *observation.shape]``: uint8 stacked frames ``[B, C, H, W]`` or float32 state vectors ``[B, D]``.
         action_mask: ``[B, A]`` bool legal actions.
         add_noise: Dirichlet noise at the roots (self-play), off for evaluation/reanalyse.
         use_search: False gives the network prior (planning ablations: no search).
@@ -111,8 +134,7 @@ def search_policy(
             prior = masked_softmax(logits, m)
             parts.append(PolicyOutput(prior, value, np.zeros(prior.shape, np.int32), value))
             continue
-        model = NetworkSearchModel(net, root.latent, cfg.num_simulations + 1)
-        res: SearchResult = run_search(model, RootInputs(value, logits, m), cfg, rng, add_noise)
+        res = SEARCH_BACKENDS[cfg.backend](net, root, m, cfg, rng, add_noise)
         parts.append(PolicyOutput(res.policy.astype(np.float32), res.root_value, res.visit_counts, value))
     return PolicyOutput(*(np.concatenate([getattr(p, f) for p in parts]) for f in PolicyOutput.__dataclass_fields__))
 

@@ -32,7 +32,7 @@ def drive(model, root: RootInputs, cfg: SearchConfig, rng) -> Tree:
         sel = tree.select(s, pool[s : s + B])
         if sel.any_expand:
             child = np.full(B, s + 1, np.int32)
-            out = model.recurrent(sel.parent, sel.action, child, sel.reset_lstm)
+            out = model.recurrent(sel.parent, sel.edge, child, sel.reset_lstm)
             tree.expand(s, out.value_prefix, out.value, out.policy_logits)
         tree.backup()
     return tree
@@ -180,7 +180,7 @@ def test_first_simulation_with_empty_min_max_is_a_tie():
     tree = Tree(B, 1, A, cfg)
     tree.set_roots(masked_softmax(root.policy_logits, mask), mask)
     sel = tree.select(0, np.random.default_rng(1).random((B, A)) * TIE_EPS)
-    assert set(sel.action.tolist()) == {1, 3}
+    assert set(sel.edge.tolist()) == {1, 3}
     assert sel.expand.all() and (sel.depth == 1).all() and (sel.parent == 0).all() and sel.reset_lstm.all()
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from xfer.config import SearchConfig
 from xfer.mcts.completed_q import completed_q_policy
+from xfer.mcts.edges import DiscreteEdges
 from xfer.mcts.tree import TIE_EPS, Tree, masked_softmax
 
 
@@ -164,6 +165,7 @@ def run_search(
         tree.set_roots(
             root_prior(logits, mask, rng, add_noise, cfg.dirichlet_alpha, cfg.exploration_fraction), mask
         )
+        edges = DiscreteEdges(A)  # edge k = action k; a sampled search stores its actions here
         child = np.empty(B, np.int32)
         zero_i32 = np.zeros(B, np.int32)
         zero_i64 = np.zeros(B, np.int64)
@@ -175,15 +177,12 @@ def run_search(
             if sel.any_expand:
                 child.fill(s + 1)
                 if sel.all_expand:
-                    out = model.recurrent(sel.parent, sel.action, child, sel.reset_lstm)
+                    out = model.recurrent(sel.parent, edges.actions(sel.parent, sel.edge), child, sel.reset_lstm)
                 else:
                     e = sel.expand
-                    out = model.recurrent(
-                        np.where(e, sel.parent, zero_i32),
-                        np.where(e, sel.action, zero_i64),
-                        child,
-                        np.where(e, sel.reset_lstm, True),
-                    )
+                    parent = np.where(e, sel.parent, zero_i32)
+                    out = model.recurrent(parent, edges.actions(parent, np.where(e, sel.edge, zero_i64)), child,
+                                          np.where(e, sel.reset_lstm, True))
                 tree.expand(s, out.value_prefix, out.value, out.policy_logits)
             tree.backup()
         return _result(tree, root, cfg)

@@ -105,8 +105,9 @@ def puct_coefficients(num_simulations: int, c1: float, c2: float) -> np.ndarray:
 class Selection:
     """Outcome of one batched descent (one simulation), all arrays ``[B]``.
 
-    ``depth`` int64: depth of the leaf reached (>= 1). ``parent`` int32 / ``action`` int64: parent
-    node id (local to its tree) and action of the last edge. ``expand`` bool: True where that edge
+    ``depth`` int64: depth of the leaf reached (>= 1). ``parent`` int32 / ``edge`` int64: parent
+    node id (local to its tree) and the index of the last edge (its action comes from the edge
+    table, :mod:`xfer.mcts.edges`; for discrete actions the index is the action id). ``expand`` bool: True where that edge
     was unexpanded and the model must create node ``sim + 1``; False only under ``max_depth`` when
     an existing node at depth ``max_depth`` was reached (it is backed up again with its current
     value). ``reset_lstm`` bool: ``depth(parent) % value_prefix_horizon == 0``. ``any_expand`` /
@@ -115,7 +116,7 @@ class Selection:
 
     depth: np.ndarray
     parent: np.ndarray
-    action: np.ndarray
+    edge: np.ndarray
     expand: np.ndarray
     reset_lstm: np.ndarray
     any_expand: bool
@@ -402,7 +403,7 @@ class Tree:
             b = self._arange
             logits = np.asarray(policy_logits)
             leaf_value = value
-            parent, reset, depth, action = sel.parent, sel.reset_lstm, sel.depth, sel.action
+            parent, reset, depth, action = sel.parent, sel.reset_lstm, sel.depth, sel.edge
             rows = self.edges[lo : lo + B]
             new: slice | np.ndarray = slice(lo, lo + B)
         else:
@@ -410,7 +411,7 @@ class Tree:
             vp = vp[b]
             logits = np.asarray(policy_logits)[b]
             leaf_value = np.asarray(value)[b]
-            parent, reset, depth, action = sel.parent[b], sel.reset_lstm[b], sel.depth[b], sel.action[b]
+            parent, reset, depth, action = sel.parent[b], sel.reset_lstm[b], sel.depth[b], sel.edge[b]
             new = lo + b
             rows = np.empty((b.size, self.K))
         parent_flat = parent * B
