@@ -16,3 +16,13 @@ def test_tsv_log_appends_and_truncates_on_resume(tmp_path):
     assert [(r["env_steps"], r["score"]) for r in resumed.read()] == [("0", "0.0"), ("100", "10.0"), ("150", "1.5")]
     # a fresh run (truncate_after=-1) starts empty
     assert TsvLog(path, ["env_steps", "score"], "env_steps", -1).read() == []
+
+
+def test_a_metric_that_is_not_a_column_is_an_error_not_a_silent_drop(tmp_path):
+    import pytest
+
+    log = TsvLog(tmp_path / "train.tsv", ["train_steps", "loss"], "train_steps", -1)
+    log.append({"train_steps": 1})  # a missing column stays empty
+    with pytest.raises(ValueError, match=r"metrics \['loss_new'\] are not columns"):
+        log.append({"train_steps": 2, "loss": 0.5, "loss_new": 1.0})
+    assert [r["loss"] for r in log.read()] == [""]

@@ -1,7 +1,7 @@
 """The learner: owns the parameters, the target network and the optimiser.
 
 ``Learner.step(batch)`` unrolls the world model ``K`` steps from the sampled observations
-(EfficientZero, Ye et al. 2021), computes :func:`xfer.losses.efficientzero_loss`, applies
+(EfficientZero, Ye et al. 2021), sums its loss terms (:func:`xfer.losses.total_loss`; EfficientZero's four by default), applies
 importance weights, the ``1/K`` gradient scale, the 0.5 hidden-state gradient scale per unroll
 step, gradient clipping, and an SGD (or Adam) step on the warm-up/step-decay schedule.
 """
@@ -18,7 +18,14 @@ import torch
 
 from xfer.augment import augment
 from xfer.config import LossConfig, OptimConfig
-from xfer.losses import TorchTargets, UnrollOutputs, efficientzero_loss
+from xfer.losses import (
+    LossTerm,
+    TorchTargets,
+    UnrollOutputs,
+    efficientzero_terms,
+    loss_metric_names,
+    total_loss,
+)
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.nets.support import logits_to_scalar
 from xfer.replay.targets import Batch, concat_batches
@@ -135,6 +142,8 @@ class Learner:
         net: the online :class:`EfficientZeroNet` (moved to ``device``).
         optim: optimiser settings; loss: loss weights; unroll/horizon from the replay config.
         total_steps: training steps planned (for the warm-up length).
+        terms: the loss terms (:class:`xfer.losses.LossTerm`); default EfficientZero's four with the
+            weights of ``loss``. Each is logged as ``loss_<name>`` (:attr:`metric_names`).
     """
 
     def __init__(
@@ -146,12 +155,14 @@ class Learner:
         total_steps: int,
         device: str = "cpu",
         augment: bool = True,
+        terms: tuple[LossTerm, ...] | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.net = net.to(self.device)
         self.target_net = copy.deepcopy(self.net).eval()
         self.optim_cfg = optim
         self.loss_cfg = loss
+        self.loss_terms = terms if terms is not None else efficientzero_terms(loss)
         self.value_prefix_horizon = value_prefix_horizon
         self.total_steps = max(1, total_steps)
         self.augment = augment
@@ -159,6 +170,18 @@ class Learner:
         self.frozen: list[torch.nn.Module] = []
         self.lr_override: float | None = None  # a fixed learning rate instead of the schedule (extra steps)
         self.step_count = 0
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Names of the per-step metrics :meth:`step` reports for one task, in log order: ``loss``,
+        ``loss_<term>`` for each active term, ``lr``, ``grad_norm`` (multi-task steps add
+        ``loss_task<i>`` and ``loss_total``, see :meth:`step_tasks`)."""
+        return ["loss", *loss_metric_names(self.loss_terms), "lr", "grad_norm"]
+
+    def step_metric_names(self, num_tasks: int) -> list[str]:
+        """Every metric :meth:`step_tasks` reports for ``num_tasks`` tasks: :attr:`metric_names`, then
+        ``loss_task0 .. loss_task{num_tasks - 1}`` and ``loss_total``."""
+        return [*self.metric_names, *(f"loss_task{i}" for i in range(num_tasks)), "loss_total"]
 
     def refresh_target(self) -> None:
         """Copy the online weights into the target network."""
@@ -188,7 +211,7 @@ class Learner:
         out = unroll(self.net, obs, actions, self.value_prefix_horizon, self.loss_cfg.hidden_grad_scale, self.augment)
         out.policy_logits = masked_policy_logits(out.policy_logits, mask)
         tgt = batch_to_targets(batch, self.device)
-        per_sample, parts = efficientzero_loss(out, tgt, self.loss_cfg)
+        per_sample, parts = total_loss(out, tgt, self.loss_terms)
         w = torch.from_numpy(batch.weights).to(self.device)
         K = batch.actions.shape[1]
         loss = (w * per_sample).mean() / K

@@ -32,8 +32,17 @@ class TsvLog:
             w.writerows(rows)
 
     def append(self, row: dict[str, float | int | str]) -> None:
+        """Append one row; missing columns stay empty.
+
+        Raises:
+            ValueError: a key that is not a column (a metric is never dropped silently: add it to the
+                columns, e.g. a new loss term's ``loss_<name>``).
+        """
+        unknown = [k for k in row if k not in self.columns]
+        if unknown:
+            raise ValueError(f"{self.path.name}: metrics {unknown} are not columns of this log ({self.columns})")
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, self.columns, delimiter="\t", lineterminator="\n", extrasaction="ignore").writerow(row)
+            csv.DictWriter(f, self.columns, delimiter="\t", lineterminator="\n").writerow(row)
 
     def read(self) -> list[dict[str, str]]:
         return read_tsv(self.path)

@@ -88,8 +88,7 @@ def train_offline(
         log.info("resumed %s from %s at %d training steps", desc, state_dir, counters["train_steps"])
     else:
         torch.manual_seed(seed)
-    columns = ["train_steps", "loss", "loss_value", "loss_value_prefix", "loss_policy", "loss_consistency", "lr"]
-    tsv = TsvLog(log_path, columns, "train_steps", keep)
+    tsv = TsvLog(log_path, ["train_steps", *learner.step_metric_names(num_tasks=1)], "train_steps", keep)
     metrics: dict[str, float] = {}
     with tqdm(total=steps, initial=counters["train_steps"], disable=not progress, desc=desc, unit="step") as bar:
         while counters["train_steps"] < steps:

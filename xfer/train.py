@@ -43,8 +43,6 @@ from xfer.resume import discard_stale_state, load_state, save_state
 
 log = logging.getLogger(__name__)
 
-TRAIN_COLUMNS = ["env_steps", "train_steps", "loss", "loss_value", "loss_value_prefix", "loss_policy",
-                 "loss_consistency", "lr", "grad_norm", "episode_return"]
 EVAL_COLUMNS = ["env_steps", "train_steps", "mean_score", "std_score", "min_score", "max_score", "episodes"]
 
 
@@ -136,8 +134,15 @@ class Trainer:
         self.actor_net.load_state_dict(self.learner.net.state_dict())
         # A resumed run keeps the rows up to its checkpoint; a fresh run starts empty logs.
         keep = self.counters.env_steps if self.resumed else -1
-        self.train_log = TsvLog(self.out / "metrics" / "train.tsv", TRAIN_COLUMNS, "env_steps", keep)
+        # the columns come from the learner's active loss terms and the tasks of a step
+        self.train_columns = ["env_steps", "train_steps", *self.learner.step_metric_names(self.num_tasks()),
+                              "episode_return"]
+        self.train_log = TsvLog(self.out / "metrics" / "train.tsv", self.train_columns, "env_steps", keep)
         self.eval_log = TsvLog(self.out / "metrics" / "eval.tsv", EVAL_COLUMNS, "env_steps", keep)
+
+    def num_tasks(self) -> int:
+        """Tasks in one gradient step: the online task (finetuning adds the offline games)."""
+        return 1
 
     # ---- resume ------------------------------------------------------------------------------
     def state_hash(self) -> str:
@@ -306,7 +311,7 @@ class Trainer:
                 for ret in outcome.episode_returns:
                     recent = (recent + [ret])[-10:]
                     self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps,
-                                           **{k: metrics.get(k, "") for k in TRAIN_COLUMNS[2:-1]},
+                                           **{k: metrics.get(k, "") for k in self.train_columns[2:-1]},
                                            "episode_return": ret})
                 if metrics and c.train_steps % 50 == 0:
                     self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps, **metrics})

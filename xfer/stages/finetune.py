@@ -93,6 +93,9 @@ class FinetuneTrainer(Trainer):
             self.learner.refresh_target()
             self.actor_net.load_state_dict(self.learner.net.state_dict())
 
+    def num_tasks(self) -> int:
+        return 1 + len(self.weights.games) if self.sampler is not None else 1
+
     def state_hash(self) -> str:
         return section_hash(self.p, *FINETUNE_KEYS, extra={
             "run": self.run_cfg.model_dump(), "train": super().state_hash(),
