@@ -12,7 +12,6 @@ from xfer.losses import (
     TorchTargets,
     UnrollOutputs,
     categorical_ce,
-    efficientzero_loss,
     efficientzero_terms,
     negative_cosine,
     total_loss,
@@ -56,7 +55,7 @@ def _uniform_outputs_and_targets():
 
 def test_weighted_sum_and_masks_by_hand():
     out, tgt = _uniform_outputs_and_targets()
-    loss, parts = efficientzero_loss(out, tgt, LossConfig())
+    loss, parts = total_loss(out, tgt, efficientzero_terms(LossConfig()))
     # uniform logits: every CE term is log(3) (value/prefix) or log(4) (policy)
     assert math.isclose(float(parts["value"]), 2 * math.log(3), rel_tol=1e-6)
     assert math.isclose(float(parts["value_prefix"]), math.log(3), rel_tol=1e-6)

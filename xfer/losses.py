@@ -124,15 +124,3 @@ def total_loss(out: UnrollOutputs, tgt: TorchTargets,
 def loss_metric_names(terms: tuple[LossTerm, ...]) -> list[str]:
     """The per-term metric names a learner with ``terms`` reports: ``loss_<name>`` in term order."""
     return [f"loss_{t.name}" for t in terms]
-
-
-def efficientzero_loss(
-    out: UnrollOutputs, tgt: TorchTargets, weights: LossConfig
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Per-sample EfficientZero loss: :func:`total_loss` over :func:`efficientzero_terms`.
-
-    Returns:
-        ``(loss [B], parts)`` where ``parts`` maps ``value``, ``value_prefix``, ``policy`` and
-        ``consistency`` to their per-sample unweighted sums ``[B]`` (for logging and analysis).
-    """
-    return total_loss(out, tgt, efficientzero_terms(weights))
