@@ -46,7 +46,11 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 # Stage groups in pipeline order; DVC names per-item stages "group@item". Unknown groups run after
 # these, in the order `dvc stage list` prints them.
-GROUP_ORDER: tuple[str, ...] = ("collect", "teacher", "distill", "bc", "offline_rl", "finetune", "evaluate", "report")
+GROUP_ORDER: tuple[str, ...] = (
+    "code", "collect", "teacher", "distill", "bc", "offline_rl", "finetune", "evaluate", "report")
+# Stages every host may run itself in distributed mode: `code` (each stage's code fingerprint) reads
+# only the checkout's sources, takes a second and gives the same bytes everywhere.
+LOCAL_GROUPS: frozenset[str] = frozenset({"code"})
 # Groups that need an accelerator: routed to the gpu work pool in distributed mode; the rest go to cpu.
 HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "bc", "offline_rl", "finetune"})
 # Deployments (flow name/deployment name, see prefect.yaml) that run one stage on a pool's worker.
@@ -190,11 +194,13 @@ _RUNNING = re.compile(r"Running stage '([^']+)'")
 
 def upstream_run_guard(stage: str):
     """``_stream`` stop rule for distributed mode: a :class:`NotRestored` for the first ``Running stage
-    'X'`` line with X other than ``stage``, else None."""
+    'X'`` line with X other than ``stage`` and not in :data:`LOCAL_GROUPS`, else None."""
 
     def stop(line: str) -> NotRestored | None:
         m = _RUNNING.search(line)
-        return NotRestored(stage, m.group(1)) if m and m.group(1) != stage else None
+        upstream = m.group(1) if m else None
+        return NotRestored(stage, upstream) if upstream not in (None, stage) \
+            and stage_group(upstream) not in LOCAL_GROUPS else None
 
     return stop
 

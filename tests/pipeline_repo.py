@@ -45,6 +45,7 @@ def make_pipeline_repo(d: Path) -> Path:
     shutil.copytree(ROOT / "xfer", d / "xfer", ignore=shutil.ignore_patterns("__pycache__"))
     (d / ".gitignore").write_text(".xfer-work/\n")
     sh("git init -q && git config user.email t@t && git config user.name t && dvc init -q", d)
+    shutil.copy(ROOT / ".dvcignore", d)  # __pycache__ is not code (the `code` stage depends on xfer/)
     sh([sys.executable, "-m", "xfer.cli", "params", "--preset", "default", *sum([["--set", s] for s in MICRO], [])], d)
     sh("git add -A && git commit -qm init", d)
     return d

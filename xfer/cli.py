@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from xfer.checkpoint import CheckpointError
+from xfer.stages.code import ENTRY_POINTS
 from xfer.storage.cli import add_storage_commands
 
 EPILOG_TRAIN = """examples:
@@ -64,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-STAGES = ("collect", "teacher", "distill", "bc", "offline_rl", "finetune", "evaluate", "report")
+STAGES = ("code", *ENTRY_POINTS)  # `code` first: it fingerprints the code of the others
 
 
 def _params(args: argparse.Namespace) -> int:

@@ -154,11 +154,11 @@ def test_order_and_routing_helpers():
     from flows.pipeline import order_stages, pool_for_stage
 
     listed = ["report", "finetune@a", "extra", "bc", "collect@x", "teacher@x", "collect@y", "offline_rl", "distill",
-              "evaluate"]
-    assert order_stages(listed) == ["collect@x", "collect@y", "teacher@x", "distill", "bc", "offline_rl",
+              "evaluate", "code"]
+    assert order_stages(listed) == ["code", "collect@x", "collect@y", "teacher@x", "distill", "bc", "offline_rl",
                                     "finetune@a", "evaluate", "report", "extra"]
     assert [pool_for_stage(s) for s in ("collect@x", "teacher@x", "distill", "finetune@a")] == ["gpu"] * 4
-    assert [pool_for_stage(s) for s in ("evaluate", "report", "extra")] == ["cpu"] * 3
+    assert [pool_for_stage(s) for s in ("code", "evaluate", "report", "extra")] == ["cpu"] * 4
 
 
 def test_params_command_builds_xfer_params_argv():
@@ -268,3 +268,5 @@ def test_an_upstream_stage_that_would_run_on_a_worker_is_fatal_and_not_retried(
     assert stage_run.run_count == 1  # not retried
     # local mode (single item, no guard) still runs what is asked
     assert pipeline.upstream_run_guard("distill")("Running stage 'distill':") is None
+    # every host may fingerprint its own sources (a second, same bytes everywhere)
+    assert pipeline.upstream_run_guard("distill")("Running stage 'code':") is None

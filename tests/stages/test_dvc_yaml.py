@@ -1,5 +1,5 @@
-"""dvc.yaml lists, for every stage, all the code the stage runs: a change to any module a stage
-imports (directly or not) must invalidate that stage, or DVC restores stale outputs."""
+"""dvc.yaml's stages: each depends on the code it runs (through the ``code`` stage's fingerprints, see
+tests/stages/test_code.py) and declares exactly the params its code reads."""
 
 import ast
 from pathlib import Path
@@ -7,47 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from xfer.stages.code import ENTRY_POINTS
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _module_file(name: str) -> Path | None:
-    """``xfer.a.b`` -> ``xfer/a/b.py`` or ``xfer/a/b/__init__.py`` (relative to the root), None if neither."""
-    base = ROOT / Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.exists():
-            return candidate.relative_to(ROOT)
-    return None
-
-
-def _imports(path: Path) -> set[str]:
-    """Names of the ``xfer`` modules ``path`` imports, at any place in the file."""
-    tree = ast.parse((ROOT / path).read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names if a.name.split(".")[0] == "xfer"}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "xfer":
-            names.add(node.module)
-            # `from xfer import checkpoint`: a submodule, not an attribute
-            names |= {f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")}
-    out = set()
-    for name in names:
-        parts = name.split(".")
-        out |= {".".join(parts[:i]) for i in range(2, len(parts) + 1)}  # parent packages run their __init__
-    return out
-
-
-def code_closure(path: Path) -> set[Path]:
-    """Every ``xfer`` source file ``path`` runs when imported (itself included), but ``xfer/__init__.py``."""
-    seen: set[Path] = set()
-    todo = [path]
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        todo += [f for f in (_module_file(n) for n in _imports(p)) if f is not None]
-    return seen - {Path("xfer/__init__.py")}
 
 
 def _stages() -> dict[str, dict]:
@@ -55,21 +17,35 @@ def _stages() -> dict[str, dict]:
     return {name: s.get("do", s) for name, s in stages.items()}
 
 
-@pytest.mark.parametrize("name", sorted(_stages()))
-def test_stage_deps_cover_every_module_it_runs(name):
-    stage = _stages()[name]
+def _module(stage: dict) -> str:
     cmd = stage["cmd"].split()
-    assert cmd[:2] == ["xfer", "stage"], f"{name}: unexpected command {stage['cmd']!r}"
-    deps = [Path(d) for d in stage.get("deps", []) if "${" not in d]
-    missing = sorted(str(f) for f in code_closure(Path(f"xfer/stages/{cmd[2]}.py"))
-                     if not any(f == d or d in f.parents for d in deps))
-    assert not missing, f"dvc.yaml stage {name!r} runs these modules but does not list them in deps: {missing}"
+    assert cmd[:2] == ["xfer", "stage"], f"unexpected command {stage['cmd']!r}"
+    return cmd[2]
 
 
-def test_closure_follows_indirect_imports():
-    closure = code_closure(Path("xfer/stages/evaluate.py"))
-    assert Path("xfer/mcts/tree.py") in closure  # evaluate -> parallel_eval -> actor -> mcts
-    assert Path("xfer/stages/evaluate.py") in closure
+@pytest.mark.parametrize("name", sorted(set(_stages()) - {"code"}))
+def test_stage_depends_on_the_code_it_runs_through_its_fingerprint(name):
+    # its code is code-deps/<module>.json (the import closure the `code` stage writes), not a pasted list
+    stage = _stages()[name]
+    deps = stage.get("deps", [])
+    assert f"code-deps/{_module(stage)}.json" in deps, f"dvc.yaml stage {name!r} misses its code fingerprint"
+    pasted = [d for d in deps if d.split("/")[0] == "xfer"]
+    assert not pasted, f"dvc.yaml stage {name!r} lists code directly ({pasted}); the `code` stage covers it"
+
+
+def test_the_package_is_declared_once_by_the_code_stage():
+    code = _stages()["code"]
+    assert code["cmd"] == "xfer stage code" and code["deps"] == ["xfer"]
+    outs = {next(iter(o)) if isinstance(o, dict) else o: o for o in code["outs"]}
+    assert set(outs) == {f"code-deps/{m}.json" for m in ENTRY_POINTS}
+    # committed like metrics: a fresh clone sees which code produced dvc.lock's outputs
+    assert all(isinstance(o, dict) and next(iter(o.values())) == {"cache": False} for o in outs.values())
+    used = {_module(s) for n, s in _stages().items() if n != "code"}
+    assert used == set(ENTRY_POINTS), "ENTRY_POINTS in xfer/stages/code.py and dvc.yaml's stages differ"
+
+
+def test_evaluate_depends_on_the_students_zero_shot_metrics():
+    assert "metrics/distill.json" in _stages()["evaluate"]["deps"]  # it copies them into evaluate.json
 
 
 @pytest.mark.parametrize("name", ["teacher", "distill", "bc", "offline_rl"])
@@ -100,6 +76,7 @@ def test_cached_outputs_are_ignored_by_git_not_committed():
 
 
 # ---- params: each stage declares exactly the params.yaml keys its code reads (issue 13 item 5) -------
+# (its resume hash, xfer.stages.common.params_hash, then covers exactly the keys DVC reruns it for)
 
 PYDANTIC_WHOLE = {"model_dump", "model_copy", "model_dump_json"}  # methods that read a whole section
 
@@ -185,9 +162,6 @@ def params_read(module: Path) -> set[str]:
     """Every params.yaml key (dotted, as dvc.yaml names them) the stage in ``module`` reads."""
     classes = _config_classes()
     reads: set[str] = set()
-    constants = {t.id: node.value.elts for node in ast.parse((ROOT / module).read_text()).body
-                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple) for t in node.targets
-                 if isinstance(t, ast.Name)}
     for tree in _stage_functions(module):
         parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
         for node in ast.walk(tree):
@@ -197,20 +171,15 @@ def params_read(module: Path) -> set[str]:
                     top = parents[id(top)]
                     chain.append(top.attr)
                 reads |= _resolve(classes, "PipelineConfig", "", chain)
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "section_hash":
-                for a in node.args[1:]:  # "net", "baselines.bc" or *KEYS (a module-level tuple of them)
-                    keys = [a] if isinstance(a, ast.Constant) else constants.get(getattr(a.value, "id", None), []) \
-                        if isinstance(a, ast.Starred) else []
-                    for k in keys:
-                        reads |= _resolve(classes, "PipelineConfig", "", k.value.split("."))
+    # params_hash(p, stage) hashes what dvc.yaml declares: it reads the declaration, so it does not count
     return reads
 
 
-def test_params_read_sees_properties_helpers_and_section_hashes():
+def test_params_read_sees_properties_and_helpers():
     reads = params_read(Path("xfer/stages/teacher.py"))
     assert "evaluate.zero_shot_episodes" in reads  # through the property evaluate.pretrained_episodes
     assert {"mcts", "discount", "value_prefix_horizon"} <= reads  # p.search, a PipelineConfig property
-    assert "env" in reads and "teacher" in reads  # train_config(p, ...) and section_hash(p, ..., "teacher")
+    assert "env" in reads and "teacher" in reads  # train_config(p, ...) and p.teacher
     assert "finetune" not in reads
 
 

@@ -26,7 +26,7 @@ from xfer.replay.targets import Batch, behaviour_cloning_targets, build_batch, c
 from xfer.stages.common import (
     dataset_dir,
     input_fingerprint,
-    section_hash,
+    params_hash,
     stage_cli,
     task_specs,
     work_dir,
@@ -54,9 +54,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
                              hidden_grad_scale=p.loss.hidden_grad_scale)
     learner = build_agent(shared_spaces(list(tasks.values())), p.net, p.optim, policy_only, p.value_prefix_horizon,
                           b.train_steps, p.device, size=size, seed=p.seed).learner
-    cfg_hash = section_hash(p, "env", "net", "replay", "optim", "loss", "value_prefix_horizon", "baselines.bc",
-                            "distill.size", "pretrain_games", "seed",
-                            extra={"data": input_fingerprint([dataset_dir(g) for g in p.pretrain_games])})
+    cfg_hash = params_hash(p, "bc", extra={"data": input_fingerprint([dataset_dir(g) for g in p.pretrain_games])})
     r = p.replay
 
     def no_values(requests: list) -> np.ndarray:  # value targets are unused (weight 0)

@@ -203,6 +203,42 @@ def input_fingerprint(paths: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
+def declared_params(stage: str, item: dict[str, Any] | None = None, dvc_yaml: Path = Path("dvc.yaml")) -> list[str]:
+    """The params keys dvc.yaml's ``stage`` declares (its ``params:``), ``${item.x}`` filled in from ``item``.
+
+    dvc.yaml is the one declaration of what a stage depends on: DVC reruns the stage when one of these
+    keys changes, and :func:`params_hash` makes the stage's resume state (and its checkpoints'
+    ``config_hash``) depend on exactly the same keys.
+
+    Raises:
+        StageInputError: no dvc.yaml in the working directory (run stages from the pipeline checkout),
+            no such stage in it, or an ``${item.x}`` that ``item`` does not give.
+    """
+    if not dvc_yaml.exists():
+        raise StageInputError(f"{dvc_yaml.resolve()} not found; run pipeline stages from the checkout that holds "
+                              "dvc.yaml (as `dvc repro` does)")
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {})
+    if stage not in stages:
+        raise StageInputError(f"{dvc_yaml} has no stage {stage!r} (it has {sorted(stages)})")
+    body = stages[stage].get("do", stages[stage])
+    keys = []
+    for key in body.get("params", []):
+        if not isinstance(key, str):  # `- other.yaml: [keys]` entries name other files
+            continue
+        for name, value in (item or {}).items():
+            key = key.replace(f"${{item.{name}}}", str(value))
+        if "${" in key:
+            raise StageInputError(f"dvc.yaml stage {stage!r} param {key!r} needs an item this stage did not give")
+        keys.append(key)
+    return keys
+
+
+def params_hash(p: PipelineConfig, stage: str, item: dict[str, Any] | None = None,
+                extra: dict | None = None) -> str:
+    """:func:`section_hash` of the params ``stage`` declares in dvc.yaml (:func:`declared_params`)."""
+    return section_hash(p, *declared_params(stage, item), extra=extra)
+
+
 def section_hash(p: PipelineConfig, *sections: str, extra: dict | None = None) -> str:
     """Hash of the named params keys (+ ``extra``): what a stage's resume state (and the
     ``config_hash`` of its checkpoints) depends on. Keys are dvc.yaml's params names: a section
@@ -214,7 +250,7 @@ def section_hash(p: PipelineConfig, *sections: str, extra: dict | None = None) -
     def value(key: str) -> Any:
         v: Any = p
         for part in key.split("."):
-            v = getattr(v, part)
+            v = v[part] if isinstance(v, dict) else getattr(v, part)
         return v.model_dump(mode="json") if hasattr(v, "model_dump") else v
 
     blob = {s: value(s) for s in sections}

@@ -25,7 +25,7 @@ from xfer.replay.targets import Batch, build_batch, concat_batches, stored_boots
 from xfer.stages.common import (
     StageInputError,
     input_fingerprint,
-    section_hash,
+    params_hash,
     stage_cli,
     student_model,
     task_specs,
@@ -74,9 +74,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     tasks = task_specs(p, list(p.pretrain_games))
     learner = build_agent(shared_spaces(list(tasks.values())), p.net, p.optim, p.loss, p.value_prefix_horizon,
                           d.train_steps, p.device, size=size, seed=p.seed).learner
-    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon", "distill",
-                            "pretrain_games", "seed",
-                            extra={"data": input_fingerprint([teacher_data_dir(g) for g in p.pretrain_games])})
+    cfg_hash = params_hash(p, "distill", extra={"data": input_fingerprint([teacher_data_dir(g) for g in p.pretrain_games])})
 
     def source(rng: np.random.Generator) -> list[Batch]:
         return [concat_batches(list(stored_target_batches(sampler, d.batch_size, p, p.discount, rng).values()))]

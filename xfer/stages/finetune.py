@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from xfer import checkpoint as ckpt
-from xfer.config import FinetuneRun, PipelineConfig, TrainConfig
+from xfer.config import PipelineConfig, TrainConfig
 from xfer.data import OfflineSampler
 from xfer.learner import StepResult
 from xfer.metrics import TsvLog, plot_curves, read_tsv
@@ -38,7 +38,7 @@ from xfer.stages.common import (
     finetune_dir,
     finetune_name,
     input_fingerprint,
-    section_hash,
+    params_hash,
     stage_cli,
     student_model,
     teacher_data_dir,
@@ -53,22 +53,17 @@ from xfer.transfer import TaskWeights, transfer_parts
 
 log = logging.getLogger(__name__)
 
-# params a finetune run's resume state depends on besides its own run entry (finetune.runs.<run>):
-# exactly what dvc.yaml declares for finetune@..., so other runs' settings never invalidate it
-FINETUNE_KEYS = ("pretrain_games", "distill.size", "distill.max_cached_shards", "distill.rotate_every",
-                 "finetune.env_steps", "finetune.offline_batch_size", "finetune.offline_value_target",
-                 "finetune.loss_balance", "finetune.task_weights", "finetune.train")
-
 
 class FinetuneTrainer(Trainer):
     """:class:`xfer.train.Trainer` whose gradient steps add the offline tasks of Eq. 1."""
 
     random_baseline = False  # the evaluate stage measures the random agent once per target
 
-    def __init__(self, cfg: TrainConfig, out_dir: Path, p: PipelineConfig, run: FinetuneRun,
+    def __init__(self, cfg: TrainConfig, out_dir: Path, p: PipelineConfig, run_name: str,
                  student: Path | None, progress: bool = True) -> None:
         self.p = p
-        self.run_cfg = run
+        self.run_name = run_name
+        self.run_cfg = run = p.finetune.runs[run_name]
         self.inputs = ([student] if student is not None and run.init == "student" else []) + (
             [teacher_data_dir(g) for g in p.pretrain_games] if run.cross_task else [])
         games = list(p.pretrain_games) if run.cross_task else []
@@ -97,8 +92,8 @@ class FinetuneTrainer(Trainer):
         return 1 + len(self.weights.games) if self.sampler is not None else 1
 
     def state_hash(self) -> str:
-        return section_hash(self.p, *FINETUNE_KEYS, extra={
-            "run": self.run_cfg.model_dump(), "train": super().state_hash(),
+        return params_hash(self.p, "finetune", {"run": self.run_name}, extra={
+            "train": super().state_hash(),
             "inputs": input_fingerprint(self.inputs)})
 
     def extra_state(self) -> dict:
@@ -158,7 +153,7 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
     cfg = train_config(p, target, overrides, env_steps=p.finetune.env_steps, net={"size": size}, seed=seed)
     probe_writable([out])  # a read-only folder fails before the training
     student = student_model() if rc.init == "student" else None
-    trainer = FinetuneTrainer(cfg, work, p, rc, student, progress)
+    trainer = FinetuneTrainer(cfg, work, p, name, student, progress)
     summary = trainer.run()
     summary.update({
         "run": name, "target": target, "seed": seed, "init": rc.init, "cross_task": rc.cross_task,

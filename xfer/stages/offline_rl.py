@@ -27,7 +27,7 @@ from xfer.stages.bc import baseline_model
 from xfer.stages.common import (
     dataset_dir,
     input_fingerprint,
-    section_hash,
+    params_hash,
     stage_cli,
     task_specs,
     work_dir,
@@ -49,9 +49,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     learner = build_agent(shared_spaces(list(tasks.values())), p.net, p.optim, p.loss, p.value_prefix_horizon,
                           o.train_steps, p.device, size=size, seed=p.seed).learner
     latest = LatestCopy(learner, every=25)
-    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon",
-                            "baselines.offline_rl", "distill.size", "pretrain_games", "seed",
-                            extra={"data": input_fingerprint([dataset_dir(g) for g in p.pretrain_games])})
+    cfg_hash = params_hash(p, "offline_rl", extra={"data": input_fingerprint([dataset_dir(g) for g in p.pretrain_games])})
 
     def source(rng: np.random.Generator) -> list[Batch]:
         return [concat_batches([reanalysed_batch(index, learner, latest.get(), p, o.reanalyse_fraction, rng)

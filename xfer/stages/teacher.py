@@ -41,7 +41,7 @@ from xfer.stages.common import (
     StageInputError,
     dataset_dir,
     input_fingerprint,
-    section_hash,
+    params_hash,
     stage_cli,
     task_specs,
     teacher_data_dir,
@@ -107,8 +107,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
     probe_writable([out_model.parent, out_data])  # a read-only folder fails before the training
     t = p.teacher
     size = p.net.size
-    cfg_hash = section_hash(p, "env", "net", "mcts", "replay", "optim", "loss", "discount", "value_prefix_horizon", "teacher",
-                            "seed", extra={"game": game, "data": input_fingerprint([data])})
+    cfg_hash = params_hash(p, "teacher", extra={"game": game, "data": input_fingerprint([data])})
     learner = build_agent(tasks[game], p.net, p.optim, p.loss, p.value_prefix_horizon, t.train_steps, p.device,
                           size=size, seed=p.seed).learner
     latest = LatestCopy(learner, every=25)
