@@ -61,12 +61,9 @@ def test_extra_steps_at_a_tenth_of_the_learning_rate(tmp_path):
 
 def test_without_initial_and_final_evaluation(tmp_path):
     # pipeline stages: collect skips the untrained policy, finetune leaves its last step to `evaluate`
-    from xfer.presets import build_train_config, parse_overrides
     from xfer.train import Trainer
 
-    overrides = parse_overrides([a for a in TINY[TINY.index("--set"):] if a != "--set"] + ["env.game=Breakout",
-                                                                                          "env_steps=120"])
-    cfg = build_train_config("cpu", {**overrides, "net": {**overrides.get("net", {}), "size": "tiny"}})
+    cfg = _tiny_cfg(120)
     out = tmp_path / "run"
     summary = Trainer(cfg, out, progress=False, initial_eval=False, final_eval=False).run()
     rows = (out / "metrics" / "eval.tsv").read_text().splitlines()
@@ -74,6 +71,59 @@ def test_without_initial_and_final_evaluation(tmp_path):
     assert summary["final_eval_score"] is None and summary["first_eval_score"] is not None
     _, meta = ckpt.load_model(out / "model.safetensors")
     assert (meta.env_steps, meta.step) == (120, summary["train_steps"])  # the final weights, saved at the end
+
+
+class CountingTasks:
+    """A :class:`xfer.train.StepTasks` part that learns the replay batch twice as two tasks (weights 1, 0.5)
+    and counts its steps; the count is its resumable state."""
+
+    def __init__(self):
+        self.steps, self.opened = 0, None
+
+    def num_tasks(self):
+        return 2
+
+    def learn(self, learner, online, rng):
+        self.steps += 1
+        return learner.step_tasks([online, online], [1.0, 0.5])
+
+    def open(self, out_dir, keep):
+        self.opened = keep
+
+    def state(self):
+        return {"counted": self.steps}
+
+    def load(self, extra):
+        self.steps = extra["counted"]
+
+
+def _tiny_cfg(env_steps: int):
+    from xfer.presets import build_train_config, parse_overrides
+
+    overrides = parse_overrides([a for a in TINY[TINY.index("--set"):] if a != "--set"] + ["env.game=Breakout",
+                                                                                          f"env_steps={env_steps}"])
+    return build_train_config("cpu", {**overrides, "net": {**overrides.get("net", {}), "size": "tiny"}})
+
+
+def test_a_step_tasks_part_decides_each_gradient_step_and_resumes_with_the_run(tmp_path):
+    # composition, not subclassing: the finetune stage's offline tasks plug in the same way
+    from xfer.train import Trainer
+
+    out = tmp_path / "run"
+    tasks = CountingTasks()
+    first = Trainer(_tiny_cfg(80), out, progress=False, initial_eval=False, random_baseline=False, tasks=tasks)
+    assert tasks.opened == -1  # a fresh run starts its logs empty
+    summary = first.run()
+    assert tasks.steps == summary["train_steps"] == (80 - 40) * 0.25
+    header = (out / "metrics" / "train.tsv").read_text().splitlines()[0].split("\t")
+    assert "loss_task1" in header and "loss_task2" not in header  # the columns of two tasks
+    assert summary["random_eval_score"] is None and not (out / "metrics" / "random.json").exists()
+
+    again = CountingTasks()
+    second = Trainer(_tiny_cfg(120), out, progress=False, initial_eval=False, random_baseline=False, tasks=again,
+                     restart_stale=False, resume_key=first.state_hash())
+    assert second.resumed and again.steps == tasks.steps and again.opened == summary["train_steps"]
+    assert second.run()["train_steps"] == again.steps == (120 - 40) * 0.25
 
 
 def test_how_often_a_run_evaluates_does_not_change_what_it_learns(tmp_path):

@@ -1,8 +1,11 @@
 """``xfer params``: write ``params.yaml`` from a named pipeline preset plus overrides.
 
 Presets live in ``presets/<name>.yaml`` at the repository root: ``default`` (the small CPU
-pipeline), ``shooter`` and ``maze`` (XTRA Table 1 groups) and ``diverse`` (Table 2), the last three
-paper-scale for GPU workers. Overrides use dotted keys with YAML values, e.g.
+pipeline), ``cpu-demo`` (``extends: default``), ``shooter`` and ``maze`` (XTRA Table 1 groups) and
+``diverse`` (Table 2), the last three paper-scale for GPU workers: each ``extends: _atari100k``, the
+EfficientZero Atari100k settings, and names only its games (and runs it adds). A preset file's
+``extends: NAME`` merges it over ``presets/NAME.yaml`` (dicts merge key by key, lists and scalars
+replace); files whose name starts with ``_`` are bases only, never offered as presets. Overrides use dotted keys with YAML values, e.g.
 ``--set targets=[Phoenix] --set finetune.env_steps=5000``. The result is validated
 (:class:`xfer.config.PipelineConfig`) before ``params.yaml`` is replaced atomically, so a bad
 override never leaves a broken params file behind.
@@ -25,21 +28,40 @@ PRESET_DIR = Path("presets")
 
 
 def available_presets(preset_dir: Path = PRESET_DIR) -> list[str]:
-    """Names of the preset files in ``preset_dir``."""
-    return sorted(p.stem for p in Path(preset_dir).glob("*.yaml"))
+    """Names of the preset files in ``preset_dir`` (bases, ``_<name>.yaml``, left out)."""
+    return sorted(p.stem for p in Path(preset_dir).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def load_preset(name: str, preset_dir: Path = PRESET_DIR, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``presets/<name>.yaml`` with its ``extends:`` chain merged in (the base first), ``extends`` removed.
+
+    Raises:
+        ValueError: unknown preset or base, a file that is not a YAML mapping, or an ``extends`` cycle.
+    """
+    path = Path(preset_dir) / f"{name}.yaml"
+    if name in _chain:
+        raise ValueError(f"preset {_chain[0]!r}: `extends` goes round in a circle: {' -> '.join([*_chain, name])}")
+    if not path.exists():
+        what = f"base {name!r} of preset {_chain[-1]!r}" if _chain else f"preset {name!r}"
+        raise ValueError(f"unknown {what}; available: {available_presets(preset_dir)} (in {preset_dir}/)")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must be a YAML mapping of params, not {type(data).__name__}")
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    return deep_merge(load_preset(str(base), preset_dir, (*_chain, name)), data)
 
 
 def build_params(preset: str, overrides: list[str], preset_dir: Path = PRESET_DIR) -> dict[str, Any]:
-    """Merge ``presets/<preset>.yaml`` with ``key=value`` overrides, validate, fill in defaults.
+    """Merge ``presets/<preset>.yaml`` (:func:`load_preset`) with ``key=value`` overrides, validate, fill
+    in defaults.
 
     Raises:
         ValueError: unknown preset, malformed override, a result that does not validate (the
             message names the offending keys) or an unknown game (:func:`check_games`).
     """
-    path = Path(preset_dir) / f"{preset}.yaml"
-    if not path.exists():
-        raise ValueError(f"unknown preset {preset!r}; available: {available_presets(preset_dir)} (in {preset_dir}/)")
-    data = deep_merge(yaml.safe_load(path.read_text()) or {}, parse_overrides(overrides))
+    data = deep_merge(load_preset(preset, preset_dir), parse_overrides(overrides))
     try:
         cfg = PipelineConfig.model_validate(data)
     except ValidationError as exc:

@@ -20,6 +20,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -34,12 +35,13 @@ from xfer.config import TrainConfig, config_hash
 from xfer.envs.spec import EnvSpec
 from xfer.envs.suites import env_spec
 from xfer.inference import reanalyse_policy_fn
-from xfer.learner import StepResult
+from xfer.learner import Learner, StepResult
 from xfer.metrics import TsvLog, plot_curves
 from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.replay.buffer import PrioritizedReplay
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
 from xfer.resume import discard_stale_state, load_state, save_state
+from xfer.transfer import transfer_parts
 
 log = logging.getLogger(__name__)
 
@@ -80,30 +82,85 @@ def model_meta(cfg: TrainConfig, counters: Counters) -> ckpt.ModelMeta:
                             config_hash(cfg))
 
 
+@dataclass(frozen=True)
+class WeightsInit:
+    """The weights a fresh run starts from (a resumed run keeps its own).
+
+    ``path``: a model checkpoint (``model.safetensors`` with its sidecar) of the run's network size.
+    ``parts``: None copies every weight; else the parts :func:`xfer.transfer.transfer_parts` copies
+    (XTRA's transfer of the representation / dynamics / prediction networks), the rest keep their
+    fresh initialisation.
+    """
+
+    path: Path
+    parts: list[str] | None = None
+
+
+class StepTasks(Protocol):
+    """What a gradient step learns beside the online task's replay batch: a batch source for other
+    tasks plus its step hook (XTRA Eq. 1's offline tasks and their task weights, in
+    :mod:`xfer.stages.finetune`). The loop stays the same; the component decides the step.
+    """
+
+    def num_tasks(self) -> int:
+        """Tasks in one gradient step, the online one included (the metric columns follow it)."""
+        ...
+
+    def learn(self, learner: Learner, online: Batch, rng: np.random.Generator) -> StepResult:
+        """One gradient step on ``online`` (the replay batch, ``[B, K+1, ...]``) plus this
+        component's batches, drawn with ``rng`` (the run's generator: resumable)."""
+        ...
+
+    def open(self, out_dir: Path, keep: float) -> None:
+        """Open its logs under ``out_dir``; ``keep``: rows up to this train step survive (-1: none)."""
+        ...
+
+    def state(self) -> dict:
+        """JSON-able state saved with the run's resume state."""
+        ...
+
+    def load(self, extra: dict) -> None:
+        """Restore what :meth:`state` returned."""
+        ...
+
+
 class Trainer:
     """Holds everything a training run needs; :meth:`run` drives it (see module docstring).
 
-    ``restart_stale``: discard a resume state from another configuration instead of refusing it
-    (pipeline stages; ``xfer train`` refuses so a user never loses a run by mistake).
-    ``freeze_representation``: train with ``h`` frozen (:meth:`xfer.learner.Learner.freeze_representation`).
-    ``initial_eval``: evaluate the untrained (or initialised) network at agent step 0.
-    ``final_eval``: evaluate at the last agent step; off where a later stage evaluates the final
-    model under its own protocol (the pipeline's ``evaluate``): ``model.safetensors`` is then
-    written at the end without an evaluation, and no in-run evaluation falls on the last step.
+    Composed, not subclassed: what a pipeline stage changes comes in as parts.
+
+    - ``init``: the weights a fresh run starts from (:class:`WeightsInit`).
+    - ``tasks``: what each gradient step learns beside the replay batch (:class:`StepTasks`); None:
+      the replay batch alone (single-task EfficientZero).
+    - ``resume_key``: the hash a resume state must match; None: ``config_hash(cfg)``.
+    - ``restart_stale``: discard a resume state from another configuration instead of refusing it
+      (pipeline stages; ``xfer train`` refuses so a user never loses a run by mistake).
+    - ``freeze_representation``: train with ``h`` frozen (:meth:`xfer.learner.Learner.freeze_representation`).
+    - ``initial_eval``: evaluate the untrained (or initialised) network at agent step 0.
+    - ``final_eval``: evaluate at the last agent step; off where a later stage evaluates the final
+      model under its own protocol (the pipeline's ``evaluate``): ``model.safetensors`` is then
+      written at the end without an evaluation, and no in-run evaluation falls on the last step.
+    - ``random_baseline``: measure a uniform-random agent under the evaluation protocol once
+      (``metrics/random.json``, a dashed line in the learning curve, ``random_eval_score`` in the
+      summary); off where a later stage measures it (the pipeline's ``evaluate``).
+
+    Raises:
+        ValueError: an unknown game.
+        RuntimeError: ``device: cuda`` without a CUDA device.
+        xfer.checkpoint.CheckpointError: ``init`` or a resume state that does not fit the run.
     """
 
-    #: measure a uniform-random agent under the evaluation protocol once (``metrics/random.json``,
-    #: a dashed line in the learning curve, ``random_eval_score`` in the summary)
-    random_baseline: bool = True
-
-    def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: Path | None = None,
+    def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: WeightsInit | None = None,
                  restart_stale: bool = False, freeze_representation: bool = False, initial_eval: bool = True,
-                 final_eval: bool = True) -> None:
+                 final_eval: bool = True, random_baseline: bool = True, tasks: StepTasks | None = None,
+                 resume_key: str | None = None) -> None:
         spec = task_spec(cfg)  # an unknown game fails before any heavy work
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
         self.cfg = cfg
-        self.initial_eval, self.final_eval = initial_eval, final_eval
+        self.initial_eval, self.final_eval, self.random_baseline = initial_eval, final_eval, random_baseline
+        self.tasks = tasks
+        self.resume_key = resume_key
         self.out = Path(out_dir)
         self.progress = progress
         self.out.mkdir(parents=True, exist_ok=True)
@@ -125,13 +182,6 @@ class Trainer:
         if training_state.has_training_state(self.state_dir):
             self._load_state()
             self.resumed = True
-        elif init is not None:
-            pretrained, _ = ckpt.load_model(init, expected_size=cfg.net.size, device=cfg.device,
-                                             precision=cfg.net.precision)
-            self.learner.net.load_state_dict(pretrained.state_dict())
-            self.learner.refresh_target()
-            log.info("initialised weights from %s", init)
-        self.actor_net.load_state_dict(self.learner.net.state_dict())
         # A resumed run keeps the rows up to its checkpoint; a fresh run starts empty logs.
         keep = self.counters.env_steps if self.resumed else -1
         # the columns come from the learner's active loss terms and the tasks of a step
@@ -139,31 +189,41 @@ class Trainer:
                               "episode_return"]
         self.train_log = TsvLog(self.out / "metrics" / "train.tsv", self.train_columns, "env_steps", keep)
         self.eval_log = TsvLog(self.out / "metrics" / "eval.tsv", EVAL_COLUMNS, "env_steps", keep)
+        if self.tasks is not None:
+            self.tasks.open(self.out, self.counters.train_steps if self.resumed else -1)
+        if init is not None and not self.resumed:
+            self._initialise(init)
+        self.actor_net.load_state_dict(self.learner.net.state_dict())
+
+    def _initialise(self, init: WeightsInit) -> None:
+        cfg = self.cfg
+        pretrained, _ = ckpt.load_model(init.path, expected_size=cfg.net.size, device=cfg.device,
+                                         precision=cfg.net.precision)
+        if init.parts is None:
+            self.learner.net.load_state_dict(pretrained.state_dict())
+        else:
+            transfer_parts(self.learner.net, pretrained, init.parts)
+        self.learner.refresh_target()
+        log.info("initialised %s from %s", "all weights" if init.parts is None else ", ".join(init.parts), init.path)
 
     def num_tasks(self) -> int:
-        """Tasks in one gradient step: the online task (finetuning adds the offline games)."""
-        return 1
+        """Tasks in one gradient step: the online task, plus what :attr:`tasks` adds."""
+        return 1 if self.tasks is None else self.tasks.num_tasks()
 
     # ---- resume ------------------------------------------------------------------------------
     def state_hash(self) -> str:
-        """Configuration hash a resume state must match."""
-        return config_hash(self.cfg)
-
-    def extra_state(self) -> dict:
-        """JSON-able state of subclasses (saved with the resume state)."""
-        return {}
-
-    def load_extra_state(self, extra: dict) -> None:
-        """Restore what :meth:`extra_state` returned."""
+        """Configuration hash a resume state must match: ``resume_key``, else ``config_hash(cfg)``."""
+        return self.resume_key if self.resume_key is not None else config_hash(self.cfg)
 
     def _save_state(self) -> None:
         save_state(self.state_dir, self.learner, dict(self.counters.__dict__), self.rng, self.state_hash(),
-                   self.replay, extra=self.extra_state())
+                   self.replay, extra=self.tasks.state() if self.tasks is not None else {})
 
     def _load_state(self) -> None:
         counters, self.rng, extra = load_state(self.state_dir, self.learner, self.state_hash(), self.replay)
         self.counters = Counters(**counters)
-        self.load_extra_state(extra)
+        if self.tasks is not None:
+            self.tasks.load(extra)
         log.info("resumed from %s at %d agent steps, %d training steps", self.state_dir,
                  self.counters.env_steps, self.counters.train_steps)
 
@@ -189,14 +249,10 @@ class Trainer:
             policy_fn if cfg.mcts.search_for_targets else None, self.rng,
         )
 
-    def _learn(self, batch: Batch) -> StepResult:
-        """One gradient step on the target batch (finetuning adds offline tasks here)."""
-        return self.learner.step(batch)
-
     def _train_step(self) -> dict[str, float]:
         cfg, L = self.cfg, self.learner
         batch = self._target_batch()
-        result = self._learn(batch)
+        result = L.step(batch) if self.tasks is None else self.tasks.learn(L, batch, self.rng)
         self.replay.update_priorities(batch.segment_ids, batch.positions, result.priorities)
         self.counters.train_steps = L.step_count
         if L.step_count % cfg.target_refresh == 0:
@@ -229,7 +285,7 @@ class Trainer:
     def _random_baseline(self) -> float | None:
         """Mean score of uniformly random legal actions under this run's evaluation protocol
         (episodes, step cap), measured once and kept in ``metrics/random.json``; None when the
-        class turns it off (:attr:`random_baseline`)."""
+        run turns it off (``random_baseline=False``)."""
         if not self.random_baseline:
             return None
         path = self.out / "metrics" / "random.json"
@@ -357,4 +413,4 @@ def run_training(cfg: TrainConfig, out_dir: Path, progress: bool = True, init: P
 
     ``init``: optional model checkpoint whose weights start the run (not used when resuming).
     """
-    return Trainer(cfg, out_dir, progress, init).run()
+    return Trainer(cfg, out_dir, progress, WeightsInit(init) if init is not None else None).run()

@@ -19,6 +19,33 @@ def test_presets_validate(name):
 
 def test_available_presets():
     assert {"default", "cpu-demo", "shooter", "maze", "diverse"} <= set(available_presets(PRESETS))
+    assert "_atari100k" not in available_presets(PRESETS)  # a base, not a preset
+
+
+def test_paper_presets_share_one_base_and_differ_in_games_and_runs():
+    shooter, maze, diverse = (build_params(n, [], PRESETS) for n in ("shooter", "maze", "diverse"))
+    drop = ("preset", "pretrain_games", "targets")
+    same = {k: v for k, v in shooter.items() if k not in drop}
+    assert same == {k: v for k, v in maze.items() if k not in drop}
+    extra = set(diverse["finetune"]["runs"]) - set(shooter["finetune"]["runs"])
+    assert extra == {"xtra_sota", "scratch_sota"}  # dicts merge key by key: the base's runs stay
+    assert diverse["finetune"]["runs"]["xtra"] == shooter["finetune"]["runs"]["xtra"]
+    demo, default = build_params("cpu-demo", [], PRESETS), build_params("default", [], PRESETS)
+    assert demo["seeds"] == [0, 1, 2] and default["seeds"] == [0]  # lists replace
+    assert demo["finetune"]["train"] == {**default["finetune"]["train"], "eval_every": 500}
+
+
+def test_extends_errors_name_the_preset_and_the_chain(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b\n")
+    (tmp_path / "b.yaml").write_text("extends: a\n")
+    (tmp_path / "c.yaml").write_text("extends: nowhere\n")
+    (tmp_path / "d.yaml").write_text("- a list\n")
+    with pytest.raises(ValueError, match="a -> b -> a"):
+        build_params("a", [], tmp_path)
+    with pytest.raises(ValueError, match="unknown base 'nowhere' of preset 'c'"):
+        build_params("c", [], tmp_path)
+    with pytest.raises(ValueError, match="must be a YAML mapping"):
+        build_params("d", [], tmp_path)
 
 
 def write(tmp_path, data):

@@ -27,10 +27,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from xfer import checkpoint as ckpt
-from xfer.config import PipelineConfig, TrainConfig
+import numpy as np
+
+from xfer.config import PipelineConfig, config_hash
 from xfer.data import OfflineSampler
-from xfer.learner import StepResult
+from xfer.learner import Learner, StepResult
 from xfer.metrics import TsvLog, plot_curves, read_tsv
 from xfer.replay.targets import Batch
 from xfer.stages.common import (
@@ -48,76 +49,62 @@ from xfer.stages.common import (
 )
 from xfer.stages.distill import open_teacher_data, stored_target_batches
 from xfer.stages.outputs import probe_writable, replace_together
-from xfer.train import Trainer
-from xfer.transfer import TaskWeights, transfer_parts
+from xfer.train import Trainer, WeightsInit
+from xfer.transfer import TaskWeights
 
 log = logging.getLogger(__name__)
 
 
-class FinetuneTrainer(Trainer):
-    """:class:`xfer.train.Trainer` whose gradient steps add the offline tasks of Eq. 1."""
+class OfflineTasks:
+    """The offline tasks of XTRA Eq. 1 as a :class:`xfer.train.StepTasks` part of the online loop:
+    each gradient step adds one batch per pretraining game (stored teacher targets, ``finetune.
+    offline_batch_size`` samples split over the games) to the target game's replay batch, weighted by
+    the task weights eta (gradient cosines measured inside each window, ``finetune.task_weights``;
+    XTRA sec 3.2), pooled by ``finetune.loss_balance``.
 
-    random_baseline = False  # the evaluate stage measures the random agent once per target
+    ``games`` empty (a run without cross-task learning): every step is the replay batch alone; the
+    weights log is then a header only and the final weights ``{}``.
+    """
 
-    def __init__(self, cfg: TrainConfig, out_dir: Path, p: PipelineConfig, run_name: str,
-                 student: Path | None, progress: bool = True) -> None:
+    def __init__(self, p: PipelineConfig, run_name: str, games: list[str], seed: int) -> None:
         self.p = p
-        self.run_name = run_name
-        self.run_cfg = run = p.finetune.runs[run_name]
-        self.inputs = ([student] if student is not None and run.init == "student" else []) + (
-            [teacher_data_dir(g) for g in p.pretrain_games] if run.cross_task else [])
-        games = list(p.pretrain_games) if run.cross_task else []
+        self.run_cfg = p.finetune.runs[run_name]
         self.weights = TaskWeights(games, p.finetune.task_weights)
-        self.sampler = None
+        self.sampler: OfflineSampler | None = None
         if games:
-            readers = open_teacher_data(games)
-            self.sampler = OfflineSampler(readers, p.distill.max_cached_shards, p.distill.rotate_every,
-                                          seed=cfg.seed + 7)
-        # the final model is evaluated by the evaluate stage (its protocol, its episodes): no
-        # in-run evaluation at the last agent step; the report ends each curve with that score
-        super().__init__(cfg, out_dir, progress, restart_stale=True,
-                         freeze_representation=run.freeze_representation, final_eval=False)
-        self.weights_log = TsvLog(out_dir / "metrics" / "task_weights.tsv", ["train_steps", *games],
-                                  "train_steps", self.counters.train_steps if self.resumed else -1)
-        if not self.resumed and run.init == "student":
-            if student is None:
-                raise FileNotFoundError("this run starts from the student but no student model was given")
-            pretrained, _ = ckpt.load_model(student, expected_size=cfg.net.size, device=cfg.device,
-                                             precision=cfg.net.precision)
-            transfer_parts(self.learner.net, pretrained, run.transfer)
-            self.learner.refresh_target()
-            self.actor_net.load_state_dict(self.learner.net.state_dict())
+            self.sampler = OfflineSampler(open_teacher_data(games), p.distill.max_cached_shards,
+                                          p.distill.rotate_every, seed=seed + 7)
+        self.weights_log: TsvLog | None = None
 
     def num_tasks(self) -> int:
         return 1 + len(self.weights.games) if self.sampler is not None else 1
 
-    def state_hash(self) -> str:
-        return params_hash(self.p, "finetune", {"run": self.run_name}, extra={
-            "train": super().state_hash(),
-            "inputs": input_fingerprint(self.inputs)})
+    def open(self, out_dir: Path, keep: float) -> None:
+        self.weights_log = TsvLog(out_dir / "metrics" / "task_weights.tsv", ["train_steps", *self.weights.games],
+                                  "train_steps", keep)
 
-    def extra_state(self) -> dict:
+    def state(self) -> dict:
         return {"task_weights": self.weights.state()}
 
-    def load_extra_state(self, extra: dict) -> None:
+    def load(self, extra: dict) -> None:
         if "task_weights" in extra:
             self.weights.load(extra["task_weights"])
 
-    def _learn(self, batch: Batch) -> StepResult:
+    def learn(self, learner: Learner, online: Batch, rng: np.random.Generator) -> StepResult:
         if self.sampler is None:
-            return self.learner.step(batch)
+            return learner.step(online)
         # params read as p.section.key, no aliases: tests/stages/test_dvc_yaml.py checks them against dvc.yaml
         discount = self.p.discount if self.p.finetune.offline_value_target == "nstep" else 1.0
-        offline = stored_target_batches(self.sampler, self.p.finetune.offline_batch_size, self.p, discount, self.rng)
+        offline = stored_target_batches(self.sampler, self.p.finetune.offline_batch_size, self.p, discount, rng)
         games = self.weights.games  # every game draws >= 1 sample (offline_batch_size >= games, validated)
-        batches = [batch] + [offline[g] for g in games]
-        step = self.learner.step_count
+        batches = [online] + [offline[g] for g in games]
+        step = learner.step_count
         measure = self.run_cfg.task_weights and self.weights.in_window(step)
         eta = self.weights.as_dict() if self.run_cfg.task_weights else {g: 1.0 for g in games}
         # one pooled forward: the step and, inside a window, the gradient cosines of the same batch
-        result = self.learner.step_tasks(batches, [1.0] + [eta[g] for g in games], self.p.finetune.loss_balance,
-                                         measure)
+        result = learner.step_tasks(batches, [1.0] + [eta[g] for g in games], self.p.finetune.loss_balance, measure)
         if measure and self.weights.observe(step, result.cosines):
+            assert self.weights_log is not None, "open() comes before the first step"
             self.weights_log.append({"train_steps": step + 1, **self.weights.as_dict()})
         return result
 
@@ -153,18 +140,27 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
     cfg = train_config(p, target, overrides, env_steps=p.finetune.env_steps, net={"size": size}, seed=seed)
     probe_writable([out])  # a read-only folder fails before the training
     student = student_model() if rc.init == "student" else None
-    trainer = FinetuneTrainer(cfg, work, p, name, student, progress)
+    games = list(p.pretrain_games) if rc.cross_task else []
+    tasks = OfflineTasks(p, name, games, cfg.seed)
+    inputs = ([student] if student is not None else []) + [teacher_data_dir(g) for g in games]
+    # the final model is evaluated by the evaluate stage (its protocol, its episodes, the random agent
+    # once per target): no in-run evaluation at the last agent step; the report ends each curve with it
+    trainer = Trainer(cfg, work, progress, init=WeightsInit(student, rc.transfer) if student is not None else None,
+                      restart_stale=True, freeze_representation=rc.freeze_representation, final_eval=False,
+                      random_baseline=False, tasks=tasks,
+                      resume_key=params_hash(p, "finetune", {"run": name}, extra={
+                          "train": config_hash(cfg), "inputs": input_fingerprint(inputs)}))
     summary = trainer.run()
     summary.update({
         "run": name, "target": target, "seed": seed, "init": rc.init, "cross_task": rc.cross_task,
         "task_weights": rc.task_weights, "transfer": rc.transfer, "freeze_representation": rc.freeze_representation,
-        "final_task_weights": trainer.weights.as_dict(),
+        "final_task_weights": tasks.weights.as_dict(),
     })
     # what describes the host, not the result, stays out of the versioned outputs (a rerun must
     # reproduce them byte for byte): the work folder's host.json and the log
     host = {"wall_seconds_this_session": summary.pop("wall_seconds_this_session", None),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "offline_resident_mb": round(trainer.sampler.resident_bytes() / 2**20, 1) if trainer.sampler else 0.0}
+            "offline_resident_mb": round(tasks.sampler.resident_bytes() / 2**20, 1) if tasks.sampler else 0.0}
     write_json(work / "host.json", host)
     log.info("finetune %s: %s", finetune_name(target, name, seed), host)
     with replace_together([out]) as staged:  # the whole run folder or nothing
