@@ -216,8 +216,29 @@ class LossConfig(_Frozen):
     hidden_grad_scale: float = 0.5
 
 
-class TrainConfig(_Frozen):
-    """Single-task online EfficientZero (``xfer train``). Steps are agent steps (1 step = 4 frames)."""
+class LoopConfig(_Frozen):
+    """The online loop: how many environments act, when and how often it learns, refreshes its
+    networks, evaluates and checkpoints. Units: agent steps (1 agent step = 4 frames) unless named
+    otherwise. ``xfer train`` takes these keys at the top level of its config (:class:`TrainConfig`);
+    a pipeline stage with an online loop takes them as its typed ``train`` section
+    (:class:`StageLoopConfig`: ``collect.train``, ``finetune.train``)."""
+
+    num_envs: int = Field(1, ge=1, description="environments acting side by side (one batched search per agent step)")
+    batch_size: int = Field(256, ge=2)
+    train_ratio: float = Field(1.0, gt=0.0, description="training steps per agent step after start")
+    start_transitions: int = Field(2000, ge=1, description="learning starts after this many")
+    self_play_refresh: int = Field(100, ge=1, description="training steps between actor weight copies")
+    target_refresh: int = Field(200, ge=1, description="training steps between target-net copies")
+    augment: bool = True
+    eval_every: int = Field(10_000, ge=1, description="agent steps between evaluations")
+    eval_episodes: int = Field(8, ge=1)
+    eval_max_steps: int = Field(27_000, ge=1, description="agent-step cap per evaluation episode")
+    checkpoint_every: int = Field(2_000, ge=1, description="agent steps between resume checkpoints")
+
+
+class TrainConfig(LoopConfig):
+    """Single-task online EfficientZero (``xfer train``). Steps are agent steps (1 step = 4 frames).
+    The loop's settings are those of :class:`LoopConfig`."""
 
     env: AtariConfig = AtariConfig()
     net: NetConfig = NetConfig()
@@ -229,20 +250,9 @@ class TrainConfig(_Frozen):
     value_prefix_horizon: int = _HORIZON_FIELD
     seed: int = 0
     env_steps: int = Field(100_000, ge=1, description="agent steps collected in total")
-    num_envs: int = Field(1, ge=1)
-    batch_size: int = Field(256, ge=2)
-    train_ratio: float = Field(1.0, gt=0.0, description="training steps per agent step after start")
-    start_transitions: int = Field(2000, ge=1, description="learning starts after this many")
-    self_play_refresh: int = Field(100, ge=1, description="training steps between actor weight copies")
-    target_refresh: int = Field(200, ge=1, description="training steps between target-net copies")
-    augment: bool = True
-    eval_every: int = Field(10_000, ge=1, description="agent steps between evaluations")
-    eval_episodes: int = Field(8, ge=1)
-    eval_max_steps: int = Field(27_000, ge=1, description="agent-step cap per evaluation episode")
     keep_eval_models: bool = Field(
         False, description="also keep the weights of every evaluation as evals/model_<agent steps>.safetensors"
     )
-    checkpoint_every: int = Field(2_000, ge=1, description="agent steps between resume checkpoints")
     extra_train_steps: int = Field(
         0, ge=0, description="gradient steps after the last agent step at lr x extra_lr_scale, no new data "
         "(EfficientZero's +20k at lr / 10 for its state-of-the-art comparison; XTRA appendix I)"
@@ -266,6 +276,32 @@ def config_hash(cfg: BaseModel) -> str:
     """Stable 12-hex-digit SHA-256 of a config's JSON form (sorted keys)."""
     blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+class StageLoopConfig(LoopConfig):
+    """A pipeline stage's online loop (``collect.train``: the behaviour agent; ``finetune.train``: the
+    target game's online part): every :class:`LoopConfig` key, plus this loop's reanalyse fraction.
+    The stage's :class:`TrainConfig` is the shared sections (env, net, mcts, replay, ...) with these
+    keys over them (:meth:`overrides`)."""
+
+    reanalyse_fraction: float | None = Field(
+        None, ge=0.0, le=1.0, description="replay.reanalyse_fraction of this loop; None = the replay section's")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        if isinstance(data, dict) and "replay" in data:
+            raise ValueError("train.replay moved to train.reanalyse_fraction (the one replay key a stage's loop "
+                             "sets); rewrite params with `xfer params`")
+        return data
+
+    def overrides(self) -> dict:
+        """The :class:`TrainConfig` keys this section sets (a nested ``replay`` for the reanalyse fraction)."""
+        out = self.model_dump(exclude={"reanalyse_fraction"})
+        if self.reanalyse_fraction is not None:
+            out["replay"] = {"reanalyse_fraction": self.reanalyse_fraction}
+        return out
+
 
 
 # ---- XTRA pipeline (params.yaml) ------------------------------------------------------------------
@@ -311,7 +347,7 @@ class CollectConfig(_Frozen):
 
     policy: Literal["efficientzero", "random"] = "efficientzero"
     env_steps: int = Field(100_000, ge=10, description="agent steps of behaviour data per game")
-    train: dict = Field(default_factory=dict, description="TrainConfig overrides for the behaviour agent")
+    train: StageLoopConfig = Field(StageLoopConfig(), description="the behaviour agent's online loop")
     shard_transitions: int = Field(2_000, ge=100, description="transitions per shard (bounds sampler memory)")
 
 
@@ -401,7 +437,7 @@ class FinetuneConfig(_Frozen):
         "code); sum: mean(target) + sum_i eta_i * mean(offline_i) (the literal Eq. 1)"
     )
     task_weights: TaskWeightConfig = TaskWeightConfig()
-    train: dict = Field(default_factory=dict, description="TrainConfig overrides for the online part")
+    train: StageLoopConfig = Field(StageLoopConfig(), description="the online loop on the target game")
     runs: dict[str, FinetuneRun] = Field(default_factory=lambda: {"xtra": FinetuneRun(),
                                                                   "scratch": FinetuneRun(init="none", cross_task=False)})
 

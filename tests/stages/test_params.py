@@ -65,6 +65,25 @@ def test_unknown_key_names_the_key(tmp_path):
         load_params(write(tmp_path, data))
 
 
+def test_stage_loop_sections_are_typed(tmp_path):
+    data = base()
+    data["finetune"]["train"]["batch_sise"] = 8  # a typo is an error naming the key, not a silent default
+    with pytest.raises(ParamsError, match="finetune.train.batch_sise"):
+        load_params(write(tmp_path, data))
+    data = base()
+    data["collect"]["train"]["train_ratio"] = 0
+    with pytest.raises(ParamsError, match="collect.train.train_ratio"):
+        load_params(write(tmp_path, data))
+    data = base()
+    data["finetune"]["train"]["replay"] = {"reanalyse_fraction": 1.0}  # the old, untyped form
+    with pytest.raises(ParamsError, match="train.replay moved to train.reanalyse_fraction"):
+        load_params(write(tmp_path, data))
+    data = base()
+    data["finetune"]["train"]["reanalyse_fraction"] = 1.0
+    overrides = load_params(write(tmp_path, data)).finetune.train.overrides()
+    assert overrides["replay"] == {"reanalyse_fraction": 1.0} and "reanalyse_fraction" not in overrides
+
+
 def test_bad_value_and_unknown_game(tmp_path):
     data = base()
     data["mcts"]["num_simulations"] = 0

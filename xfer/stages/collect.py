@@ -53,7 +53,7 @@ def collect_random(p: PipelineConfig, game: str, progress: bool) -> tuple[list[S
 def run(p: PipelineConfig, game: str, out: Path, work: Path, progress: bool = True) -> dict:
     """Collect the dataset for ``game`` into ``out`` (atomic); returns the stage metrics."""
     if p.collect.policy == "efficientzero":
-        cfg = train_config(p, game, p.collect.train, env_steps=p.collect.env_steps)
+        cfg = train_config(p, game, p.collect.train.overrides(), env_steps=p.collect.env_steps)
         # no evaluation of the untrained behaviour policy: only its final score is reported
         trainer = Trainer(cfg, work, progress=progress, restart_stale=True, initial_eval=False)
         summary = trainer.run()

@@ -134,7 +134,7 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
         raise StageInputError(f"finetune: seed {seed} is not in seeds {p.seeds}")
     rc = p.finetune.runs[name]
     size = (rc.size or p.net.size) if rc.init == "none" else (p.distill.size or p.net.size)
-    overrides = {**p.finetune.train, "extra_train_steps": rc.extra_train_steps}
+    overrides = {**p.finetune.train.overrides(), "extra_train_steps": rc.extra_train_steps}
     if rc.batch_size is not None:
         overrides["batch_size"] = rc.batch_size
     cfg = train_config(p, target, overrides, env_steps=p.finetune.env_steps, net={"size": size}, seed=seed)
