@@ -27,27 +27,26 @@ import argparse
 import collections
 import json
 import os
-import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+from flows.artifacts import publish_artifacts
 
 # Stage groups in pipeline order; DVC names per-item stages "group@item". Unknown groups run after
 # these, in the order `dvc stage list` prints them.
 GROUP_ORDER: tuple[str, ...] = (
     "code", "collect", "teacher", "distill", "bc", "offline_rl", "finetune", "evaluate", "report")
+# Runs `dvc repro` of one stage through DVC's Python API and reports what happened as JSON.
+REPRO_SCRIPT = Path(__file__).resolve().with_name("dvc_repro.py")
 # Stages every host may run itself in distributed mode: `code` (each stage's code fingerprint) reads
 # only the checkout's sources, takes a second and gives the same bytes everywhere.
 LOCAL_GROUPS: frozenset[str] = frozenset({"code"})
@@ -57,9 +56,6 @@ HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "bc",
 STAGE_DEPLOYMENTS: dict[str, str] = {"gpu": "xtra-stage/gpu", "cpu": "xtra-stage/cpu"}
 # xfer's exit code for bad input (bad params, corrupt data, missing files): retrying cannot help.
 BAD_INPUT_EXIT_CODE = 2
-# Where the report stage leaves its outputs (relative to the repo root).
-REPORT_MD = Path("reports/report.md")
-SUMMARY_JSON = Path("metrics/summary.json")
 TAIL_LINES = 40
 # How often distributed mode polls a stage's flow run for completion (seconds).
 POLL_SECONDS = float(os.environ.get("XFER_STAGE_POLL_SECONDS", "5"))
@@ -189,22 +185,6 @@ class NotRestored(RuntimeError):
         return (NotRestored, (self.stage, self.upstream))
 
 
-_RUNNING = re.compile(r"Running stage '([^']+)'")
-
-
-def upstream_run_guard(stage: str):
-    """``_stream`` stop rule for distributed mode: a :class:`NotRestored` for the first ``Running stage
-    'X'`` line with X other than ``stage`` and not in :data:`LOCAL_GROUPS`, else None."""
-
-    def stop(line: str) -> NotRestored | None:
-        m = _RUNNING.search(line)
-        upstream = m.group(1) if m else None
-        return NotRestored(stage, upstream) if upstream not in (None, stage) \
-            and stage_group(upstream) not in LOCAL_GROUPS else None
-
-    return stop
-
-
 def _rebuild_stage_failed(stage: str, returncode: int, cmd_exit_code: int | None, message: str) -> StageFailed:
     exc = StageFailed.__new__(StageFailed)
     RuntimeError.__init__(exc, message)
@@ -270,11 +250,18 @@ def _dvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
 
 
-def _stream(argv: list[str], cwd: str, log, stop: Any = None) -> tuple[int, list[str]]:
-    """Run ``argv``; send each output line (stdout and stderr merged) to ``log``; return (code, all lines).
+def repro_command(stage: str, report: Path, single_item: bool, pull: bool, restore_upstream: bool) -> list[str]:
+    """argv of ``dvc repro STAGE`` through DVC's Python API (:mod:`flows.dvc_repro`), which writes what
+    happened (ran / restored / unchanged, the command's exit code, an upstream stage stopped) to
+    ``report`` as JSON. ``restore_upstream``: upstream stages other than :data:`LOCAL_GROUPS` may only
+    be restored or unchanged; one about to run is stopped before its command starts."""
+    return [sys.executable, str(REPRO_SCRIPT), stage, "--report", str(report),
+            *(["--single-item"] if single_item else []), *(["--pull"] if pull else []),
+            *(["--restore-upstream", "--may-run", ",".join(sorted(LOCAL_GROUPS))] if restore_upstream else [])]
 
-    ``stop``: optional ``line -> exception or None``; the first exception it returns is raised after the
-    process has been stopped (e.g. :class:`NotRestored` as soon as DVC starts an upstream stage)."""
+
+def _stream(argv: list[str], cwd: str, log) -> tuple[int, list[str]]:
+    """Run ``argv``; send each output line (stdout and stderr merged) to ``log``; return (code, all lines)."""
     lines: list[str] = []
     proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1)
@@ -285,9 +272,6 @@ def _stream(argv: list[str], cwd: str, log, stop: Any = None) -> tuple[int, list
             lines.append(line)
             if line.strip():
                 log(line)
-            exc = stop(line) if stop is not None else None
-            if exc is not None:
-                raise exc
         return proc.wait(), lines
     finally:  # cancelled or crashed while streaming: do not leave the stage running
         if proc.poll() is None:
@@ -296,23 +280,6 @@ def _stream(argv: list[str], cwd: str, log, stop: Any = None) -> tuple[int, list
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-# DVC's message when a stage command fails: "ERROR: failed to reproduce 'X': failed to run: CMD, exited with N"
-_EXITED = re.compile(r"failed to run: .*, exited with (-?\d+)")
-
-
-def _stage_status(stage: str, lines: list[str]) -> str:
-    """What ``dvc repro`` did with ``stage``: ran | restored (from the run-cache) | unchanged | unknown."""
-    q = re.escape(f"'{stage}'")
-    text = "\n".join(lines)
-    if re.search(rf"Running stage {q}", text):
-        return "ran"
-    if re.search(rf"Stage {q} is cached", text):
-        return "restored"
-    if re.search(rf"Stage {q} didn't change", text):
-        return "unchanged"
-    return "unknown"
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:
@@ -333,103 +300,6 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
     if isinstance(exc, NotRestored):
         return False
     return not (isinstance(exc, ParamsFailed) and exc.returncode == BAD_INPUT_EXIT_CODE)
-
-
-def summary_rows(data: Any) -> list[dict[str, Any]]:
-    """A JSON table -> rows with the same columns (missing cells None).
-
-    ``{"xtra": {"Pong": 1.2, ...}, ...}`` -> ``[{"name": "xtra", "Pong": 1.2, ...}, ...]`` (nested dicts
-    flatten to ``a.b`` columns; floats are rounded to 4 significant digits); ``{"x": 1.0}`` -> ``[{"name": "x", "value": 1.0}]``; a list of dicts
-    is taken as rows.
-    """
-
-    def flat(prefix: str, v: Any, out: dict[str, Any]) -> None:
-        if isinstance(v, dict):
-            for k, sub in v.items():
-                flat(f"{prefix}.{k}" if prefix else str(k), sub, out)
-        else:
-            if isinstance(v, float):  # a table for people: 4 significant digits (1234.5678 -> 1235.0)
-                v = float(f"{v:.4g}")
-            out[prefix or "value"] = v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
-
-    rows: list[dict[str, Any]] = []
-    if isinstance(data, dict):
-        for key, val in data.items():
-            row: dict[str, Any] = {"name": str(key)}
-            flat("", val, row)
-            rows.append(row)
-    elif isinstance(data, list):
-        for i, val in enumerate(data):
-            row = {}
-            if isinstance(val, dict):
-                flat("", val, row)
-            else:
-                row.update(name=str(i), value=val)
-            rows.append(row)
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    return [{c: row.get(c) for c in columns} for row in rows]
-
-
-def summary_tables(data: Any) -> dict[str, list[dict[str, Any]]]:
-    """metrics/summary.json -> table artifacts by key.
-
-    The report stage writes ``{"runs": {target-run: {...}}, "aggregate": {run: {...}}, ...}``: that gives
-    ``xtra-summary`` (one row per finetune run) and ``xtra-aggregate`` (one row per run name). Any other
-    shape (e.g. ``{run: {game: number}}``) becomes one ``xtra-summary`` table via :func:`summary_rows`.
-    """
-    if isinstance(data, dict) and isinstance(data.get("runs"), dict):
-        tables = {"xtra-summary": summary_rows(data["runs"])}
-        if isinstance(data.get("aggregate"), dict):
-            tables["xtra-aggregate"] = summary_rows(data["aggregate"])
-        return {k: v for k, v in tables.items() if v}
-    rows = summary_rows(data)
-    return {"xtra-summary": rows} if rows else {}
-
-
-def embed_images(md: str, folder: Path) -> str:
-    """Markdown with every local image link ``![alt](file.png)`` (relative to ``folder``) replaced by
-    the image itself as a ``data:`` URI, so the Prefect UI shows the plots (a browser cannot open
-    files on the worker). Links to missing files and to URLs are left as they are."""
-    import base64
-    import re
-
-    def inline(match: re.Match) -> str:
-        alt, target = match.group(1), match.group(2)
-        path = folder / target
-        if "://" in target or target.startswith("data:") or not path.is_file():
-            return match.group(0)
-        kind = "svg+xml" if path.suffix == ".svg" else path.suffix.lstrip(".").lower().replace("jpg", "jpeg")
-        return f"![{alt}](data:image/{kind};base64,{base64.b64encode(path.read_bytes()).decode()})"
-
-    return re.sub(r"!\[([^\]]*)\]\(([^)\s]+)\)", inline, md)
-
-
-def publish_artifacts(repo: str) -> dict[str, str | None]:
-    """Publish ``reports/report.md`` as a markdown artifact (key ``xtra-report``) and
-    ``metrics/summary.json`` as table artifacts (key ``xtra-summary``, plus ``xtra-aggregate`` for the
-    report stage's aggregates) on the current flow run. Missing files are skipped with a warning.
-    Returns the artifact ids by key."""
-    log = get_run_logger()
-    root = Path(repo)
-    out: dict[str, str | None] = {"xtra-report": None, "xtra-summary": None}
-    if (root / REPORT_MD).is_file():
-        md = embed_images((root / REPORT_MD).read_text(encoding="utf-8", errors="replace"), (root / REPORT_MD).parent)
-        out["xtra-report"] = str(create_markdown_artifact(md, key="xtra-report", description=f"{REPORT_MD}"))
-    else:
-        log.warning("no %s in %s: no report artifact", REPORT_MD, root.resolve())
-    if (root / SUMMARY_JSON).is_file():
-        try:
-            tables = summary_tables(json.loads((root / SUMMARY_JSON).read_text(encoding="utf-8")))
-        except json.JSONDecodeError as exc:
-            log.warning("unreadable %s: %s", SUMMARY_JSON, exc)
-            tables = {}
-        for key, rows in tables.items():
-            out[key] = str(create_table_artifact(rows, key=key, description=f"{SUMMARY_JSON}"))
-    else:
-        log.warning("no %s in %s: no summary table artifact", SUMMARY_JSON, root.resolve())
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -476,21 +346,26 @@ def run_stage(stage: str, repo: str, pull: bool, push: bool, single_item: bool =
     (distributed mode): upstream stages must be restored or unchanged; DVC starting one of them stops
     the command and raises :class:`NotRestored` (not retried).
 
-    Returns a small JSON summary: stage, status (ran | restored | unchanged | unknown), seconds, pushed.
+    Returns a small JSON summary: stage, status (ran | restored | unchanged, from the JSON report of
+    :mod:`flows.dvc_repro`, which follows DVC's Python API rather than its messages), seconds, pushed.
     Raises :class:`StageFailed` naming the stage, with the tail of the output. Retried twice unless the
     stage's command exited with code 2 (see :func:`retry_unless_bad_input`).
     """
     log = get_run_logger()
-    argv = _dvc("repro", *(["--single-item"] if single_item else []), *(["--pull"] if pull else []), stage)
-    log.info("$ %s  (in %s)", " ".join(["dvc", *argv[3:]]), Path(repo).resolve())
+    log.info("$ dvc repro %s%s%s  (in %s)", "--single-item " if single_item else "", "--pull " if pull else "",
+             stage, Path(repo).resolve())
     t0 = time.monotonic()
-    code, lines = _stream(argv, repo, log.info, stop=upstream_run_guard(stage) if restore_upstream else None)
+    with tempfile.TemporaryDirectory(prefix="xfer-repro-") as tmp:
+        report_path = Path(tmp) / "report.json"
+        code, lines = _stream(repro_command(stage, report_path, single_item, pull, restore_upstream), repo, log.info)
+        report = json.loads(report_path.read_text()) if report_path.exists() else None
     seconds = round(time.monotonic() - t0, 3)
-    if code != 0:
-        text = "\n".join(lines)
-        m = _EXITED.findall(text)
-        raise StageFailed(stage, code, int(m[-1]) if m else None, "\n".join(lines[-TAIL_LINES:]))
-    status = _stage_status(stage, lines)
+    tail = "\n".join(lines[-TAIL_LINES:])
+    if report is None or code != 0:
+        if report is not None and report["not_restored"]:
+            raise NotRestored(stage, report["not_restored"])
+        raise StageFailed(stage, code, report["cmd_exit_code"] if report else None, tail)
+    status = report["stages"].get(stage, "unchanged")
     pushed = False
     if push:
         pcode, plines = _stream([sys.executable, "-m", "xfer.cli", "push", "--run-cache"], repo, log.info)

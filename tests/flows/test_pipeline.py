@@ -192,21 +192,6 @@ def test_params_command_is_accepted_by_xfer_params(tmp_path):
     assert written["collect"]["env_steps"] == 500 and written["finetune"]["env_steps"] == 500
 
 
-def test_report_artifact_embeds_plots_and_tables_are_rounded(tmp_path):
-    # issue 13: the UI showed broken images (links to files on the worker) and unrounded floats
-    import flows.pipeline as pipeline
-
-    png = b"\x89PNG\r\n\x1a\n fake image bytes"
-    (tmp_path / "curve.png").write_bytes(png)
-    md = pipeline.embed_images("# R\n![curve](curve.png)\n![gone](missing.png)\n![web](https://x/y.png)\n", tmp_path)
-    import base64
-
-    assert f"![curve](data:image/png;base64,{base64.b64encode(png).decode()})" in md
-    assert "![gone](missing.png)" in md and "![web](https://x/y.png)" in md
-    rows = pipeline.summary_rows({"xtra": {"score": 919.4375123, "hns": 0.0348712345, "n": 3}})
-    assert rows == [{"name": "xtra", "score": 919.4, "hns": 0.03487, "n": 3}]
-
-
 def _clones(tmp_path: Path, *names: str, s3=None) -> dict[str, Path]:
     """An origin toy repo (committed; its DVC remote a local directory, or with ``s3`` (tests/conftest.py's
     server) a prefix of that S3 bucket) and git clones of it, one per host."""
@@ -262,11 +247,8 @@ def test_an_upstream_stage_that_would_run_on_a_worker_is_fatal_and_not_retried(
     assert state.is_failed()
     assert "upstream stage 'collect@g1' should have been restored" in state.message
     assert "xfer push --run-cache" in state.message
-    assert "distill" not in _attempts(hosts["cpu"])
+    # stopped before its command started: the upstream stage never ran here, nor did distill
+    assert "distill" not in _attempts(hosts["cpu"]) and "collect@g1" not in _attempts(hosts["cpu"])
     runs = _task_runs(state.state_details.flow_run_id, expected=1)
     (stage_run,) = [r for r in runs if r.name == "distill"]
     assert stage_run.run_count == 1  # not retried
-    # local mode (single item, no guard) still runs what is asked
-    assert pipeline.upstream_run_guard("distill")("Running stage 'distill':") is None
-    # every host may fingerprint its own sources (a second, same bytes everywhere)
-    assert pipeline.upstream_run_guard("distill")("Running stage 'code':") is None

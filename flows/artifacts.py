@@ -1,0 +1,113 @@
+"""Prefect artifacts of the XTRA pipeline: the report (markdown, plots inlined) and the metrics summary
+(tables), published on the flow run that ran the report stage. Pure helpers plus :func:`publish_artifacts`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+# Where the report stage leaves its outputs (relative to the repo root).
+REPORT_MD = Path("reports/report.md")
+SUMMARY_JSON = Path("metrics/summary.json")
+
+
+def summary_rows(data: Any) -> list[dict[str, Any]]:
+    """A JSON table -> rows with the same columns (missing cells None).
+
+    ``{"xtra": {"Pong": 1.2, ...}, ...}`` -> ``[{"name": "xtra", "Pong": 1.2, ...}, ...]`` (nested dicts
+    flatten to ``a.b`` columns; floats are rounded to 4 significant digits); ``{"x": 1.0}`` -> ``[{"name": "x", "value": 1.0}]``; a list of dicts
+    is taken as rows.
+    """
+
+    def flat(prefix: str, v: Any, out: dict[str, Any]) -> None:
+        if isinstance(v, dict):
+            for k, sub in v.items():
+                flat(f"{prefix}.{k}" if prefix else str(k), sub, out)
+        else:
+            if isinstance(v, float):  # a table for people: 4 significant digits (1234.5678 -> 1235.0)
+                v = float(f"{v:.4g}")
+            out[prefix or "value"] = v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
+
+    rows: list[dict[str, Any]] = []
+    if isinstance(data, dict):
+        for key, val in data.items():
+            row: dict[str, Any] = {"name": str(key)}
+            flat("", val, row)
+            rows.append(row)
+    elif isinstance(data, list):
+        for i, val in enumerate(data):
+            row = {}
+            if isinstance(val, dict):
+                flat("", val, row)
+            else:
+                row.update(name=str(i), value=val)
+            rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    return [{c: row.get(c) for c in columns} for row in rows]
+
+
+def summary_tables(data: Any) -> dict[str, list[dict[str, Any]]]:
+    """metrics/summary.json -> table artifacts by key.
+
+    The report stage writes ``{"runs": {target-run: {...}}, "aggregate": {run: {...}}, ...}``: that gives
+    ``xtra-summary`` (one row per finetune run) and ``xtra-aggregate`` (one row per run name). Any other
+    shape (e.g. ``{run: {game: number}}``) becomes one ``xtra-summary`` table via :func:`summary_rows`.
+    """
+    if isinstance(data, dict) and isinstance(data.get("runs"), dict):
+        tables = {"xtra-summary": summary_rows(data["runs"])}
+        if isinstance(data.get("aggregate"), dict):
+            tables["xtra-aggregate"] = summary_rows(data["aggregate"])
+        return {k: v for k, v in tables.items() if v}
+    rows = summary_rows(data)
+    return {"xtra-summary": rows} if rows else {}
+
+
+def embed_images(md: str, folder: Path) -> str:
+    """Markdown with every local image link ``![alt](file.png)`` (relative to ``folder``) replaced by
+    the image itself as a ``data:`` URI, so the Prefect UI shows the plots (a browser cannot open
+    files on the worker). Links to missing files and to URLs are left as they are."""
+    import base64
+    import re
+
+    def inline(match: re.Match) -> str:
+        alt, target = match.group(1), match.group(2)
+        path = folder / target
+        if "://" in target or target.startswith("data:") or not path.is_file():
+            return match.group(0)
+        kind = "svg+xml" if path.suffix == ".svg" else path.suffix.lstrip(".").lower().replace("jpg", "jpeg")
+        return f"![{alt}](data:image/{kind};base64,{base64.b64encode(path.read_bytes()).decode()})"
+
+    return re.sub(r"!\[([^\]]*)\]\(([^)\s]+)\)", inline, md)
+
+
+def publish_artifacts(repo: str) -> dict[str, str | None]:
+    """Publish ``reports/report.md`` as a markdown artifact (key ``xtra-report``) and
+    ``metrics/summary.json`` as table artifacts (key ``xtra-summary``, plus ``xtra-aggregate`` for the
+    report stage's aggregates) on the current flow run. Missing files are skipped with a warning.
+    Returns the artifact ids by key."""
+    log = get_run_logger()
+    root = Path(repo)
+    out: dict[str, str | None] = {"xtra-report": None, "xtra-summary": None}
+    if (root / REPORT_MD).is_file():
+        md = embed_images((root / REPORT_MD).read_text(encoding="utf-8", errors="replace"), (root / REPORT_MD).parent)
+        out["xtra-report"] = str(create_markdown_artifact(md, key="xtra-report", description=f"{REPORT_MD}"))
+    else:
+        log.warning("no %s in %s: no report artifact", REPORT_MD, root.resolve())
+    if (root / SUMMARY_JSON).is_file():
+        try:
+            tables = summary_tables(json.loads((root / SUMMARY_JSON).read_text(encoding="utf-8")))
+        except json.JSONDecodeError as exc:
+            log.warning("unreadable %s: %s", SUMMARY_JSON, exc)
+            tables = {}
+        for key, rows in tables.items():
+            out[key] = str(create_table_artifact(rows, key=key, description=f"{SUMMARY_JSON}"))
+    else:
+        log.warning("no %s in %s: no summary table artifact", SUMMARY_JSON, root.resolve())
+    return out
