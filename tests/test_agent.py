@@ -86,6 +86,19 @@ def test_a_toy_suite_with_state_vectors_trains_and_searches(toy):
     assert np.allclose(out.policy.sum(1), 1.0)
 
 
+def test_a_state_vector_model_saves_and_loads_with_its_sidecar(toy, tmp_path):
+    from xfer import checkpoint as ckpt
+
+    net = build_model(toy, NetConfig(size="tiny", precision="fp32"), seed=0)
+    meta = model_meta(toy, NetConfig(size="tiny"), {"walk": toy}, step=1, env_steps=20, config_hash="toy")
+    assert meta.obs_shape == [5] and meta.action_maps == {"walk": [0, 1, 2]}
+    ckpt.save_model(tmp_path / "m.safetensors", net, meta)
+    loaded, read = ckpt.load_model(tmp_path / "m.safetensors")
+    assert loaded.obs_shape == (5,) and read == meta.model_copy(update={"weights_sha256": read.weights_sha256})
+    x = torch.from_numpy(np.stack([LineWalk().obs()]))
+    assert torch.equal(net.eval().initial_inference(x).value, loaded.initial_inference(x).value)
+
+
 def test_the_toy_task_is_validated_before_anything_is_built(toy):
     with pytest.raises(ValueError, match="unknown toy task 'run'; tasks: walk"):
         suites.env_spec("toy", None, "run")
@@ -115,7 +128,7 @@ def test_atari_networks_and_sidecars_come_from_the_spec():
     net = build_model(ATARI, NetConfig(size="tiny", precision="fp32"), seed=0)
     assert net.num_actions == ATARI.num_actions and net.obs_shape == ATARI.observation.shape
     meta = model_meta(ATARI, NetConfig(size="tiny"), {"Breakout": ATARI}, step=3, env_steps=40, config_hash="x")
-    assert (meta.num_actions, meta.obs_channels, meta.obs_size) == (18, 12, 96)
+    assert (meta.num_actions, meta.obs_shape) == (18, [12, 96, 96])
     assert meta.action_maps == {"Breakout": [0, 1, 3, 4]} and meta.games == ["Breakout"]
     seeded = build_model(ATARI, NetConfig(size="tiny", precision="fp32"), seed=0)
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), seeded.state_dict().values(), strict=True))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 import xfer.checkpoint as ckpt
@@ -49,8 +50,7 @@ def _meta(net: EfficientZeroNet, size: str = "tiny") -> ModelMeta:
         size=size,
         spec=net.spec.to_dict(),
         num_actions=net.num_actions,
-        obs_channels=net.obs_shape[0],
-        obs_size=net.obs_shape[-1],
+        obs_shape=list(net.obs_shape),
         games=["Pong", "Breakout"],
         action_maps={"Pong": [0, 1, 3, 4, 11, 12], "Breakout": [0, 1, 3, 4]},
         step=123,
@@ -96,9 +96,9 @@ def test_sidecar_fields(saved: tuple[Path, EfficientZeroNet]) -> None:
     path, net = saved
     data = json.loads(path.with_suffix(".json").read_text())
     assert set(data) == set(ModelMeta.model_fields)
-    assert data["format_version"] == 1 and data["architecture"] == "efficientzero"
+    assert data["format_version"] == 2 and data["architecture"] == "efficientzero"
     assert data["size"] == "tiny" and data["spec"] == net.spec.to_dict()
-    assert (data["num_actions"], data["obs_channels"], data["obs_size"]) == (18, 12, OBS_SIZE)
+    assert (data["num_actions"], data["obs_shape"]) == (18, [12, OBS_SIZE, OBS_SIZE])
     assert data["action_maps"]["Breakout"] == [0, 1, 3, 4] and data["games"] == ["Pong", "Breakout"]
     assert (data["step"], data["env_steps"], data["config_hash"]) == (123, 4567, "abcdef012345")
     assert data["weights_sha256"] == sha256_file(path)
@@ -130,7 +130,7 @@ def test_unreadable_safetensors_header(saved: tuple[Path, EfficientZeroNet]) -> 
     [
         ("{not json", "not valid JSON"),
         ("[1, 2]", "JSON object"),
-        ('{"format_version": 2}', "unknown format_version 2"),
+        ('{"format_version": 3}', "unknown format_version 3"),
         ('{"format_version": 1, "size": "tiny"}', "schema"),
     ],
 )
@@ -250,20 +250,38 @@ def test_ez_weights_under_tiny_sidecar(saved: tuple[Path, EfficientZeroNet], tmp
     assert "unexpected keys" in str(info.value) and "shape/dtype mismatches" in str(info.value)
 
 
-def test_obs_channels_shape_mismatch(saved: tuple[Path, EfficientZeroNet]) -> None:
+def test_obs_shape_mismatch(saved: tuple[Path, EfficientZeroNet]) -> None:
     path, _ = saved
     sidecar = path.with_suffix(".json")
     data = json.loads(sidecar.read_text())
-    data["obs_channels"] = 3
+    data["obs_shape"][0] = 3
     sidecar.write_text(json.dumps(data))
     with pytest.raises(CheckpointMismatchError, match=r"representation_net\.net\.0\.weight"):
         load_model(path)
 
 
+def test_a_version_1_sidecar_reads_as_pixels(saved: tuple[Path, EfficientZeroNet]) -> None:
+    # sidecars written before state-vector inputs (obs_channels, obs_size) still load
+    path, net = saved
+    sidecar = path.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    channels, _, size = data.pop("obs_shape")
+    sidecar.write_text(json.dumps({**data, "format_version": 1, "obs_channels": channels, "obs_size": size}))
+    loaded, meta = load_model(path)
+    assert meta.obs_shape == [12, OBS_SIZE, OBS_SIZE] and meta.format_version == 2
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.state_dict().values(), strict=True))
+
+
+def test_obs_shape_is_pixels_or_a_state_vector() -> None:
+    net = _net()
+    with pytest.raises(ValidationError, match="obs_shape must be"):
+        ModelMeta.model_validate({**_meta(net).model_dump(), "obs_shape": [12, 96]})
+
+
 def test_save_model_rejects_inconsistent_meta(tmp_path: Path) -> None:
     net = _net()
-    with pytest.raises(ValueError, match="obs_size"):
-        save_model(tmp_path / "m.safetensors", net, _meta(net).model_copy(update={"obs_size": 96}))
+    with pytest.raises(ValueError, match="obs_shape"):
+        save_model(tmp_path / "m.safetensors", net, _meta(net).model_copy(update={"obs_shape": [12, 96, 96]}))
     with pytest.raises(ValueError, match=r"\.safetensors"):
         save_model(tmp_path / "m.pt", net, _meta(net))
     assert not list(tmp_path.iterdir())

@@ -77,13 +77,11 @@ def model_meta(env: EnvSpec, net: NetConfig, tasks: dict[str, EnvSpec], step: in
     """The sidecar of a model for ``env`` trained on ``tasks`` (task name -> its spec): the network's
     spec and input shape from ``env`` and ``net``, each task's legal actions as its action map."""
     size = size or net.size
-    shape = env.observation.shape
     return ModelMeta(
         size=size,
         spec=net.spec(size).to_dict(),
         num_actions=env.num_actions,
-        obs_channels=shape[0],
-        obs_size=shape[-1],
+        obs_shape=list(env.observation.shape),
         games=list(tasks),
         action_maps={name: list(spec.legal_actions or ()) for name, spec in tasks.items()},
         step=step,

@@ -31,7 +31,7 @@ from xfer.fileio import atomic_write_bytes, atomic_write_text, sha256_file
 from xfer.nets.efficientzero import EfficientZeroNet, resolve_precision
 from xfer.nets.sizes import SIZES, NetSpec, net_spec
 
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2
 _SUPPORTED_ARCHITECTURES = ("efficientzero",)
 
 
@@ -79,16 +79,18 @@ class ModelMeta(BaseModel):
     """Sidecar of a model checkpoint (``<weights>.json``).
 
     Attributes:
-        format_version: sidecar schema version; only ``1`` exists.
+        format_version: sidecar schema version: ``2`` (``obs_shape``) is written; ``1`` (pixel inputs
+            as ``obs_channels`` and ``obs_size``) is read as ``obs_shape = [obs_channels, obs_size,
+            obs_size]``.
         architecture: ``"efficientzero"`` (the only one this code builds).
         size: ``"tiny"``, ``"ez"`` or ``"ez-l"`` (:data:`xfer.nets.SIZES`).
         spec: ``NetSpec.to_dict()`` of the network; must equal the preset of ``size`` except for
             ``support_size``, ``action_encoding`` and ``latent_scaling`` (the overrides
             :class:`xfer.config.NetConfig` offers); a sidecar written before ``action_encoding`` /
             ``latent_scaling`` existed reads as ``"plane"`` / ``"minmax"`` (what it was built with).
-        num_actions: policy-head width (18 = full Atari action space).
-        obs_channels: input planes (12 = 3 RGB x 4 frames).
-        obs_size: input height = width in pixels (96).
+        num_actions: policy-head width (the suite's full action space: 18 for Atari).
+        obs_shape: the network's input: ``[C, H, W]`` uint8 pixels (Atari: ``[12, 96, 96]``, 3 RGB
+            planes x 4 frames) or ``[D]`` float32 state vectors.
         games: games the weights were trained on.
         action_maps: per game (a subset of ``games``), minimal action index -> full action id in
             ``[0, num_actions)``, no duplicates.
@@ -108,8 +110,7 @@ class ModelMeta(BaseModel):
     size: str
     spec: dict
     num_actions: int = Field(ge=1)
-    obs_channels: int = Field(ge=1)
-    obs_size: int = Field(ge=16)
+    obs_shape: list[int] = Field(min_length=1, max_length=3)
     games: list[str]
     action_maps: dict[str, list[int]]
     step: int = Field(ge=0)
@@ -117,11 +118,30 @@ class ModelMeta(BaseModel):
     config_hash: str
     weights_sha256: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: object) -> object:
+        """A version-1 sidecar (pixel inputs only) -> version 2."""
+        if isinstance(data, dict) and data.get("format_version") == 1:
+            data = dict(data)
+            channels, size = data.pop("obs_channels", None), data.pop("obs_size", None)
+            if channels is not None and size is not None:
+                data["obs_shape"] = [channels, size, size]
+            data["format_version"] = MODEL_FORMAT_VERSION
+        return data
+
     @field_validator("format_version")
     @classmethod
     def _known_version(cls, v: int) -> int:
         if v != MODEL_FORMAT_VERSION:
-            raise ValueError(f"unknown format_version {v}; this xfer reads version {MODEL_FORMAT_VERSION}")
+            raise ValueError(f"unknown format_version {v}; this xfer reads versions 1 and {MODEL_FORMAT_VERSION}")
+        return v
+
+    @field_validator("obs_shape")
+    @classmethod
+    def _input_shape(cls, v: list[int]) -> list[int]:
+        if len(v) not in (1, 3) or min(v) < 1:
+            raise ValueError(f"obs_shape must be [C, H, W] (pixels) or [D] (a state vector) of positive sizes, got {v}")
         return v
 
     @field_validator("architecture")
@@ -229,19 +249,15 @@ def save_model(path: str | os.PathLike[str], net: EfficientZeroNet, meta: ModelM
 
     Raises:
         ValueError: ``path`` does not end in ``.safetensors``, or ``meta`` disagrees with ``net``
-            (spec, num_actions, obs_channels, obs_size).
+            (spec, num_actions, obs_shape).
         OSError: from the file system.
     """
     path = Path(path)
     _check_weights_suffix(path, ValueError)
-    if not net.pixels:
-        raise ValueError("the sidecar format describes pixel inputs (obs_channels, obs_size); saving a network "
-                         f"for state vectors {net.obs_shape} needs a sidecar format that describes them")
     actual = {
         "spec": net.spec.to_dict(),
         "num_actions": net.num_actions,
-        "obs_channels": net.obs_shape[0],
-        "obs_size": net.obs_shape[-1],
+        "obs_shape": list(net.obs_shape),
     }
     differ = [k for k, v in actual.items() if getattr(meta, k) != v]
     if differ:
@@ -292,9 +308,9 @@ def read_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
     if not isinstance(data, dict):
         raise CheckpointFormatError(f"sidecar {sidecar} must hold a JSON object, got {type(data).__name__}")
     version = data.get("format_version", MODEL_FORMAT_VERSION)
-    if version != MODEL_FORMAT_VERSION:
+    if version not in (1, MODEL_FORMAT_VERSION):  # version 1 is upgraded on reading (pixel inputs)
         raise CheckpointFormatError(
-            f"sidecar {sidecar} has unknown format_version {version!r}; this xfer reads version "
+            f"sidecar {sidecar} has unknown format_version {version!r}; this xfer reads versions 1 and "
             f"{MODEL_FORMAT_VERSION}: upgrade xfer or re-create the checkpoint"
         )
     try:
@@ -329,8 +345,8 @@ def load_model(
             :func:`xfer.nets.efficientzero.resolve_precision`); weights are stored in float32 either way.
 
     Returns:
-        ``(net, meta)``: ``EfficientZeroNet(NetSpec(**meta.spec), meta.num_actions, (meta.obs_channels,
-        meta.obs_size, meta.obs_size))`` with the stored weights, on ``device``, in eval mode
+        ``(net, meta)``: ``EfficientZeroNet(NetSpec(**meta.spec), meta.num_actions, tuple(meta.obs_shape))``
+        with the stored weights, on ``device``, in eval mode
         (call ``net.train()`` to fine-tune).
 
     Raises:
@@ -361,7 +377,7 @@ def load_model(
         raise CheckpointFormatError(
             f"weights file {path} is not a readable safetensors file ({exc}); re-run the stage that writes it"
         ) from exc
-    net = EfficientZeroNet(meta.to_net_spec(), meta.num_actions, (meta.obs_channels, meta.obs_size, meta.obs_size))
+    net = EfficientZeroNet(meta.to_net_spec(), meta.num_actions, tuple(meta.obs_shape))
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
