@@ -44,7 +44,7 @@ from flows.artifacts import publish_artifacts
 # Stage groups in pipeline order; DVC names per-item stages "group@item". Unknown groups run after
 # these, in the order `dvc stage list` prints them.
 GROUP_ORDER: tuple[str, ...] = (
-    "code", "collect", "teacher", "distill", "bc", "offline_rl", "finetune", "evaluate", "report")
+    "code", "collect", "teacher", "distill", "bc", "offline_rl", "init", "finetune", "evaluate", "report")
 # Runs `dvc repro` of one stage through DVC's Python API and reports what happened as JSON.
 REPRO_SCRIPT = Path(__file__).resolve().with_name("dvc_repro.py")
 # Stages every host may run itself in distributed mode: `code` (each stage's code fingerprint) reads

@@ -403,7 +403,11 @@ class TaskWeightConfig(_Frozen):
 class FinetuneRun(_Frozen):
     """One finetuning variant (XTRA Table 1 ablations and baselines, Fig. 7-8)."""
 
-    init: Literal["student", "none"] = "student"
+    init: str = Field(
+        "student", pattern=r"^(none|student|bc|offline_rl|teacher:[A-Za-z0-9]+)$",
+        description="the model the run starts from: none (fresh weights), student (XTRA), bc or offline_rl "
+        "(the pretraining baselines), teacher:<game> (one pretraining game's teacher); stage init@<run> "
+        "copies it to runs/init/<run>")
     cross_task: bool = True
     task_weights: bool = True
     transfer: list[Literal["h", "g", "f"]] = Field(default_factory=lambda: ["h", "g", "f"])
@@ -419,8 +423,8 @@ class FinetuneRun(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> FinetuneRun:
-        if self.init == "student" and not self.transfer:
-            raise ValueError("a run with init: student must transfer at least one of h, g, f")
+        if self.init != "none" and not self.transfer:
+            raise ValueError(f"a run with init: {self.init} must transfer at least one of h, g, f")
         return self
 
 
@@ -492,6 +496,11 @@ class PipelineConfig(_Frozen):
                 f"finetune.offline_batch_size ({ft.offline_batch_size}) is smaller than the number of pretraining "
                 f"games ({len(self.pretrain_games)}): every game must draw at least one sample per step; "
                 f"set it to at least {len(self.pretrain_games)} (a multiple splits evenly)")
+        for name, run in self.finetune.runs.items():
+            game = run.init.removeprefix("teacher:") if run.init.startswith("teacher:") else None
+            if game is not None and game not in self.pretrain_games:
+                raise ValueError(f"finetune.runs.{name}.init: {run.init!r} names no pretraining game; "
+                                 f"teachers exist for {self.pretrain_games}")
         if self.baseline_run not in self.finetune.runs:
             raise ValueError(f"baseline_run {self.baseline_run!r} is not in finetune.runs {sorted(self.finetune.runs)}")
         return self

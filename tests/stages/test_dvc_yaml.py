@@ -186,6 +186,7 @@ def test_params_read_sees_properties_and_helpers():
 # Reads that only check which item DVC asked for (a foreach stage's --game / --target / --run / --seed):
 # declaring them would rerun every item when one is added. The item's own settings are declared.
 ITEM_CHECKS = {
+    "init": {"finetune.runs"},  # the run's own `init` is declared: finetune.runs.${key}.init
     "collect": {"pretrain_games"},
     "teacher": {"pretrain_games"},
     "finetune": {"targets", "seeds", "finetune.runs",  # the run's entry is declared: finetune.runs.${item.run}

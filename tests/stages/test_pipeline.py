@@ -34,8 +34,8 @@ def repo(tmp_path_factory):
 
 def test_repro_runs_every_stage_and_reports(repo):
     d, log = repo
-    for stage in ["collect@Assault", "collect@Phoenix", "teacher@Assault", "teacher@Phoenix", "distill", "bc",
-                  "offline_rl",
+    for stage in ["code", "collect@Assault", "collect@Phoenix", "teacher@Assault", "teacher@Phoenix", "distill",
+                  "bc", "offline_rl", "init@xtra", "init@scratch",
                   "finetune@DemonAttack-xtra-0", "finetune@DemonAttack-scratch-0",
                   "finetune@DemonAttack-xtra-1", "finetune@DemonAttack-scratch-1", "evaluate", "report"]:
         assert f"Running stage '{stage}'" in log
@@ -136,6 +136,27 @@ def test_rerunning_stages_reproduces_their_outputs_byte_for_byte(repo):
     changed = [name for name in before if before[name] != after[name]]
     assert changed == []
     assert sh("git status --porcelain dvc.lock", d).stdout == ""
+
+
+def test_a_run_can_start_from_a_baseline_and_only_its_stages_rerun(repo):
+    # finetune.runs.<run>.init names any pretraining model; init@<run> copies it, finetune depends on the copy
+    d, _ = repo
+    params = yaml.safe_load((d / "params.yaml").read_text())
+    params["finetune"]["runs"]["scratch"]["init"] = "bc"
+    (d / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        dry = sh("dvc repro --dry", d).stdout
+        ran = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
+        assert "init@scratch" in ran and "init@xtra" not in ran and not any(s.startswith("collect") for s in ran)
+        sh("dvc repro init@scratch", d)
+        copy = d / "runs" / "init" / "scratch"
+        assert (copy / "model.safetensors").read_bytes() == (d / "models/baselines/bc/model.safetensors").read_bytes()
+        assert json.loads((copy / "init.json").read_text())["source"] == "models/baselines/bc/model.safetensors"
+        status = sh("dvc status finetune@DemonAttack-xtra-0 finetune@DemonAttack-scratch-0", d).stdout
+        assert "finetune@DemonAttack-scratch-0" in status and "finetune@DemonAttack-xtra-0" not in status
+    finally:
+        sh("git checkout params.yaml dvc.lock && dvc checkout -q init@scratch", d)
+    assert "Running stage" not in sh("dvc repro --dry", d).stdout
 
 
 def test_disk_full_while_relabelling_keeps_the_teacher_and_its_data_together(repo, monkeypatch):
@@ -247,6 +268,8 @@ def test_killed_frozen_representation_run_resumes_and_keeps_h(repo):
     (d / "params-frozen.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     work = d / ".xfer-work" / "finetune" / "DemonAttack-frozen_h-0"
     shutil.rmtree(work, ignore_errors=True)
+    # what dvc repro runs first: init@frozen_h copies the student
+    sh([sys.executable, "-m", "xfer.cli", "stage", "init", "--run", "frozen_h", "--params", "params-frozen.yaml"], d)
     args = [sys.executable, "-m", "xfer.cli", "stage", "finetune", "--target", "DemonAttack", "--run", "frozen_h",
             "--seed", "0", "--no-progress", "--params", "params-frozen.yaml"]
     proc = subprocess.Popen(args, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})

@@ -87,6 +87,24 @@ def student_model() -> Path:
     return Path("models") / "student" / "model.safetensors"
 
 
+def init_source(init: str) -> Path | None:
+    """The weights a finetune run's ``init`` names (see :class:`xfer.config.FinetuneRun`), None for ``none``:
+    ``student`` -> ``models/student``, ``bc`` / ``offline_rl`` -> ``models/baselines/<name>``,
+    ``teacher:<game>`` -> ``models/teachers/<game>`` (each ``.../model.safetensors``)."""
+    if init == "none":
+        return None
+    if init == "student":
+        return student_model()
+    if init.startswith("teacher:"):
+        return teacher_model(init.removeprefix("teacher:"))
+    return Path("models") / "baselines" / init / "model.safetensors"
+
+
+def init_dir(run: str) -> Path:
+    """Outputs of ``init@<run>``: a copy of the model finetune run ``run`` starts from."""
+    return Path("runs") / "init" / run
+
+
 def finetune_name(target: str, run: str, seed: int) -> str:
     """Item name of one finetuning run: ``<target>-<run>-<seed>`` (dvc.yaml's matrix, the report's keys)."""
     return f"{target}-{run}-{seed}"

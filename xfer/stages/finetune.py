@@ -11,7 +11,8 @@ root value (``offline_value_target: nstep``, default) or the public code's varia
 Each run of ``finetune.runs`` is one DVC stage; the switches reproduce the paper's baselines and
 ablations: from scratch (``init: none, cross_task: false``), without cross-task, without
 pretraining (``init: none``), without task weights, frozen representation, and transferring only
-``h`` / ``h+g`` / ``h+g+f``. dvc.yaml repeats every run once per seed of ``seeds``. Output
+``h`` / ``h+g`` / ``h+g+f``; ``init`` may also name a pretraining baseline (``bc``, ``offline_rl``) or
+one teacher (``teacher:<game>``). The run starts from ``init@<run>``'s copy (``runs/init/<run>``). dvc.yaml repeats every run once per seed of ``seeds``. Output
 ``runs/finetune/<target>-<run>-<seed>/``: model, learning curve, metrics TSVs,
 task weights over time (TSV + PNG) and ``summary.json``; every file a function of the inputs
 (a rerun reproduces it byte for byte). Wall time and memory go to the work folder's ``host.json``
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xfer.checkpoint import read_model_meta
 from xfer.config import PipelineConfig, config_hash
 from xfer.data import OfflineSampler
 from xfer.learner import Learner, StepResult
@@ -38,10 +40,10 @@ from xfer.stages.common import (
     StageInputError,
     finetune_dir,
     finetune_name,
+    init_dir,
     input_fingerprint,
     params_hash,
     stage_cli,
-    student_model,
     teacher_data_dir,
     train_config,
     work_dir,
@@ -133,19 +135,23 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
     if seed not in p.seeds:
         raise StageInputError(f"finetune: seed {seed} is not in seeds {p.seeds}")
     rc = p.finetune.runs[name]
-    size = (rc.size or p.net.size) if rc.init == "none" else (p.distill.size or p.net.size)
+    # the model the run starts from: init@<run>'s copy of the student, a baseline or a teacher
+    start = None if rc.init == "none" else init_dir(name) / "model.safetensors"
+    if start is not None and not start.exists():
+        raise FileNotFoundError(f"{start} not found: finetune run {name!r} starts from {rc.init!r}; "
+                                f"run `dvc repro init@{name}` first")
+    size = (rc.size or p.net.size) if start is None else read_model_meta(start).size
     overrides = {**p.finetune.train.overrides(), "extra_train_steps": rc.extra_train_steps}
     if rc.batch_size is not None:
         overrides["batch_size"] = rc.batch_size
     cfg = train_config(p, target, overrides, env_steps=p.finetune.env_steps, net={"size": size}, seed=seed)
     probe_writable([out])  # a read-only folder fails before the training
-    student = student_model() if rc.init == "student" else None
     games = list(p.pretrain_games) if rc.cross_task else []
     tasks = OfflineTasks(p, name, games, cfg.seed)
-    inputs = ([student] if student is not None else []) + [teacher_data_dir(g) for g in games]
+    inputs = ([start] if start is not None else []) + [teacher_data_dir(g) for g in games]
     # the final model is evaluated by the evaluate stage (its protocol, its episodes, the random agent
     # once per target): no in-run evaluation at the last agent step; the report ends each curve with it
-    trainer = Trainer(cfg, work, progress, init=WeightsInit(student, rc.transfer) if student is not None else None,
+    trainer = Trainer(cfg, work, progress, init=WeightsInit(start, rc.transfer) if start is not None else None,
                       restart_stale=True, freeze_representation=rc.freeze_representation, final_eval=False,
                       random_baseline=False, tasks=tasks,
                       resume_key=params_hash(p, "finetune", {"run": name}, extra={
