@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from xfer import training_state
-from xfer.learner import Learner
+from xfer.learner import Learner, StepResult
+from xfer.loop import BatchSource, GradientStep, run_steps
 from xfer.metrics import TsvLog
-from xfer.replay.targets import Batch
 from xfer.resume import discard_stale_state, load_state, save_state
 
 log = logging.getLogger(__name__)
-
-BatchSource = Callable[[np.random.Generator], list[Batch]]
 
 
 class LatestCopy:
@@ -67,16 +63,18 @@ def train_offline(
     progress: bool = True,
     desc: str = "offline",
 ) -> dict[str, float]:
-    """Run (or resume) ``steps`` learner steps on batches from ``source``.
+    """Run (or resume) ``steps`` learner steps on batches from ``source``: the shared gradient-step
+    loop (:class:`xfer.loop.GradientStep`, :func:`xfer.loop.run_steps`) with this loop's resume
+    state and log.
 
     Args:
-        source: draws the batch for one step from the given rng (each batch is one task's loss;
+        source: draws the batches for one step from the given rng (each batch is one task's loss;
             several batches are summed with weight 1).
         state_dir: where the resume state lives; an existing state is continued.
         log_path: TSV of training metrics every 10 steps (``train_steps`` first column).
 
     Returns:
-        The metrics of the last step.
+        The metrics of the last step (empty when a finished state was resumed).
     """
     rng = np.random.default_rng(seed)
     counters = {"train_steps": 0}
@@ -89,18 +87,13 @@ def train_offline(
     else:
         torch.manual_seed(seed)
     tsv = TsvLog(log_path, ["train_steps", *learner.step_metric_names(num_tasks=1)], "train_steps", keep)
-    metrics: dict[str, float] = {}
-    with tqdm(total=steps, initial=counters["train_steps"], disable=not progress, desc=desc, unit="step") as bar:
-        while counters["train_steps"] < steps:
-            batches = source(rng)
-            metrics = learner.step_tasks(batches, [1.0] * len(batches)).metrics
-            counters["train_steps"] = learner.step_count
-            if learner.step_count % target_refresh == 0:
-                learner.refresh_target()
-            if learner.step_count % 10 == 0:
-                tsv.append({"train_steps": learner.step_count, **metrics})
-            bar.update(1)
-            bar.set_postfix(loss=f"{metrics['loss_total']:.3f}")
-            if learner.step_count % checkpoint_every == 0 or learner.step_count == steps:
-                save_state(state_dir, learner, counters, rng, cfg_hash)
-    return metrics
+
+    def after(done: int, result: StepResult) -> None:
+        counters["train_steps"] = done
+        if done % 10 == 0:
+            tsv.append({"train_steps": done, **result.metrics})
+        if done % checkpoint_every == 0 or done == steps:
+            save_state(state_dir, learner, counters, rng, cfg_hash)
+
+    return run_steps(GradientStep(learner, source, target_refresh), rng, counters["train_steps"], steps, after,
+                     progress, desc)

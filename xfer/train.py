@@ -36,6 +36,7 @@ from xfer.envs.spec import EnvSpec
 from xfer.envs.suites import env_spec
 from xfer.inference import reanalyse_policy_fn
 from xfer.learner import Learner, StepResult
+from xfer.loop import GradientStep, equal_weights, run_steps
 from xfer.metrics import TsvLog, plot_curves
 from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.replay.buffer import PrioritizedReplay
@@ -194,6 +195,10 @@ class Trainer:
         if init is not None and not self.resumed:
             self._initialise(init)
         self.actor_net.load_state_dict(self.learner.net.state_dict())
+        # the gradient step every loop of the run takes (xfer.loop): replay batches, the learn part,
+        # the target refresh, then priorities / counters / self-play refresh
+        self.grad_step = GradientStep(self.learner, self._replay_batches, cfg.target_refresh, self._learn,
+                                      (self._after_step,))
 
     def _initialise(self, init: WeightsInit) -> None:
         cfg = self.cfg
@@ -228,12 +233,13 @@ class Trainer:
                  self.counters.env_steps, self.counters.train_steps)
 
     # ---- one training step ---------------------------------------------------------------------
-    def _target_batch(self) -> Batch:
-        """Sample and build one batch of the online task's replay (reanalysed targets)."""
+    def _replay_batches(self, rng: np.random.Generator) -> list[Batch]:
+        """The batch source of the online loop: one batch of the online task's replay (prioritised
+        sampling, reanalysed targets), ``[B, K+1, ...]``."""
         cfg, L = self.cfg, self.learner
         progress = L.step_count / planned_train_steps(cfg)
         beta = cfg.replay.beta_start + (cfg.replay.beta_end - cfg.replay.beta_start) * min(1.0, progress)
-        index = self.replay.sample(cfg.batch_size, beta, self.rng)
+        index = self.replay.sample(cfg.batch_size, beta, rng)
 
         def value_fn(obs: np.ndarray) -> np.ndarray:
             with torch.no_grad():
@@ -241,25 +247,27 @@ class Trainer:
                 return torch.cat([L.target_net.initial_inference(o[i:i + 512]).value
                                   for i in range(0, len(o), 512)]).cpu().numpy()
 
-        policy_fn = reanalyse_policy_fn(L.target_net, self.actor_net, cfg.replay, cfg.search, self.rng, cfg.device)
-        return build_batch(
+        policy_fn = reanalyse_policy_fn(L.target_net, self.actor_net, cfg.replay, cfg.search, rng, cfg.device)
+        return [build_batch(
             index, cfg.replay.unroll_steps, cfg.replay.td_steps, cfg.replay.off_policy_age_scale,
             self.replay.total_added, cfg.discount, cfg.value_prefix_horizon,
             cfg.replay.reanalyse_fraction, network_bootstrap(value_fn),
-            policy_fn if cfg.mcts.search_for_targets else None, self.rng,
-        )
+            policy_fn if cfg.mcts.search_for_targets else None, rng,
+        )]
+
+    def _learn(self, learner: Learner, batches: list[Batch], rng: np.random.Generator) -> StepResult:
+        """The learn part: the replay batch alone, or with what :attr:`tasks` adds."""
+        return equal_weights(learner, batches, rng) if self.tasks is None else self.tasks.learn(learner, batches[0], rng)
+
+    def _after_step(self, learner: Learner, batches: list[Batch], result: StepResult) -> None:
+        """The online loop's step hook: new replay priorities, counters, the self-play network's refresh."""
+        self.replay.update_priorities(batches[0].segment_ids, batches[0].positions, result.priorities)
+        self.counters.train_steps = learner.step_count
+        if learner.step_count % self.cfg.self_play_refresh == 0:
+            self.actor_net.load_state_dict(learner.net.state_dict())
 
     def _train_step(self) -> dict[str, float]:
-        cfg, L = self.cfg, self.learner
-        batch = self._target_batch()
-        result = L.step(batch) if self.tasks is None else self.tasks.learn(L, batch, self.rng)
-        self.replay.update_priorities(batch.segment_ids, batch.positions, result.priorities)
-        self.counters.train_steps = L.step_count
-        if L.step_count % cfg.target_refresh == 0:
-            L.refresh_target()
-        if L.step_count % cfg.self_play_refresh == 0:
-            self.actor_net.load_state_dict(L.net.state_dict())
-        return result.metrics
+        return self.grad_step(self.rng).metrics
 
     def _evaluate(self) -> float:
         cfg = self.cfg
@@ -326,16 +334,16 @@ class Trainer:
         if c.extra_steps >= cfg.extra_train_steps:
             return
         self.learner.lr_override = cfg.optim.lr * cfg.extra_lr_scale
-        with tqdm(total=cfg.extra_train_steps, initial=c.extra_steps, unit="step", disable=not self.progress,
-                  desc=f"extra steps at lr {self.learner.lr_override:g}") as bar:
-            while c.extra_steps < cfg.extra_train_steps:
-                metrics = self._train_step()
-                c.extra_steps += 1
-                bar.update(1)
-                if c.train_steps % 50 == 0:
-                    self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps, **metrics})
-                if c.extra_steps % max(1, cfg.checkpoint_every) == 0:
-                    self._save_state()
+
+        def after(done: int, result: StepResult) -> None:
+            c.extra_steps = done
+            if c.train_steps % 50 == 0:
+                self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps, **result.metrics})
+            if done % max(1, cfg.checkpoint_every) == 0:
+                self._save_state()
+
+        run_steps(self.grad_step, self.rng, c.extra_steps, cfg.extra_train_steps, after, self.progress,
+                  f"extra steps at lr {self.learner.lr_override:g}")
         self.learner.lr_override = None
 
     # ---- main loop -----------------------------------------------------------------------------
