@@ -12,10 +12,12 @@ import pytest
 import torch
 
 from tests.specs import ATARI
+from xfer.actor import evaluate, evaluate_random
 from xfer.agent import build_agent, build_model, model_meta
 from xfer.config import LossConfig, NetConfig, OptimConfig, SearchConfig
 from xfer.envs import suites
 from xfer.envs.spec import Box, Discrete, EnvSpec, ObservationSpec
+from xfer.envs.vector import VectorStep
 from xfer.inference import search_policy
 from xfer.replay.targets import Batch
 
@@ -36,6 +38,51 @@ class LineWalk:
         return self.obs(), float(done), done
 
 
+class ToyConfig:
+    """The toy suite's one-task env config (what :func:`xfer.envs.suites.make_vector_env` dispatches on)."""
+
+    game, stack, clip_rewards = "walk", 1, False
+
+
+class VectorLineWalk:
+    """``num_envs`` :class:`LineWalk` copies as a :class:`xfer.envs.vector.VectorEnv` (20-step cap)."""
+
+    def __init__(self, cfg: ToyConfig, num_envs: int, seed: int) -> None:
+        self.num_envs, self.action_mask = num_envs, np.ones(3, bool)
+        self.envs = [LineWalk() for _ in range(num_envs)]
+        self.t = np.zeros(num_envs, np.int64)
+
+    def reset(self, seed=None):
+        self.envs = [LineWalk() for _ in range(self.num_envs)]
+        obs = np.stack([e.obs() for e in self.envs])
+        return obs, {"frame": obs}
+
+    def step(self, actions):
+        n = self.num_envs
+        out = [e.step(int(a)) for e, a in zip(self.envs, actions)]
+        self.t += 1
+        reward = np.array([o[1] for o in out], np.float32)
+        term = np.array([o[2] for o in out])
+        trunc = ~term & (self.t >= 20)
+        final = np.stack([o[0] for o in out])
+        ret = np.where(term | trunc, reward, np.nan)
+        length = np.where(term | trunc, self.t, -1)
+        for i in np.flatnonzero(term | trunc):
+            self.envs[i], self.t[i] = LineWalk(), 0
+        obs = np.stack([e.obs() for e in self.envs])
+        return VectorStep(obs, reward, term, trunc, np.zeros(n, bool), obs, np.where((term | trunc)[:, None], final, 0),
+                          ret, length, np.zeros(n, np.int64))
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def line_spec(protocol: object, task: str) -> EnvSpec:
     if task != "walk":
         raise ValueError(f"unknown toy task {task!r}; tasks: walk")
@@ -44,7 +91,7 @@ def line_spec(protocol: object, task: str) -> EnvSpec:
 
 @pytest.fixture
 def toy(monkeypatch) -> EnvSpec:
-    monkeypatch.setitem(suites.SUITES, "toy", line_spec)
+    monkeypatch.setitem(suites.SUITES, "toy", suites.Suite(line_spec, ToyConfig, VectorLineWalk))
     return suites.env_spec("toy", None, "walk")
 
 
@@ -97,6 +144,21 @@ def test_a_state_vector_model_saves_and_loads_with_its_sidecar(toy, tmp_path):
     assert loaded.obs_shape == (5,) and read == meta.model_copy(update={"weights_sha256": read.weights_sha256})
     x = torch.from_numpy(np.stack([LineWalk().obs()]))
     assert torch.equal(net.eval().initial_inference(x).value, loaded.initial_inference(x).value)
+
+
+def test_evaluation_plays_any_suite_through_its_vector_env(toy):
+    # the actor never names a suite: the toy's env config finds its vector env in the suite table
+    net = build_model(toy, NetConfig(size="tiny", precision="fp32"), seed=0).eval()
+    scores = evaluate(net, ToyConfig(), SearchConfig(num_simulations=4), episodes=3, max_steps=25, seed=0)
+    assert scores.shape == (3,) and set(scores) <= {0.0, 1.0}
+    # random legal actions reach x = 4 within 20 steps from x = 2 in most episodes
+    random = evaluate_random(ToyConfig(), episodes=20, max_steps=25, seed=0)
+    assert random.shape == (20,) and 0.5 < random.mean() <= 1.0
+
+
+def test_an_env_config_no_suite_takes_is_refused():
+    with pytest.raises(TypeError, match="dict is no suite's env config; suites take AtariConfig"):
+        suites.make_vector_env({"game": "Pong"}, 1, 0)
 
 
 def test_the_toy_task_is_validated_before_anything_is_built(toy):

@@ -1,4 +1,4 @@
-"""Self-play and evaluation over vectorised Atari environments.
+"""Self-play and evaluation over any suite's vectorised environments (:mod:`xfer.envs.vector`).
 
 Self-play acts by sampling from root visit counts with the EfficientZero temperature schedule
 (1.0, 0.5 after 50% of training, 0.25 after 75%) and Dirichlet root noise; evaluation acts by
@@ -10,11 +10,12 @@ record raw episode scores.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from xfer.config import AtariConfig, SearchConfig
-from xfer.envs.atari import VectorAtari
+from xfer.config import SearchConfig
+from xfer.envs.suites import make_vector_env
 from xfer.inference import PolicyOutput, search_policy
 from xfer.mcts import select_action
 from xfer.nets.efficientzero import EfficientZeroNet
@@ -52,17 +53,17 @@ class SelfPlay:
     """Collects experience with N environments, one search over N roots per agent step.
 
     Args:
-        env_cfg: Atari protocol settings; num_envs: parallel environments; seed: env ``i`` gets ``seed+i``.
+        env_cfg: one task's env config of any suite (:class:`~xfer.config.AtariConfig`); num_envs: parallel environments; seed: env ``i`` gets ``seed+i``.
         segment_length: agent steps per stored segment.
         reward: the reward stored for learning (:mod:`xfer.rewards`); default the protocol's
             (``sign(r)`` with ``env_cfg.clip_rewards``). Raw rewards are stored beside it.
     """
 
-    def __init__(self, env_cfg: AtariConfig, num_envs: int, seed: int, segment_length: int,
+    def __init__(self, env_cfg: Any, num_envs: int, seed: int, segment_length: int,
                  reward: RewardHook | None = None) -> None:
         self.env_cfg = env_cfg
         self.reward = reward or protocol_reward(env_cfg.clip_rewards)
-        self.envs = VectorAtari(env_cfg, num_envs, seed)
+        self.envs = make_vector_env(env_cfg, num_envs, seed)
         self.obs, _ = self.envs.reset(seed=seed)
         self.mask = np.broadcast_to(self.envs.action_mask, (num_envs, len(self.envs.action_mask))).copy()
         self.builders = [
@@ -130,7 +131,7 @@ class SelfPlay:
 
 def evaluate(
     net: EfficientZeroNet,
-    env_cfg: AtariConfig,
+    env_cfg: Any,
     mcts: SearchConfig,
     episodes: int,
     max_steps: int,
@@ -146,7 +147,7 @@ def evaluate(
     """
     rng = np.random.default_rng(seed)
     scores = np.zeros(episodes, dtype=np.float64)
-    with VectorAtari(env_cfg, episodes, seed) as envs:
+    with make_vector_env(env_cfg, episodes, seed) as envs:
         obs, _ = envs.reset(seed=seed)
         mask = np.broadcast_to(envs.action_mask, (episodes, len(envs.action_mask))).copy()
         running = np.ones(episodes, dtype=bool)
@@ -165,7 +166,7 @@ def evaluate(
     return scores
 
 
-def evaluate_random(env_cfg: AtariConfig, episodes: int, max_steps: int, seed: int) -> np.ndarray:
+def evaluate_random(env_cfg: Any, episodes: int, max_steps: int, seed: int) -> np.ndarray:
     """Play ``episodes`` episodes with uniformly random legal actions; returns raw scores ``[episodes]``.
 
     Same protocol as :func:`evaluate` (one env per episode, at most ``max_steps`` agent steps, the
@@ -174,7 +175,7 @@ def evaluate_random(env_cfg: AtariConfig, episodes: int, max_steps: int, seed: i
     """
     rng = np.random.default_rng(seed)
     scores = np.zeros(episodes, dtype=np.float64)
-    with VectorAtari(env_cfg, episodes, seed) as envs:
+    with make_vector_env(env_cfg, episodes, seed) as envs:
         envs.reset(seed=seed)
         legal = np.flatnonzero(envs.action_mask)
         running = np.ones(episodes, dtype=bool)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import ale_py
 import gymnasium as gym
@@ -35,6 +35,7 @@ from gymnasium.wrappers import AtariPreprocessing
 from xfer.config import AtariConfig, AtariProtocol
 from xfer.envs.scores import REFERENCE_SCORES
 from xfer.envs.spec import Discrete, EnvSpec, ObservationSpec
+from xfer.envs.vector import VectorStep
 
 gym.register_envs(ale_py)
 
@@ -350,38 +351,9 @@ def make_atari(cfg: AtariConfig, seed: int) -> AtariEnv:
     return AtariEnv(cfg, seed=seed)
 
 
-class VectorStep(NamedTuple):
-    """Batched result of :meth:`VectorAtari.step` (N = number of envs).
-
-    For an env whose episode ended this step (``terminated | truncated``), ``obs``/``frame`` already
-    belong to the next episode (same-step auto-reset), ``final_frame`` is the finished episode's last
-    frame, and ``episode_return``/``episode_length`` describe the finished episode.
-    """
-
-    obs: np.ndarray
-    """uint8 ``[N, stack*3, S, S]``."""
-    reward: np.ndarray
-    """float32 ``[N]``, raw (unclipped) reward of this step."""
-    terminated: np.ndarray
-    """bool ``[N]``, game over this step."""
-    truncated: np.ndarray
-    """bool ``[N]``, frame cap reached this step."""
-    life_loss: np.ndarray
-    """bool ``[N]``, a life was lost this step (learning-only terminal)."""
-    frame: np.ndarray
-    """uint8 ``[N, 3, S, S]``, newest frame of ``obs``."""
-    final_frame: np.ndarray
-    """uint8 ``[N, 3, S, S]``, last frame of a finished episode; zeros where none finished."""
-    episode_return: np.ndarray
-    """float64 ``[N]``, raw return of the episode finished this step; NaN where none finished."""
-    episode_length: np.ndarray
-    """int64 ``[N]``, agent steps of the episode finished this step; -1 where none finished."""
-    lives: np.ndarray
-    """int64 ``[N]``, lives after this step (after the reset for finished envs)."""
-
-
 class VectorAtari:
-    """``num_envs`` independent :class:`AtariEnv` of one game, stepped in a plain loop.
+    """``num_envs`` independent :class:`AtariEnv` of one game, stepped in a plain loop: the Atari
+    :class:`~xfer.envs.vector.VectorEnv`.
 
     Env ``i`` is seeded with ``seed + i``. Finished episodes reset in the same step.
 
