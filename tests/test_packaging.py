@@ -32,7 +32,11 @@ def _declared() -> dict[str, set[str]]:
 
 
 def _imports(folder: str) -> set[str]:
-    local = {"xfer", "flows", "tests", "benchmarks"} | {p.stem for p in (ROOT / folder).rglob("*.py")}
+    # a script folder's files import their siblings by name; inside the xfer package every import of
+    # its own modules is absolute (`from procgen import ...` there is the procgen package, not
+    # xfer/envs/procgen.py)
+    siblings = {p.stem for p in (ROOT / folder).rglob("*.py")} if folder != "xfer" else set()
+    local = {"xfer", "flows", "tests", "benchmarks"} | siblings
     out = set()
     for f in (ROOT / folder).rglob("*.py"):
         for node in ast.walk(ast.parse(f.read_text())):

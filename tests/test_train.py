@@ -13,6 +13,7 @@ from tests.specs import ATARI_INPUT
 from xfer import checkpoint as ckpt
 from xfer import training_state
 from xfer.cli import main
+from xfer.config import AtariConfig
 
 TINY = [
     "--size", "tiny", "--preset", "cpu", "--no-progress",
@@ -40,7 +41,8 @@ def test_train_smoke_writes_model_metrics_and_curve(tmp_path):
     assert ckpt.load_model(out / "evals" / "model_0.safetensors")[1].env_steps == 0
     # the uniform-random floor under the same protocol (1 episode, 20-step cap)
     rnd = json.loads((out / "metrics" / "random.json").read_text())
-    assert rnd["protocol"] == {"game": "Breakout", "episodes": 1, "max_steps": 20}
+    assert rnd["protocol"] == {"game": "Breakout", "env": AtariConfig(game="Breakout").model_dump(mode="json"),
+                               "episodes": 1, "max_steps": 20}
     assert len(rnd["scores"]) == 1 and summary["random_eval_score"] == rnd["mean_score"] >= 0.0
 
 

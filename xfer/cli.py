@@ -23,18 +23,19 @@ EPILOG_TRAIN = """examples:
   xfer train --game Pong --size ez --preset paper --device cuda --out runs/pong   # GPU worker
   xfer train --game Pong --preset cpu --set mcts.num_simulations=8 --set batch_size=16
   xfer train --game Qbert --preset cpu --set keep_eval_models=true   # keep OUT/evals/model_<step>.safetensors
+  xfer train --suite procgen --game coinrun --set env.num_levels=200 --out runs/coinrun   # Procgen, hard mode
 
 Rerunning the same command with the same --out resumes from the last checkpoint in OUT/state.
-Agent steps: 1 agent step = 4 emulator frames (Atari100k budget = 100k agent steps)."""
+Agent steps: on Atari 1 agent step = 4 emulator frames (Atari100k budget = 100k agent steps); on
+Procgen 1 agent step = 1 frame. Evaluations play the run's env (for Procgen its training levels)."""
 
 
 def _train(args: argparse.Namespace) -> int:
-    from xfer.envs.atari import validate_game
     from xfer.presets import build_train_config, parse_overrides
-    from xfer.train import run_training
+    from xfer.train import run_training, task_spec
 
     overrides = parse_overrides(args.set or [])
-    overrides.setdefault("env", {})["game"] = validate_game(args.game)
+    overrides.setdefault("env", {}).update({"game": args.game, **({"suite": args.suite} if args.suite != "atari" else {})})
     overrides.setdefault("net", {})
     if args.size:
         overrides["net"]["size"] = args.size
@@ -42,6 +43,7 @@ def _train(args: argparse.Namespace) -> int:
         if val is not None:
             overrides[key] = val
     cfg = build_train_config(args.preset, overrides)
+    task_spec(cfg)  # an unknown game is refused here, naming the suite's games
     init = Path(args.init) if args.init else None
     if init is not None:
         from xfer.checkpoint import CheckpointMismatchError, read_model_meta
@@ -91,11 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="single-task online EfficientZero on a real Atari game",
-                       description="Train EfficientZero online on one Atari game (Atari100k protocol) "
+    t = sub.add_parser("train", help="single-task online EfficientZero on a real Atari or Procgen game",
+                       description="Train EfficientZero online on one Atari game (Atari100k protocol) or one "
+                       "Procgen game (hard mode, the training levels of env.num_levels) "
                        "with periodic evaluation, metrics TSVs, a learning-curve PNG and resumable checkpoints.",
                        epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("--game", required=True, help="ALE game name, e.g. Pong, Breakout, MsPacman")
+    t.add_argument("--suite", default="atari", choices=["atari", "procgen"], help="environment suite (default atari)")
+    t.add_argument("--game", required=True, help="the suite's game: ALE names (Pong, Breakout, MsPacman) or "
+                   "Procgen's (coinrun, bigfish, starpilot, ...)")
     t.add_argument("--env-steps", type=int, help="agent steps to collect (default: preset's, 100000)")
     t.add_argument("--size", choices=["tiny", "ez", "ez-l"], help="network size (default: preset's)")
     t.add_argument("--device", choices=["cpu", "cuda"], help="torch device (default cpu)")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from xfer.nets.sizes import NetSpec, net_spec
 
@@ -41,10 +41,54 @@ class AtariProtocol(_Frozen):
 
 
 class AtariConfig(AtariProtocol):
-    """The Atari protocol for one game (``xfer train``, stages)."""
+    """The Atari protocol for one game (``xfer train``, stages).
 
+    ``suite`` is always ``"atari"`` and left out of dumps and hashes (an env config without a
+    ``suite`` key is Atari's), so every Atari hash, sidecar and dataset manifest stays as it was
+    before other suites existed.
+    """
+
+    suite: Literal["atari"] = Field("atari", exclude=True)
     game: str = "Pong"
     clip_rewards: bool = True
+
+
+class ProcgenProtocol(_Frozen):
+    """Procgen protocol without the game (seed 000 sec 4, reference.md section 4): the ``env``
+    section of a Procgen run. Units: agent steps (Procgen has no frame skip: 1 agent step = 1 frame).
+    """
+
+    suite: Literal["procgen"] = "procgen"
+    distribution_mode: Literal["easy", "hard"] = Field("hard", description="Procgen difficulty (the paper: hard)")
+    num_levels: int = Field(500, ge=0, description="levels of the training split, from start_level; 0 = every level")
+    start_level: int = Field(0, ge=0, description="first level seed of the training split")
+    stack: int = Field(4, ge=1, description="frames of history per observation (the paper: 15)")
+
+    def for_game(self, game: str, split: Literal["train", "test"] = "train") -> ProcgenConfig:
+        """The full env config of ``game`` on ``split`` under this protocol."""
+        return ProcgenConfig(game=game, split=split, **self.model_dump())
+
+
+class ProcgenConfig(ProcgenProtocol):
+    """The Procgen protocol for one game and split: ``train`` plays the ``num_levels`` levels from
+    ``start_level``; ``test`` the full level distribution (``num_levels=0``), where the chance of
+    meeting a training level is ``num_levels / 2^31``."""
+
+    game: str = "coinrun"
+    split: Literal["train", "test"] = "train"
+    clip_rewards: bool = Field(False, description="learn from sign(r) (the paper learns from raw rewards)")
+
+
+def _env_suite(value: Any) -> str:
+    """The suite of an env config or its dict (no ``suite`` key: Atari)."""
+    return value.get("suite", "atari") if isinstance(value, dict) else getattr(value, "suite", "atari")
+
+
+EnvConfig = Annotated[
+    Annotated[AtariConfig, Tag("atari")] | Annotated[ProcgenConfig, Tag("procgen")],
+    Discriminator(_env_suite),
+]
+"""One task's env config of any suite, chosen by its ``suite`` key (absent: Atari)."""
 
 
 DISCOUNT = 0.997**4
@@ -240,7 +284,7 @@ class TrainConfig(LoopConfig):
     """Single-task online EfficientZero (``xfer train``). Steps are agent steps (1 step = 4 frames).
     The loop's settings are those of :class:`LoopConfig`."""
 
-    env: AtariConfig = AtariConfig()
+    env: EnvConfig = AtariConfig()
     net: NetConfig = NetConfig()
     mcts: MCTSConfig = MCTSConfig()
     replay: ReplayConfig = ReplayConfig()

@@ -68,12 +68,12 @@ def planned_train_steps(cfg: TrainConfig) -> int:
 
 
 def task_spec(cfg: TrainConfig) -> EnvSpec:
-    """The environment spec of the run's game (``cfg.env`` is the Atari protocol of one game).
+    """The environment spec of the run's game (``cfg.env``: one game of its suite, e.g. Atari or Procgen).
 
     Raises:
-        ValueError: an unknown game.
+        ValueError: an unknown game (the message lists the suite's games).
     """
-    return env_spec("atari", cfg.env, cfg.env.game)
+    return env_spec(cfg.env.suite, cfg.env, cfg.env.game)
 
 
 def model_meta(cfg: TrainConfig, counters: Counters) -> ckpt.ModelMeta:
@@ -298,7 +298,8 @@ class Trainer:
             return None
         path = self.out / "metrics" / "random.json"
         cfg = self.cfg
-        protocol = {"game": cfg.env.game, "episodes": cfg.eval_episodes, "max_steps": cfg.eval_max_steps}
+        protocol = {"game": cfg.env.game, "env": cfg.env.model_dump(mode="json"), "episodes": cfg.eval_episodes,
+                    "max_steps": cfg.eval_max_steps}
         if path.exists():
             saved = json.loads(path.read_text())
             if saved.get("protocol") == protocol:

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from xfer.config import AtariConfig
+from xfer.config import AtariConfig, ProcgenConfig
 from xfer.envs.atari import VectorAtari, atari_spec
+from xfer.envs.procgen import VectorProcgen, procgen_spec
 from xfer.envs.spec import EnvSpec, shared_spaces
 from xfer.envs.vector import VectorEnv
 
@@ -35,6 +36,7 @@ class Suite:
 
 SUITES: dict[str, Suite] = {
     "atari": Suite(atari_spec, AtariConfig, VectorAtari),
+    "procgen": Suite(procgen_spec, ProcgenConfig, VectorProcgen),
 }
 
 
