@@ -23,6 +23,7 @@ import difflib
 import io
 from typing import Any
 
+import cv2
 import numpy as np
 
 from xfer.config import ProcgenConfig, ProcgenProtocol
@@ -102,6 +103,18 @@ def procgen_spec(protocol: ProcgenProtocol, game: str) -> EnvSpec:
     )
 
 
+def hwc_to_chw(rgb: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Write frames ``[N, H, W, 3]`` uint8 into ``out`` ``[N, 3, H, W]`` (a view is fine) and return it.
+
+    OpenCV's channel split: about 10x faster than numpy's strided transpose at 64 envs
+    (``benchmarks/results/env.md``), which alone cost a quarter of a gym3 step.
+    """
+    n, h, w, c = rgb.shape
+    for i, plane in enumerate(cv2.split(np.ascontiguousarray(rgb).reshape(n * h, w, c))):
+        out[:, i] = plane.reshape(n, h, w)
+    return out
+
+
 def level_split(cfg: ProcgenConfig) -> tuple[int, int]:
     """``(num_levels, start_level)`` that Procgen gets for ``cfg.split`` (test: every level)."""
     return (cfg.num_levels, cfg.start_level) if cfg.split == "train" else (0, 0)
@@ -139,14 +152,18 @@ class VectorProcgen:
             from procgen import ProcgenGym3Env
 
         num_levels, start_level = level_split(self.cfg)
-        return ProcgenGym3Env(num=self.num_envs, env_name=self.cfg.game, distribution_mode=self.cfg.distribution_mode,
-                              num_levels=num_levels, start_level=start_level, rand_seed=seed)
+        env = ProcgenGym3Env(num=self.num_envs, env_name=self.cfg.game, distribution_mode=self.cfg.distribution_mode,
+                             num_levels=num_levels, start_level=start_level, rand_seed=seed)
+        # gym3's own switch (libenv.CEnv(reuse_arrays=...), which ProcgenGym3Env does not pass on):
+        # observe() returns its buffers instead of fresh copies; _observe copies what it keeps
+        env._reuse_arrays = True
+        return env
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """gym3's ``(reward [N], frames [N, 3, 64, 64] uint8, first [N] bool)`` of the current step."""
+        """``(reward [N] float32, frames [N, 64, 64, 3] uint8 (HWC), first [N] bool)`` of the current
+        step; the frames are gym3's buffer (valid until the next ``act``), reward and first are copies."""
         reward, obs, first = self._env.observe()
-        frames = np.ascontiguousarray(obs["rgb"].transpose(0, 3, 1, 2))
-        return np.asarray(reward, np.float32), frames, np.asarray(first, bool)
+        return np.array(reward, np.float32), obs["rgb"], np.array(first, bool)
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start ``num_envs`` new episodes (a new gym3 batch seeded ``seed``, default the constructor's).
@@ -157,8 +174,12 @@ class VectorProcgen:
         """
         self.close()
         self._env = self._make(self.seed if seed is None else seed)
-        _, frames, _ = self._observe()
-        self._frames = np.repeat(frames[:, None], self.stack, axis=1)  # [N, stack, 3, 64, 64]
+        _, rgb, _ = self._observe()
+        frames = hwc_to_chw(rgb, np.empty((self.num_envs, *self.frame_shape), np.uint8))
+        self._buffers = [np.empty((self.num_envs, self.stack, *self.frame_shape), np.uint8) for _ in range(2)]
+        self._flip = 0
+        self._frames = self._buffers[0]  # [N, stack, 3, 64, 64]
+        self._frames[:] = frames[:, None]
         self._return = np.zeros(self.num_envs, np.float64)
         self._length = np.zeros(self.num_envs, np.int64)
         return self._stacked(), {"frame": frames, "level_seed": self.level_seeds()}
@@ -184,23 +205,34 @@ class VectorProcgen:
             raise ValueError(f"expected actions of shape ({self.num_envs},), got {actions.shape}")
         if actions.min() < 0 or actions.max() >= NUM_ACTIONS:
             raise ValueError(f"Procgen actions are ids in [0, {NUM_ACTIONS}), got {actions}")
-        last = self._frames[:, -1].copy()
-        self._env.act(actions.astype(np.int32))
-        reward, frames, over = self._observe()
+        self._env.act(actions.astype(np.int32))  # gym3 steps in its own threads until observe()
+        # The history alternates between two buffers: the step writes the one it handed out two steps
+        # ago (a fresh 3 MB array per step cost more than the gym3 step itself in page faults at 64
+        # envs; benchmarks/results/env.md). ``obs`` and ``frame`` are views of that buffer, valid
+        # until the next-but-one step (VectorStep); ``final_frame`` is fresh. What needs no new frame
+        # is done while gym3 steps.
+        n = self.num_envs
+        old = self._frames
+        self._flip ^= 1
+        new = self._buffers[self._flip]
+        new[:, :-1] = old[:, 1:]
+        final_frame = np.zeros((n, *self.frame_shape), np.uint8)
+        reward, rgb, over = self._observe()
         self._return += reward
         self._length += 1
-        n = self.num_envs
         truncated = over & (self._length >= EPISODE_STEPS)
         terminated = over & ~truncated
-        final_frame = np.where(over[:, None, None, None], last, 0).astype(np.uint8)
         episode_return = np.where(over, self._return, np.nan)
         episode_length = np.where(over, self._length, -1)
-        self._frames = np.concatenate([self._frames[:, 1:], frames[:, None]], axis=1)
+        hwc_to_chw(rgb, new[:, -1])
+        frames = new[:, -1]
         if over.any():  # a new episode's history is its first frame
-            self._frames[over] = frames[over][:, None]
+            final_frame[over] = old[over, -1]
+            new[over] = new[over, -1][:, None]
             self._return[over], self._length[over] = 0.0, 0
-        return VectorStep(self._stacked(), reward, terminated, truncated, np.zeros(n, bool), frames, final_frame,
-                          episode_return, episode_length, np.zeros(n, np.int64))
+        self._frames = new
+        return VectorStep(new.reshape(n, *self.obs_shape), reward, terminated, truncated, np.zeros(n, bool), frames,
+                          final_frame, episode_return, episode_length, np.zeros(n, np.int64))
 
     def close(self) -> None:
         """Release the gym3 batch (a later :meth:`reset` starts a new one)."""

@@ -23,7 +23,9 @@ class VectorStep(NamedTuple):
     """
 
     obs: np.ndarray
-    """The agent's observation ``[N, *observation.shape]`` (pixels: uint8 ``[N, stack*C, H, W]``)."""
+    """The agent's observation ``[N, *observation.shape]`` (pixels: uint8 ``[N, stack*C, H, W]``). The
+    env may write into it (and into ``frame``) again two steps later (Procgen double-buffers its
+    history): copy what must outlive the next step. Every other field is a fresh array."""
     reward: np.ndarray
     """float32 ``[N]``, raw (unclipped) reward of this step."""
     terminated: np.ndarray
@@ -33,7 +35,8 @@ class VectorStep(NamedTuple):
     life_loss: np.ndarray
     """bool ``[N]``, a life was lost this step (learning-only terminal; Atari)."""
     frame: np.ndarray
-    """``[N, *frame_shape]``, newest frame of ``obs`` (pixels ``[N, C, H, W]`` uint8)."""
+    """``[N, *frame_shape]``, newest frame of ``obs`` (pixels ``[N, C, H, W]`` uint8); may be a view of
+    ``obs`` (then valid as long as it)."""
     final_frame: np.ndarray
     """``[N, *frame_shape]``, last frame of a finished episode; zeros where none finished."""
     episode_return: np.ndarray

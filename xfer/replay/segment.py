@@ -109,9 +109,10 @@ class SegmentBuilder:
         self.dists: list[np.ndarray] = []
 
     def start(self, obs_stack: np.ndarray, first_step: int) -> None:
-        """Begin a segment at stacked observation ``[stack*3, H, W]`` uint8."""
+        """Begin a segment at stacked observation ``[stack*3, H, W]`` uint8 (copied: an environment may
+        reuse its observation buffers, :class:`xfer.envs.vector.VectorStep`)."""
         self._reset_lists()
-        self.frames = list(obs_stack.reshape(self.stack, -1, *obs_stack.shape[1:]))
+        self.frames = list(obs_stack.reshape(self.stack, -1, *obs_stack.shape[1:]).copy())
         self.first_step = first_step
 
     def add(
@@ -141,7 +142,7 @@ class SegmentBuilder:
         self.cuts.append(cut or terminal)
         self.values.append(root_value)
         self.dists.append(visit_dist.astype(np.float32))
-        self.frames.append(next_frame)
+        self.frames.append(np.array(next_frame))  # a copy: environments may reuse their frame buffers
         if len(self.actions) < self.segment_length and not episode_over:
             return None
         seg = Segment(
