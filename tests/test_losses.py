@@ -12,8 +12,13 @@ from xfer.losses import (
     TorchTargets,
     UnrollOutputs,
     categorical_ce,
+    contrastive_term,
     efficientzero_terms,
+    loss_terms,
     negative_cosine,
+    pixel_errors,
+    reconstruction_term,
+    spr_term,
     total_loss,
 )
 from xfer.nets.efficientzero import build_network
@@ -82,3 +87,94 @@ def test_a_new_loss_term_is_summed_and_logged_under_its_name():
     assert learner.step_metric_names(2)[-3:] == ["loss_task0", "loss_task1", "loss_total"]
     metrics = learner.step(real_batch()).metrics
     assert set(metrics) == set(learner.step_metric_names(1)) and metrics["loss_latent_l2"] > 0
+
+
+# ---- self-supervised terms of seed 000 (issue 15) -------------------------------------------------
+
+
+def _ssl_outputs(proj_pred, target_proj, obs=None, reconstruction=None):
+    B, K = proj_pred.shape[:2]
+    out = UnrollOutputs(value_logits=torch.zeros(B, K + 1, 3), policy_logits=torch.zeros(B, K + 1, 2),
+                        value_prefix_logits=torch.zeros(B, K, 3), proj_pred=proj_pred, proj_target=target_proj,
+                        obs=obs, reconstruction=reconstruction, target_proj=target_proj)
+    tgt = TorchTargets(value_prefix=torch.zeros(B, K), value=torch.zeros(B, K + 1),
+                       policy=torch.full((B, K + 1, 2), 0.5), mask_value_prefix=torch.ones(B, K),
+                       mask_value=torch.ones(B, K + 1), mask_policy=torch.ones(B, K + 1),
+                       mask_obs=torch.ones(B, K + 1))
+    return out, tgt
+
+
+def test_reconstruction_is_the_pixel_mse_of_each_decoded_step_by_hand():
+    # one sample, K = 1, observations of two pixels: o_0 = (0, 255), o_1 = (255, 255)
+    obs = torch.tensor([[[[[0, 255]]], [[[255, 255]]]]], dtype=torch.uint8)  # [1, 2, 1, 1, 2]
+    rec = torch.tensor([[[[[0.5, 1.0]]], [[[1.0, 0.0]]]]])
+    out, tgt = _ssl_outputs(torch.ones(1, 1, 2), torch.ones(1, 1, 2), obs, rec)
+    # step 0: ((0.5 - 0)^2 + 0) / 2 = 0.125; step 1: (0 + 1) / 2 = 0.5
+    assert torch.allclose(reconstruction_term(out, tgt), torch.tensor([0.625]))
+    tgt.mask_obs = torch.tensor([[1.0, 0.0]])  # o_1 past the episode's end
+    assert torch.allclose(reconstruction_term(out, tgt), torch.tensor([0.125]))
+    # the paper's figures: |0.5*255 - 0| = 127.5, |0 - 255| = 255; mean (127.5 + 0 + 0 + 255) / 4
+    errors = pixel_errors(rec, obs)
+    assert errors == pytest.approx({"mean_pixel_error": 95.625, "max_pixel_error": 255.0})
+
+
+def test_spr_is_the_normalised_l2_to_the_target_projection_by_hand():
+    pred = torch.tensor([[[1.0, 0.0], [3.0, 0.0]]])  # [B=1, K=2, D=2]
+    target = torch.tensor([[[0.0, 2.0], [1.0, 0.0]]])
+    out, tgt = _ssl_outputs(pred, target)
+    # step 1: |(1,0) - (0,1)|^2 = 2; step 2: same direction, 0
+    assert torch.allclose(spr_term(out, tgt), torch.tensor([2.0]))
+
+
+def test_contrastive_picks_the_own_target_among_the_batch_by_hand():
+    # B = 2, K = 1, temperature 1; both predictions point at target 0
+    pred = torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]]])
+    target = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
+    out, tgt = _ssl_outputs(pred, target)
+    # cosine logits, row b = prediction b against targets: [[1, 0], [1, 0]]; columns (target b against
+    # predictions): [[1, 1], [0, 0]]
+    lse = math.log(math.e + 1)
+    ce = [lse - 1, lse - 0]  # -log softmax of the own target
+    p_row = [math.e / (math.e + 1), 1 / (math.e + 1)]
+    log_row = [1 - lse, 0 - lse]
+    log_col = [-math.log(2), -math.log(2)]  # both columns are uniform
+    kl = sum(p * (lr - lc) for p, lr, lc in zip(p_row, log_row, log_col))
+    no_kl = contrastive_term(1.0, 0.0)(out, tgt)
+    assert torch.allclose(no_kl, torch.tensor(ce), atol=1e-6)
+    assert torch.allclose(contrastive_term(1.0, 1.0)(out, tgt), torch.tensor([ce[0] + kl, ce[1] + kl]), atol=1e-6)
+    # a sharper temperature: the well-matched sample's loss goes to 0, the confused one's to 1/T
+    sharp = contrastive_term(0.1, 0.0)(out, tgt)
+    assert float(sharp[0]) < 1e-4 and float(sharp[1]) == pytest.approx(10.0, abs=1e-3)
+
+
+def test_the_active_terms_follow_the_weights():
+    assert [t.name for t in loss_terms(LossConfig())] == ["value", "value_prefix", "policy", "consistency"]
+    terms = loss_terms(LossConfig(reconstruction=1.0, contrastive=0.1, spr=10.0))
+    assert [(t.name, t.weight) for t in terms[4:]] == [("reconstruction", 1.0), ("contrastive", 0.1), ("spr", 10.0)]
+    assert [set(t.needs) for t in terms[4:]] == [{"reconstruction"}, {"target_projection"}, {"target_projection"}]
+
+
+def test_a_learner_with_every_self_supervised_term_trains_its_decoder_and_logs_each_term():
+    torch.manual_seed(0)
+    loss = LossConfig(reconstruction=1.0, contrastive=1.0, spr=10.0)
+    net = build_network(net_spec("tiny", decoder=True), *ATARI_INPUT, seed=0)
+    learner = Learner(net, OptimConfig(kind="adam", lr=1e-3, warmup_fraction=0.0), loss, 5, 10, augment=False)
+    before = {k: v.clone() for k, v in net.decoder.state_dict().items()}
+    batch = real_batch()
+    first = learner.step(batch).metrics
+    assert {"loss_reconstruction", "loss_contrastive", "loss_spr"} <= set(first)
+    assert all(math.isfinite(v) for v in first.values())
+    assert any(not torch.equal(before[k], v) for k, v in net.decoder.state_dict().items() if v.is_floating_point())
+    for _ in range(15):
+        last = learner.step(batch).metrics
+    assert last["loss_reconstruction"] < first["loss_reconstruction"]
+
+
+def test_a_reconstruction_loss_without_a_decoder_is_refused():
+    from pydantic import ValidationError
+
+    from xfer.config import TrainConfig
+
+    with pytest.raises(ValidationError, match="set net.decoder=true"):
+        TrainConfig(loss={"reconstruction": 1.0})
+    assert TrainConfig(loss={"reconstruction": 1.0}, net={"decoder": True}).net.spec().decoder

@@ -163,7 +163,7 @@ class ModelMeta(BaseModel):
     @field_validator("spec")
     @classmethod
     def _default_action_encoding(cls, v: dict) -> dict:
-        return {"action_encoding": "plane", "latent_scaling": "minmax", **v}
+        return {"action_encoding": "plane", "latent_scaling": "minmax", "decoder": False, **v}
 
     @field_validator("weights_sha256")
     @classmethod
@@ -182,7 +182,8 @@ class ModelMeta(BaseModel):
         support = spec["support_size"]
         if not isinstance(support, int) or isinstance(support, bool) or support < 1:
             raise ValueError(f"spec.support_size must be a positive int, got {support!r}")
-        preset = net_spec(self.size, support, spec["action_encoding"], spec["latent_scaling"]).to_dict()  # ValueError if unknown
+        preset = net_spec(self.size, support, spec["action_encoding"], spec["latent_scaling"],
+                          spec["decoder"]).to_dict()  # ValueError if unknown
         differ = sorted(k for k in preset if spec[k] != preset[k] or type(spec[k]) is not type(preset[k]))
         if differ:
             raise ValueError(f"spec does not match size {self.size!r} (differs in {differ})")

@@ -230,11 +230,14 @@ class NetConfig(_Frozen):
         "plane", description="how the dynamics network sees the action: one constant plane a/18 (EfficientZero, "
         "XTRA) or 18 one-hot planes (MuZero appendix F); see benchmarks/results/learning.md (sixth round)"
     )
+    decoder: bool = Field(False, description="build an observation decoder (needed by loss.reconstruction > 0; "
+                          "seed 000's MZ+Recon)")
 
     def spec(self, size: str | None = None) -> NetSpec:
         """The :class:`xfer.nets.NetSpec` this config describes, for ``size`` when given (the pipeline's
         distillation may pick a larger student than ``self.size``). Raises ``ValueError`` (unknown size)."""
-        return net_spec(size or self.size, self.support_size, self.action_encoding, self.latent_scaling)
+        return net_spec(size or self.size, self.support_size, self.action_encoding, self.latent_scaling,
+                        self.decoder)
 
 
 class OptimConfig(_Frozen):
@@ -251,13 +254,33 @@ class OptimConfig(_Frozen):
 
 
 class LossConfig(_Frozen):
-    """EfficientZero loss weights (reference.md section 2)."""
+    """Loss weights: EfficientZero's four (reference.md section 2) and the self-supervised terms of
+    seed 000 (sec 3; reference.md section 4), off at weight 0 (:func:`xfer.losses.loss_terms`)."""
 
     value_prefix: float = 1.0
     value: float = 0.25
     policy: float = 1.0
     consistency: float = 2.0
     hidden_grad_scale: float = 0.5
+    reconstruction: float = Field(0.0, ge=0.0, description="MZ+Recon: pixel MSE of the decoded unrolled latents "
+                                  "(needs net.decoder; the paper: 1.0)")
+    contrastive: float = Field(0.0, ge=0.0, description="MZ+Contr: action-conditioned temporal contrastive loss "
+                               "(the paper: 1.0 Procgen, 0.1 Meta-World)")
+    contrastive_temperature: float = Field(0.1, gt=0.0, description="softmax temperature of the cosine logits")
+    contrastive_kl: float = Field(1.0, ge=0.0, description="weight of the ReLIC KL regulariser inside the contrastive term")
+    spr: float = Field(0.0, ge=0.0, description="MZ+SPR: normalised L2 between predicted and target-network "
+                       "projections of future observations (the paper: 10.0 Procgen, 1.0 Meta-World)")
+
+
+def check_decoder(net: NetConfig, loss: LossConfig) -> None:
+    """A reconstruction loss needs the network's decoder.
+
+    Raises:
+        ValueError: ``loss.reconstruction > 0`` with ``net.decoder`` off (the message says what to set).
+    """
+    if loss.reconstruction > 0 and not net.decoder:
+        raise ValueError(f"loss.reconstruction = {loss.reconstruction} needs the observation decoder: "
+                         "set net.decoder=true (or loss.reconstruction=0)")
 
 
 class LoopConfig(_Frozen):
@@ -308,6 +331,7 @@ class TrainConfig(LoopConfig):
     def _check(self) -> TrainConfig:
         if self.start_transitions > self.replay.capacity:
             raise ValueError("start_transitions must not exceed replay.capacity")
+        check_decoder(self.net, self.loss)
         return self
 
     @property
@@ -525,6 +549,7 @@ class PipelineConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> PipelineConfig:
+        check_decoder(self.net, self.loss)
         if len(set(self.pretrain_games)) != len(self.pretrain_games):
             raise ValueError(f"pretrain_games has duplicates: {self.pretrain_games}")
         overlap = sorted(set(self.targets) & set(self.pretrain_games))

@@ -22,8 +22,8 @@ from xfer.losses import (
     LossTerm,
     TorchTargets,
     UnrollOutputs,
-    efficientzero_terms,
     loss_metric_names,
+    loss_terms,
     total_loss,
 )
 from xfer.nets.efficientzero import EfficientZeroNet
@@ -74,6 +74,8 @@ def unroll(
     value_prefix_horizon: int,
     hidden_grad_scale: float,
     do_augment: bool,
+    decode: bool = False,
+    target_net: EfficientZeroNet | None = None,
 ) -> UnrollOutputs:
     """Unroll the model ``K`` steps in training mode.
 
@@ -83,6 +85,10 @@ def unroll(
         value_prefix_horizon: the value-prefix LSTM state resets after every this many steps.
         hidden_grad_scale: gradient multiplier on each unrolled latent (0.5 in MuZero/EfficientZero).
         do_augment: apply random shift + intensity to the inputs.
+        decode: also decode every latent ``s_0..s_K`` (``UnrollOutputs.reconstruction``; the
+            network needs a decoder).
+        target_net: when given, also project ``o_{t+1}..o_{t+K}`` (the same augmented inputs) with it
+            (``UnrollOutputs.target_proj``, no gradient): SPR and the contrastive loss.
     """
     B, K1 = obs.shape[:2]
 
@@ -92,10 +98,13 @@ def unroll(
     latent = net.represent(inputs(obs[:, 0]))
     policy0, value0 = net.predict(latent)
     with torch.no_grad():
-        target_latent = net.represent(inputs(obs[:, 1:].flatten(0, 1)))
+        future = inputs(obs[:, 1:].flatten(0, 1))
+        target_latent = net.represent(future)
         proj_target = net.project(target_latent, with_predictor=False).view(B, K1 - 1, -1)
+        target_proj = (None if target_net is None else
+                       target_net.project(target_net.represent(future), with_predictor=False).view(B, K1 - 1, -1))
     state = net.initial_lstm_state(B, obs.device)
-    policies, values, prefixes, preds = [policy0], [value0], [], []
+    policies, values, prefixes, preds, latents = [policy0], [value0], [], [], [latent]
     for k in range(K1 - 1):
         latent, state, prefix_logits = net.dynamics(latent, state, actions[:, k])
         if latent.requires_grad:
@@ -105,14 +114,22 @@ def unroll(
         values.append(v)
         prefixes.append(prefix_logits)
         preds.append(net.project(latent, with_predictor=True))
+        latents.append(latent)
         if (k + 1) % value_prefix_horizon == 0:
             state = net.initial_lstm_state(B, obs.device)
+    reconstruction = None
+    if decode:
+        decoded = net.decode(torch.cat(latents))  # [(K+1) * B, ...], step-major
+        reconstruction = decoded.view(K1, B, *decoded.shape[1:]).transpose(0, 1)
     return UnrollOutputs(
         value_logits=torch.stack(values, 1),
         policy_logits=torch.stack(policies, 1),
         value_prefix_logits=torch.stack(prefixes, 1),
         proj_pred=torch.stack(preds, 1),
         proj_target=proj_target,
+        obs=obs,
+        reconstruction=reconstruction,
+        target_proj=target_proj,
     )
 
 
@@ -142,8 +159,9 @@ class Learner:
         net: the online :class:`EfficientZeroNet` (moved to ``device``).
         optim: optimiser settings; loss: loss weights; unroll/horizon from the replay config.
         total_steps: training steps planned (for the warm-up length).
-        terms: the loss terms (:class:`xfer.losses.LossTerm`); default EfficientZero's four with the
-            weights of ``loss``. Each is logged as ``loss_<name>`` (:attr:`metric_names`).
+        terms: the loss terms (:class:`xfer.losses.LossTerm`); default the active terms of ``loss``
+            (:func:`xfer.losses.loss_terms`: EfficientZero's four, plus reconstruction / contrastive /
+            SPR at weight > 0). Each is logged as ``loss_<name>`` (:attr:`metric_names`).
     """
 
     def __init__(
@@ -162,7 +180,8 @@ class Learner:
         self.target_net = copy.deepcopy(self.net).eval()
         self.optim_cfg = optim
         self.loss_cfg = loss
-        self.loss_terms = terms if terms is not None else efficientzero_terms(loss)
+        self.loss_terms = terms if terms is not None else loss_terms(loss)
+        self.needs = frozenset().union(*(t.needs for t in self.loss_terms))
         self.value_prefix_horizon = value_prefix_horizon
         self.total_steps = max(1, total_steps)
         self.augment = augment
@@ -208,7 +227,9 @@ class Learner:
         obs = torch.from_numpy(batch.obs).to(self.device)
         actions = torch.from_numpy(batch.actions).to(self.device)
         mask = torch.from_numpy(batch.action_mask).to(self.device)
-        out = unroll(self.net, obs, actions, self.value_prefix_horizon, self.loss_cfg.hidden_grad_scale, self.augment)
+        out = unroll(self.net, obs, actions, self.value_prefix_horizon, self.loss_cfg.hidden_grad_scale, self.augment,
+                     decode="reconstruction" in self.needs,
+                     target_net=self.target_net if "target_projection" in self.needs else None)
         out.policy_logits = masked_policy_logits(out.policy_logits, mask)
         tgt = batch_to_targets(batch, self.device)
         per_sample, parts = total_loss(out, tgt, self.loss_terms)

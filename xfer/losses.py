@@ -1,4 +1,5 @@
-"""EfficientZero loss as pure functions and named terms (XTRA appendix A, Eq. 3; Ye et al. 2021).
+"""EfficientZero loss and the self-supervised terms of seed 000 as pure functions and named terms
+(XTRA appendix A, Eq. 3; Ye et al. 2021; seed 000 sec 3).
 
 Each term (:class:`LossTerm`) is a name, a weight and a function of the unroll's outputs and targets;
 the learner sums its active terms (:func:`total_loss`) and logs each as ``loss_<name>``. Per sample: ``sum_k [ w_vp * CE(value_prefix) + w_v * CE(value) + w_p * CE(policy)
@@ -32,6 +33,14 @@ class UnrollOutputs:
     value_prefix_logits: torch.Tensor
     proj_pred: torch.Tensor
     proj_target: torch.Tensor
+    obs: torch.Tensor | None = None
+    """The unroll's observations ``[B, K+1, *obs_shape]`` as given (uint8 pixels or float32 states)."""
+    reconstruction: torch.Tensor | None = None
+    """Decoded latents ``s_0..s_K`` ``[B, K+1, *obs_shape]`` float32 (pixels in [0, 1]), when a term
+    needs ``"reconstruction"``."""
+    target_proj: torch.Tensor | None = None
+    """The target network's projection of ``o_{t+1}..o_{t+K}`` ``[B, K, D]`` (no gradient), when a
+    term needs ``"target_projection"``."""
 
 
 @dataclass
@@ -81,19 +90,80 @@ def consistency_term(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:
     return (negative_cosine(out.proj_pred, out.proj_target) * tgt.mask_obs[:, 1:]).sum(1)
 
 
+def observation_target(obs: torch.Tensor) -> torch.Tensor:
+    """What a decoder should output for ``obs``: uint8 pixels scaled to [0, 1], states as they are."""
+    return obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+
+
+def reconstruction_term(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:
+    """MZ+Recon (seed 000 sec 3): mean squared error between each decoded latent ``s_k`` (``k = 0..K``,
+    ``s_0`` from the representation, the rest from the dynamics) and the observation ``o_{t+k}``
+    (pixels scaled to [0, 1]), averaged over the observation's entries, summed over the unroll: ``[B]``."""
+    assert out.reconstruction is not None and out.obs is not None, "the unroll did not decode (needs)"
+    err = (out.reconstruction - observation_target(out.obs)).pow(2).flatten(2).mean(-1)
+    return (err * tgt.mask_obs).sum(1)
+
+
+def pixel_errors(reconstruction: torch.Tensor, obs: torch.Tensor) -> dict[str, float]:
+    """The paper's reconstruction figures: mean and max absolute error, in pixel values 0..255 for
+    pixels (``reconstruction`` in [0, 1], ``obs`` uint8), in state units otherwise."""
+    scale = 255.0 if obs.dtype == torch.uint8 else 1.0
+    err = (reconstruction.float() - observation_target(obs)).abs() * scale
+    return {"mean_pixel_error": float(err.mean()), "max_pixel_error": float(err.max())}
+
+
+def spr_term(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:
+    """MZ+SPR (seed 000 sec 3; Schwarzer et al. 2021): ``|| p/|p| - z/|z| ||^2`` between the online
+    projection + predictor of each unrolled latent (``proj_pred``) and the target network's projection
+    of the real observation (``target_proj``), summed over the ``K`` unrolled steps: ``[B]``
+    (``= 2 - 2 cos``; the target network is the periodically refreshed copy)."""
+    assert out.target_proj is not None, "the unroll has no target projections (needs)"
+    p = F.normalize(out.proj_pred, dim=-1, eps=1e-5)
+    z = F.normalize(out.target_proj.detach(), dim=-1, eps=1e-5)
+    return ((p - z).pow(2).sum(-1) * tgt.mask_obs[:, 1:]).sum(1)
+
+
+def contrastive_term(temperature: float, kl_weight: float) -> Callable[[UnrollOutputs, TorchTargets], torch.Tensor]:
+    """MZ+Contr (seed 000 sec 3): an action-conditioned temporal contrastive loss. At each unroll step
+    ``k``, the prediction of sample ``b`` (``proj_pred[b, k]``, from the actions taken) must pick the
+    target network's projection of its own real observation ``o_{t+k}`` among those of the batch
+    (in-batch negatives): cross-entropy over ``cos(p_b, z_c) / temperature``. The ReLIC regulariser
+    (Mitrovic et al. 2021) is read here as ``KL(softmax_c cos(p_b, z_c) || softmax_c cos(p_c, z_b))``,
+    the matching of ``b`` as seen from the predictions against the same from the targets (ReLIC takes
+    it across two augmentations of one input; the unroll has one), weighted by ``kl_weight``.
+    Summed over the ``K`` steps: ``[B]``.
+    """
+
+    def fn(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:
+        assert out.target_proj is not None, "the unroll has no target projections (needs)"
+        p = F.normalize(out.proj_pred, dim=-1, eps=1e-5).transpose(0, 1)  # [K, B, D]
+        z = F.normalize(out.target_proj.detach(), dim=-1, eps=1e-5).transpose(0, 1)
+        logits = p @ z.transpose(1, 2) / temperature  # [K, B, B]: row b = prediction b against every target
+        log_rows = F.log_softmax(logits, dim=-1)
+        log_cols = F.log_softmax(logits.transpose(1, 2), dim=-1)  # row b = target b against every prediction
+        ce = -torch.diagonal(log_rows, dim1=1, dim2=2)  # [K, B]
+        kl = (log_rows.exp() * (log_rows - log_cols)).sum(-1)  # [K, B]
+        return ((ce + kl_weight * kl).transpose(0, 1) * tgt.mask_obs[:, 1:]).sum(1)
+
+    return fn
+
+
 @dataclass(frozen=True)
 class LossTerm:
     """One term of the per-sample loss.
 
     ``name``: logged as ``loss_<name>`` (the metric columns come from the active terms);
     ``weight``: its factor in the sum; ``fn(out, tgt) -> [B]`` float32, the unweighted per-sample
-    term summed over the unroll. A new self-supervised loss (reconstruction, contrastive, SPR) is a
-    function and a term here.
+    term summed over the unroll; ``needs``: what the unroll must also compute for it
+    (``"reconstruction"``: decoded latents, the network needs a decoder; ``"target_projection"``: the
+    target network's projections). A new self-supervised loss is a function and a term here, made
+    active in :func:`loss_terms`.
     """
 
     name: str
     weight: float
     fn: Callable[[UnrollOutputs, TorchTargets], torch.Tensor]
+    needs: frozenset[str] = frozenset()
 
 
 def efficientzero_terms(weights: LossConfig) -> tuple[LossTerm, ...]:
@@ -102,6 +172,22 @@ def efficientzero_terms(weights: LossConfig) -> tuple[LossTerm, ...]:
             LossTerm("value_prefix", weights.value_prefix, value_prefix_term),
             LossTerm("policy", weights.policy, policy_term),
             LossTerm("consistency", weights.consistency, consistency_term))
+
+
+def loss_terms(weights: LossConfig) -> tuple[LossTerm, ...]:
+    """The active terms of the ``loss`` section: EfficientZero's four, then each self-supervised term
+    of seed 000 whose weight is above 0 (reconstruction, contrastive, SPR)."""
+    terms = list(efficientzero_terms(weights))
+    if weights.reconstruction > 0:
+        terms.append(LossTerm("reconstruction", weights.reconstruction, reconstruction_term,
+                              frozenset({"reconstruction"})))
+    if weights.contrastive > 0:
+        terms.append(LossTerm("contrastive", weights.contrastive,
+                              contrastive_term(weights.contrastive_temperature, weights.contrastive_kl),
+                              frozenset({"target_projection"})))
+    if weights.spr > 0:
+        terms.append(LossTerm("spr", weights.spr, spr_term, frozenset({"target_projection"})))
+    return tuple(terms)
 
 
 def total_loss(out: UnrollOutputs, tgt: TorchTargets,

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from xfer.nets.blocks import ResidualBlock, conv3x3, mlp, normalise_latent, zero_linear
+from xfer.nets.decoder import PixelDecoder, StateDecoder
 from xfer.nets.sizes import NetSpec
 from xfer.nets.support import logits_to_scalar
 
@@ -181,6 +182,11 @@ class EfficientZeroNet(nn.Module):
         flat = spec.channels * self.latent_hw * self.latent_hw
         self.projection = mlp([flat, spec.proj_hidden, spec.proj_hidden, spec.proj_out], final_bn=True)
         self.projection_head = mlp([spec.proj_out, spec.pred_hidden, spec.proj_out])
+        # the reconstruction loss's decoder (seed 000, MZ+Recon): latent -> the observation it encodes
+        self.decoder: nn.Module | None = None
+        if spec.decoder:
+            self.decoder = (PixelDecoder(spec, obs_shape[0], obs_shape[1]) if self.pixels
+                            else StateDecoder(spec, obs_shape[0]))
         self.compute_dtype = torch.float32
 
     def zero_init_heads(self) -> EfficientZeroNet:
@@ -246,6 +252,17 @@ class EfficientZeroNet(nn.Module):
         """SimSiam projection ``[B, C, 6, 6]`` -> ``[B, proj_out]`` (plus predictor head if asked)."""
         z = self.projection(latent.flatten(1))
         return self.projection_head(z) if with_predictor else z
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """The observation a latent encodes, from the decoder: ``[B, C, h, w]`` -> pixels
+        ``[B, obs_channels, S, S]`` in [0, 1] (the stacked frames scaled by 1/255) or a state ``[B, D]``.
+
+        Raises:
+            RuntimeError: the network was built without a decoder (``NetConfig.decoder``).
+        """
+        if self.decoder is None:
+            raise RuntimeError("this network has no decoder; build it with net.decoder=true")
+        return self.decoder(latent)
 
     def initial_lstm_state(self, batch: int, device: torch.device | None = None) -> LSTMState:
         """Zero LSTM state ``([1, B, H], [1, B, H])``."""

@@ -31,6 +31,8 @@ class NetSpec:
             step) to [0, 1] per sample (MuZero appendix G); ``"none"`` leaves it unscaled, as
             EfficientZero's Atari configuration does (``state_norm=False``). Not part of a size
             preset (``xfer.config.NetConfig.latent_scaling``).
+        decoder: also build an observation decoder (:mod:`xfer.nets.decoder`) for the reconstruction
+            loss (seed 000, "MZ+Recon"). Not part of a size preset (``xfer.config.NetConfig.decoder``).
     """
 
     stem_channels: int
@@ -48,6 +50,7 @@ class NetSpec:
     pred_hidden: int
     action_encoding: str = "plane"
     latent_scaling: str = "none"
+    decoder: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,9 +68,9 @@ LATENT_SCALINGS = ("minmax", "none")
 
 
 def net_spec(size: str, support_size: int | None = None, action_encoding: str = "plane",
-             latent_scaling: str = "none") -> NetSpec:
-    """Look up a size preset, with the value support, the dynamics' action encoding and the latent
-    scaling (see :class:`NetSpec`) set as given.
+             latent_scaling: str = "none", decoder: bool = False) -> NetSpec:
+    """Look up a size preset, with the value support, the dynamics' action encoding, the latent
+    scaling and the decoder (see :class:`NetSpec`) set as given.
 
     Raises:
         ValueError: an unknown size, action encoding or latent scaling (the message names the valid ones).
@@ -83,4 +86,5 @@ def net_spec(size: str, support_size: int | None = None, action_encoding: str = 
         spec["support_size"] = support_size
     spec["action_encoding"] = action_encoding
     spec["latent_scaling"] = latent_scaling
+    spec["decoder"] = decoder
     return NetSpec(**spec)
