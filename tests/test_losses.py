@@ -109,10 +109,10 @@ def test_reconstruction_is_the_pixel_mse_of_each_decoded_step_by_hand():
     obs = torch.tensor([[[[[0, 255]]], [[[255, 255]]]]], dtype=torch.uint8)  # [1, 2, 1, 1, 2]
     rec = torch.tensor([[[[[0.5, 1.0]]], [[[1.0, 0.0]]]]])
     out, tgt = _ssl_outputs(torch.ones(1, 1, 2), torch.ones(1, 1, 2), obs, rec)
-    # step 0: ((0.5 - 0)^2 + 0) / 2 = 0.125; step 1: (0 + 1) / 2 = 0.5
-    assert torch.allclose(reconstruction_term(out, tgt), torch.tensor([0.625]))
+    # squared errors: step 0 (0.25, 0): mean 0.125 + max 0.25; step 1 (0, 1): mean 0.5 + max 1
+    assert torch.allclose(reconstruction_term(out, tgt), torch.tensor([0.375 + 1.5]))
     tgt.mask_obs = torch.tensor([[1.0, 0.0]])  # o_1 past the episode's end
-    assert torch.allclose(reconstruction_term(out, tgt), torch.tensor([0.125]))
+    assert torch.allclose(reconstruction_term(out, tgt), torch.tensor([0.375]))
     # the paper's figures: |0.5*255 - 0| = 127.5, |0 - 255| = 255; mean (127.5 + 0 + 0 + 255) / 4
     errors = pixel_errors(rec, obs)
     assert errors == pytest.approx({"mean_pixel_error": 95.625, "max_pixel_error": 255.0})
@@ -145,6 +145,25 @@ def test_contrastive_picks_the_own_target_among_the_batch_by_hand():
     # a sharper temperature: the well-matched sample's loss goes to 0, the confused one's to 1/T
     sharp = contrastive_term(0.1, 0.0)(out, tgt)
     assert float(sharp[0]) < 1e-4 and float(sharp[1]) == pytest.approx(10.0, abs=1e-3)
+
+
+def test_contrastive_negatives_are_a_sampled_fraction_of_the_batch():
+    # B = 4, one negative (25%): each sample chooses between its own target and the drawn one
+    torch.manual_seed(3)
+    pred = torch.nn.functional.normalize(torch.randn(4, 1, 3), dim=-1)
+    target = torch.nn.functional.normalize(torch.randn(4, 1, 3), dim=-1)
+    out, tgt = _ssl_outputs(pred, target)
+    torch.manual_seed(7)
+    got = contrastive_term(1.0, 0.0, negatives=0.25)(out, tgt)
+    torch.manual_seed(7)
+    n = int(torch.randperm(4)[0])
+    cos = pred[:, 0] @ target[:, 0].T
+    want = [0.0 if b == n else float(torch.logsumexp(torch.stack([cos[b, b], cos[b, n]]), 0) - cos[b, b])
+            for b in range(4)]
+    assert torch.allclose(got, torch.tensor(want), atol=1e-5)
+    assert torch.isfinite(contrastive_term(1.0, 1.0, negatives=0.25)(out, tgt)).all()
+    with pytest.raises(ValueError, match="fraction"):
+        contrastive_term(1.0, 0.0, negatives=0.0)
 
 
 def test_the_active_terms_follow_the_weights():

@@ -262,12 +262,14 @@ class LossConfig(_Frozen):
     policy: float = 1.0
     consistency: float = 2.0
     hidden_grad_scale: float = 0.5
-    reconstruction: float = Field(0.0, ge=0.0, description="MZ+Recon: pixel MSE of the decoded unrolled latents "
-                                  "(needs net.decoder; the paper: 1.0)")
+    reconstruction: float = Field(0.0, ge=0.0, description="MZ+Recon: mean + max squared pixel error of the decoded "
+                                  "unrolled latents (needs net.decoder; the paper: 1.0)")
     contrastive: float = Field(0.0, ge=0.0, description="MZ+Contr: action-conditioned temporal contrastive loss "
                                "(the paper: 1.0 Procgen, 0.1 Meta-World)")
     contrastive_temperature: float = Field(0.1, gt=0.0, description="softmax temperature of the cosine logits")
     contrastive_kl: float = Field(1.0, ge=0.0, description="weight of the ReLIC KL regulariser inside the contrastive term")
+    contrastive_negatives: float = Field(0.1, gt=0.0, le=1.0, description="fraction of the batch drawn as the "
+                                         "contrastive term's negatives (the paper: 10%)")
     spr: float = Field(0.0, ge=0.0, description="MZ+SPR: normalised L2 between predicted and target-network "
                        "projections of future observations (the paper: 10.0 Procgen, 1.0 Meta-World)")
 

@@ -96,12 +96,14 @@ def observation_target(obs: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction_term(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:
-    """MZ+Recon (seed 000 sec 3): mean squared error between each decoded latent ``s_k`` (``k = 0..K``,
-    ``s_0`` from the representation, the rest from the dynamics) and the observation ``o_{t+k}``
-    (pixels scaled to [0, 1]), averaged over the observation's entries, summed over the unroll: ``[B]``."""
+    """MZ+Recon (seed 000 appendix A.3): for each decoded latent ``s_k`` (``k = 0..K``, ``s_0`` from the
+    representation, the rest from the dynamics) against the observation ``o_{t+k}`` (pixels scaled to
+    [0, 1]), the mean squared error over the observation's entries plus the largest squared error
+    (the paper's max term, which keeps the hardest pixels from being neglected), summed over the
+    unroll: ``[B]``."""
     assert out.reconstruction is not None and out.obs is not None, "the unroll did not decode (needs)"
-    err = (out.reconstruction - observation_target(out.obs)).pow(2).flatten(2).mean(-1)
-    return (err * tgt.mask_obs).sum(1)
+    sq = (out.reconstruction - observation_target(out.obs)).pow(2).flatten(2)  # [B, K+1, entries]
+    return ((sq.mean(-1) + sq.amax(-1)) * tgt.mask_obs).sum(1)
 
 
 def pixel_errors(reconstruction: torch.Tensor, obs: torch.Tensor) -> dict[str, float]:
@@ -123,24 +125,41 @@ def spr_term(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:
     return ((p - z).pow(2).sum(-1) * tgt.mask_obs[:, 1:]).sum(1)
 
 
-def contrastive_term(temperature: float, kl_weight: float) -> Callable[[UnrollOutputs, TorchTargets], torch.Tensor]:
-    """MZ+Contr (seed 000 sec 3): an action-conditioned temporal contrastive loss. At each unroll step
-    ``k``, the prediction of sample ``b`` (``proj_pred[b, k]``, from the actions taken) must pick the
-    target network's projection of its own real observation ``o_{t+k}`` among those of the batch
-    (in-batch negatives): cross-entropy over ``cos(p_b, z_c) / temperature``. The ReLIC regulariser
-    (Mitrovic et al. 2021) is read here as ``KL(softmax_c cos(p_b, z_c) || softmax_c cos(p_c, z_b))``,
-    the matching of ``b`` as seen from the predictions against the same from the targets (ReLIC takes
-    it across two augmentations of one input; the unroll has one), weighted by ``kl_weight``.
-    Summed over the ``K`` steps: ``[B]``.
+def contrastive_term(temperature: float, kl_weight: float,
+                     negatives: float = 1.0) -> Callable[[UnrollOutputs, TorchTargets], torch.Tensor]:
+    """MZ+Contr (seed 000 appendix A.4): an action-conditioned temporal contrastive loss. At each unroll
+    step ``k``, the prediction of sample ``b`` (``proj_pred[b, k]``, from the actions taken) must pick
+    the target network's projection of its own real observation ``o_{t+k}`` among negatives from the
+    batch: cross-entropy over ``cos(p_b, z_c) / temperature``. The negatives are a random
+    ``negatives`` fraction of the batch (the paper: 10%; drawn from torch's generator once per call,
+    at least one sample; 1.0 takes every other sample without drawing). The ReLIC regulariser
+    (Mitrovic et al. 2021) is read here as ``KL(softmax_c cos(p_b, z_c) || softmax_c cos(p_c, z_b))``
+    over the same candidates, the matching of ``b`` as seen from the predictions against the same
+    from the targets (ReLIC takes it across two augmentations of one input; the unroll has one),
+    weighted by ``kl_weight``. Summed over the ``K`` steps: ``[B]``.
+
+    Departures from the paper, documented: the vectors are the SimSiam projection (+ predictor for
+    ``p``) rather than its conv + linear critic, and the target encodes the stacked history, not 15
+    copies of the current frame.
     """
+    if not 0.0 < negatives <= 1.0:
+        raise ValueError(f"negatives is a fraction of the batch in (0, 1], got {negatives}")
 
     def fn(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:
         assert out.target_proj is not None, "the unroll has no target projections (needs)"
         p = F.normalize(out.proj_pred, dim=-1, eps=1e-5).transpose(0, 1)  # [K, B, D]
         z = F.normalize(out.target_proj.detach(), dim=-1, eps=1e-5).transpose(0, 1)
         logits = p @ z.transpose(1, 2) / temperature  # [K, B, B]: row b = prediction b against every target
+        B = logits.shape[-1]
+        cols = logits.transpose(1, 2)  # row b = target b against every prediction
+        if negatives < 1.0:  # candidates of b: itself and the sampled negatives (in both directions)
+            chosen = torch.zeros(B, dtype=torch.bool, device=logits.device)
+            chosen[torch.randperm(B, device=logits.device)[:max(1, round(negatives * B))]] = True
+            keep = chosen[None, :] | torch.eye(B, dtype=torch.bool, device=logits.device)
+            # a large finite negative, not -inf: excluded pairs get probability 0 and finite log terms
+            logits, cols = logits.masked_fill(~keep, -1e9), cols.masked_fill(~keep, -1e9)
         log_rows = F.log_softmax(logits, dim=-1)
-        log_cols = F.log_softmax(logits.transpose(1, 2), dim=-1)  # row b = target b against every prediction
+        log_cols = F.log_softmax(cols, dim=-1)
         ce = -torch.diagonal(log_rows, dim1=1, dim2=2)  # [K, B]
         kl = (log_rows.exp() * (log_rows - log_cols)).sum(-1)  # [K, B]
         return ((ce + kl_weight * kl).transpose(0, 1) * tgt.mask_obs[:, 1:]).sum(1)
@@ -183,7 +202,8 @@ def loss_terms(weights: LossConfig) -> tuple[LossTerm, ...]:
                               frozenset({"reconstruction"})))
     if weights.contrastive > 0:
         terms.append(LossTerm("contrastive", weights.contrastive,
-                              contrastive_term(weights.contrastive_temperature, weights.contrastive_kl),
+                              contrastive_term(weights.contrastive_temperature, weights.contrastive_kl,
+                                               weights.contrastive_negatives),
                               frozenset({"target_projection"})))
     if weights.spr > 0:
         terms.append(LossTerm("spr", weights.spr, spr_term, frozenset({"target_projection"})))
