@@ -1,4 +1,4 @@
-"""Single-task online EfficientZero on a real Atari game (``xfer train``).
+"""Single-task online EfficientZero on a real game of any suite: Atari or Procgen (``xfer train``).
 
 The loop interleaves vectorised self-play (one batched search per agent step) with training steps
 at ``train_ratio`` per agent step once ``start_transitions`` were collected; reanalyse refreshes
