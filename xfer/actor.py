@@ -10,11 +10,10 @@ record raw episode scores.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from xfer.config import SearchConfig
+from xfer.config import EnvConfig, SearchConfig
 from xfer.envs.suites import make_vector_env
 from xfer.inference import PolicyOutput, search_policy
 from xfer.mcts import select_action
@@ -53,13 +52,14 @@ class SelfPlay:
     """Collects experience with N environments, one search over N roots per agent step.
 
     Args:
-        env_cfg: one task's env config of any suite (:class:`~xfer.config.AtariConfig`); num_envs: parallel environments; seed: env ``i`` gets ``seed+i``.
+        env_cfg: one task's env config of any suite (:data:`~xfer.config.EnvConfig`); num_envs: parallel
+            environments; seed: env ``i`` gets ``seed+i`` (Procgen: the batch's seed).
         segment_length: agent steps per stored segment.
         reward: the reward stored for learning (:mod:`xfer.rewards`); default the protocol's
             (``sign(r)`` with ``env_cfg.clip_rewards``). Raw rewards are stored beside it.
     """
 
-    def __init__(self, env_cfg: Any, num_envs: int, seed: int, segment_length: int,
+    def __init__(self, env_cfg: EnvConfig, num_envs: int, seed: int, segment_length: int,
                  reward: RewardHook | None = None) -> None:
         self.env_cfg = env_cfg
         self.reward = reward or protocol_reward(env_cfg.clip_rewards)
@@ -131,7 +131,7 @@ class SelfPlay:
 
 def evaluate(
     net: EfficientZeroNet,
-    env_cfg: Any,
+    env_cfg: EnvConfig,
     mcts: SearchConfig,
     episodes: int,
     max_steps: int,
@@ -166,7 +166,7 @@ def evaluate(
     return scores
 
 
-def evaluate_random(env_cfg: Any, episodes: int, max_steps: int, seed: int) -> np.ndarray:
+def evaluate_random(env_cfg: EnvConfig, episodes: int, max_steps: int, seed: int) -> np.ndarray:
     """Play ``episodes`` episodes with uniformly random legal actions; returns raw scores ``[episodes]``.
 
     Same protocol as :func:`evaluate` (one env per episode, at most ``max_steps`` agent steps, the

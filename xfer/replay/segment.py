@@ -100,7 +100,8 @@ class SegmentBuilder:
         self._reset_lists()
 
     def _reset_lists(self) -> None:
-        self.frames: list[np.ndarray] = []
+        self.frames = np.empty((0, 0, 0, 0), np.uint8)  # [segment_length + stack, C, H, W] once started
+        self.num_frames = 0
         self.actions: list[int] = []
         self.rewards: list[float] = []
         self.raw: list[float] = []
@@ -109,10 +110,14 @@ class SegmentBuilder:
         self.dists: list[np.ndarray] = []
 
     def start(self, obs_stack: np.ndarray, first_step: int) -> None:
-        """Begin a segment at stacked observation ``[stack*3, H, W]`` uint8 (copied: an environment may
-        reuse its observation buffers, :class:`xfer.envs.vector.VectorStep`)."""
+        """Begin a segment at stacked observation ``[stack*3, H, W]`` uint8. Every frame is copied once,
+        into this segment's own buffer (an environment may reuse its observation buffers,
+        :class:`xfer.envs.vector.VectorStep`)."""
         self._reset_lists()
-        self.frames = list(obs_stack.reshape(self.stack, -1, *obs_stack.shape[1:]).copy())
+        history = obs_stack.reshape(self.stack, -1, *obs_stack.shape[1:])
+        self.frames = np.empty((self.segment_length + self.stack, *history.shape[1:]), np.uint8)
+        self.frames[:self.stack] = history
+        self.num_frames = self.stack
         self.first_step = first_step
 
     def add(
@@ -142,11 +147,13 @@ class SegmentBuilder:
         self.cuts.append(cut or terminal)
         self.values.append(root_value)
         self.dists.append(visit_dist.astype(np.float32))
-        self.frames.append(np.array(next_frame))  # a copy: environments may reuse their frame buffers
+        self.frames[self.num_frames] = next_frame
+        self.num_frames += 1
         if len(self.actions) < self.segment_length and not episode_over:
             return None
         seg = Segment(
-            frames=np.stack(self.frames),
+            # a full segment keeps its buffer; a shorter one (the episode ended) a copy of what it used
+            frames=self.frames if self.num_frames == len(self.frames) else self.frames[:self.num_frames].copy(),
             actions=np.asarray(self.actions, dtype=np.int64),
             rewards=np.asarray(self.rewards, dtype=np.float32),
             raw_rewards=np.asarray(self.raw, dtype=np.float32),
