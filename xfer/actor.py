@@ -1,10 +1,9 @@
 """Self-play and evaluation over any suite's vectorised environments (:mod:`xfer.envs.vector`).
 
-Self-play acts by sampling from root visit counts with the EfficientZero temperature schedule
-(1.0, 0.5 after 50% of training, 0.25 after 75%) and Dirichlet root noise; evaluation acts by
-argmax of visit counts without noise (reference.md section 1). With ``mcts.policy_target =
-completed_q`` both act on the completed-Q improved policy instead (:func:`acting_scores`). Both
-record raw episode scores.
+How an agent picks its actions (search, the planning ablations' fallbacks, or the Q-learning
+baseline's epsilon-greedy) is :func:`xfer.acting.act`: self-play explores (EfficientZero's
+temperature schedule, 1.0, 0.5 after 50% of training, 0.25 after 75%, and Dirichlet root noise),
+evaluation does not (reference.md section 1). Both record raw episode scores.
 """
 
 from __future__ import annotations
@@ -13,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xfer.config import EnvConfig, SearchConfig
+from xfer.acting import Acting, QActing, act
+from xfer.config import EnvConfig
 from xfer.envs.suites import make_vector_env
-from xfer.inference import PolicyOutput, search_policy
-from xfer.mcts import select_action
+from xfer.inference import search_policy
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.replay.segment import Segment, SegmentBuilder
 from xfer.rewards import RewardHook, StepRewards, protocol_reward
@@ -29,14 +28,6 @@ def temperature_at(progress: float) -> float:
     if progress < 0.75:
         return 0.5
     return 0.25
-
-
-def acting_scores(out: PolicyOutput, mcts: SearchConfig) -> np.ndarray:
-    """What an agent acts on after a search, ``[B, A]``: the root visit counts (EfficientZero), or with
-    ``mcts.policy_target = "completed_q"`` the completed-Q improved policy. With few simulations the
-    visits follow the prior, so acting on them ignores what the search learned about Q (Danihelka et
-    al. 2022 act on the improved policy too); acting on it keeps behaviour and policy target the same."""
-    return out.policy if mcts.policy_target == "completed_q" else out.visit_counts
 
 
 @dataclass
@@ -76,26 +67,27 @@ class SelfPlay:
     def step(
         self,
         net: EfficientZeroNet,
-        mcts: SearchConfig,
+        acting: Acting,
         temperature: float,
         rng: np.random.Generator,
         device: str = "cpu",
         act_uniform: bool = False,
     ) -> StepOutcome:
-        """Act once in every env; returns finished segments and episodes.
+        """Act once in every env (:func:`xfer.acting.act`, exploring); returns finished segments and episodes.
 
         ``act_uniform`` acts uniformly at random over legal actions while still recording the
-        search statistics (the cheap behaviour policy of ``collect``).
+        search statistics (the cheap behaviour policy of ``collect``; search acting only).
         """
-        out = search_policy(net, self.obs, self.mask, mcts, rng, add_noise=True, use_search=mcts.search_for_acting,
-                            device=device)
         if act_uniform:
+            if isinstance(acting, QActing):
+                raise ValueError("act_uniform records search statistics: it needs a SearchConfig, not QActing")
+            out = search_policy(net, self.obs, self.mask, acting, rng, add_noise=True,
+                                use_search=acting.search_for_acting, device=device)
             legal = np.flatnonzero(self.envs.action_mask)
             actions = rng.choice(legal, size=len(self.obs))
-        elif mcts.search_for_acting:
-            actions = select_action(acting_scores(out, mcts), temperature, rng, deterministic=False)
         else:
-            actions = np.array([rng.choice(len(p), p=p) for p in out.policy])
+            actions, out = act(net, self.obs, self.mask, acting, rng, explore=True, temperature=temperature,
+                               device=device)
         res = self.envs.step(actions)
         learn_rewards = self.reward(StepRewards(raw=np.asarray(res.reward, np.float32), obs=self.obs,
                                                 next_obs=res.obs, actions=np.asarray(actions, np.int64)))
@@ -132,18 +124,19 @@ class SelfPlay:
 def evaluate(
     net: EfficientZeroNet,
     env_cfg: EnvConfig,
-    mcts: SearchConfig,
+    acting: Acting,
     episodes: int,
     max_steps: int,
     seed: int,
     device: str = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
-    """Play ``episodes`` episodes greedily (argmax of :func:`acting_scores`, no noise); returns raw
+    """Play ``episodes`` episodes without exploration (:func:`xfer.acting.act`: argmax of
+    :func:`~xfer.acting.acting_scores`, no noise; Q-learning: the epsilon it was given); returns raw
     scores ``[episodes]``.
 
     Episodes run in parallel, one env each, and stop at ``max_steps`` agent steps (the score so
-    far counts). ``mcts.search_at_eval = False`` acts on the network prior instead.
+    far counts). ``acting.search_at_eval = False`` acts on what ``without_search`` gives instead.
     """
     rng = np.random.default_rng(seed)
     scores = np.zeros(episodes, dtype=np.float64)
@@ -152,11 +145,7 @@ def evaluate(
         mask = np.broadcast_to(envs.action_mask, (episodes, len(envs.action_mask))).copy()
         running = np.ones(episodes, dtype=bool)
         for _ in range(max_steps):
-            out = search_policy(net, obs, mask, mcts, rng, add_noise=False, use_search=mcts.search_at_eval, device=device)
-            if mcts.search_at_eval:
-                actions = select_action(acting_scores(out, mcts), 1.0, rng, deterministic=True)
-            else:
-                actions = np.argmax(out.policy, axis=1)
+            actions, _ = act(net, obs, mask, acting, rng, explore=False, device=device)
             res = envs.step(actions)
             scores += np.where(running, res.reward, 0.0)
             running &= ~(res.terminated | res.truncated)

@@ -150,6 +150,11 @@ class MCTSConfig(_Frozen):
     search_for_targets: bool = True
     search_for_acting: bool = True
     search_at_eval: bool = True
+    without_search: Literal["prior", "one_step"] = Field(
+        "prior", description="what a use with search turned off (search_for_* / search_at_eval false) does instead: "
+        "prior: the network's policy head; one_step: a one-step look-ahead (the search cut at depth 1, every "
+        "legal action expanded once), Hamrick et al.'s model-free end of the planning ablations",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -285,6 +290,27 @@ def check_decoder(net: NetConfig, loss: LossConfig) -> None:
                          "set net.decoder=true (or loss.reconstruction=0)")
 
 
+class AgentConfig(_Frozen):
+    """Which agent learns and acts: MuZero/EfficientZero (search), or the controlled Q-learning
+    baseline of seed 000 appendix A.2 (:mod:`xfer.qlearning`): the same network and replay, acting
+    epsilon-greedy on one-step ``Q(s, a) = r_hat + gamma V(g(s, a))``, value targets from Eq. 2
+    (``replay.td_steps = n``: the value of the state after ``(s_t, a_t)`` sums ``n - 1`` rewards and
+    bootstraps on ``max_a Q_xi(s_{t+n}, a)`` of the target network), no policy loss. QL unrolls
+    ``replay.unroll_steps = 1``, QL+Model 5. The epsilon schedule is not in the paper: a linear
+    decay over the first ``epsilon_decay`` of the agent steps (DQN's)."""
+
+    kind: Literal["muzero", "ql"] = "muzero"
+    epsilon_start: float = Field(1.0, ge=0.0, le=1.0, description="ql: exploration at agent step 0")
+    epsilon_end: float = Field(0.01, ge=0.0, le=1.0, description="ql: exploration after the decay")
+    epsilon_decay: float = Field(0.1, gt=0.0, le=1.0, description="ql: fraction of env_steps of the linear decay")
+    eval_epsilon: float = Field(0.0, ge=0.0, le=1.0, description="ql: exploration during evaluation")
+
+    def epsilon_at(self, progress: float) -> float:
+        """Self-play epsilon at training progress in [0, 1] (linear, then flat)."""
+        f = min(1.0, max(0.0, progress) / self.epsilon_decay)
+        return self.epsilon_start + f * (self.epsilon_end - self.epsilon_start)
+
+
 class LoopConfig(_Frozen):
     """The online loop: how many environments act, when and how often it learns, refreshes its
     networks, evaluates and checkpoints. Units: agent steps (1 agent step = 4 frames) unless named
@@ -310,6 +336,7 @@ class TrainConfig(LoopConfig):
     The loop's settings are those of :class:`LoopConfig`."""
 
     env: EnvConfig = AtariConfig()
+    agent: AgentConfig = AgentConfig()
     net: NetConfig = NetConfig()
     mcts: MCTSConfig = MCTSConfig()
     replay: ReplayConfig = ReplayConfig()
@@ -334,6 +361,11 @@ class TrainConfig(LoopConfig):
         if self.start_transitions > self.replay.capacity:
             raise ValueError("start_transitions must not exceed replay.capacity")
         check_decoder(self.net, self.loss)
+        if self.agent.kind == "ql":
+            if self.loss.policy != 0.0:
+                raise ValueError("agent.kind ql learns no policy: set loss.policy: 0 (the ql presets do)")
+            if self.replay.td_steps < 2:
+                raise ValueError("agent.kind ql needs replay.td_steps >= 2 (n-step Q targets, Eq. 1 of seed 000 A.2)")
         return self
 
     @property

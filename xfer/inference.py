@@ -119,9 +119,12 @@ def search_policy(
         obs: ``[B, *observation.shape]``: uint8 stacked frames ``[B, C, H, W]`` or float32 state vectors ``[B, D]``.
         action_mask: ``[B, A]`` bool legal actions.
         add_noise: Dirichlet noise at the roots (self-play), off for evaluation/reanalyse.
-        use_search: False gives the network prior (planning ablations: no search).
+        use_search: False gives what ``cfg.without_search`` names (planning ablations: no search):
+            the network prior, or a one-step look-ahead (the search cut at ``max_depth = 1``).
         chunk: roots per search call (bounds memory of the node buffers).
     """
+    if not use_search and cfg.without_search == "one_step":
+        cfg, use_search = cfg.model_copy(update={"max_depth": 1}), True
     net.eval()
     parts = []
     for s in range(0, len(obs), chunk):
@@ -150,7 +153,8 @@ def reanalyse_policy_fn(
     """The policy function of reanalyse (MuZero Reanalyse; EfficientZero's reanalyse worker).
 
     Returns ``fn(obs [M, C, H, W] uint8, mask [M, A] bool) -> policy targets [M, A] float32`` that
-    searches with ``target_net`` (``replay.reanalyse_network == "target"``, EfficientZero) or
+    searches (or, with ``search.search_for_targets`` false, does what ``search.without_search``
+    names: the planning ablations' one-step look-ahead targets) with ``target_net`` (``replay.reanalyse_network == "target"``, EfficientZero) or
     ``latest_net`` (``"latest"``), with Dirichlet root noise when ``replay.reanalyse_noise``
     (EfficientZero re-searches with noise on). Draws noise and tie-breaks from ``rng``.
     """
@@ -158,6 +162,6 @@ def reanalyse_policy_fn(
     def fn(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         net = target_net if replay.reanalyse_network == "target" else latest_net
         return search_policy(net, obs, mask, search, rng, add_noise=replay.reanalyse_noise,
-                             use_search=True, device=device).policy
+                             use_search=search.search_for_targets, device=device).policy
 
     return fn

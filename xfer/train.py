@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from xfer import checkpoint as ckpt
 from xfer import training_state
+from xfer.acting import Acting, QActing
 from xfer.actor import SelfPlay, evaluate_random, temperature_at
 from xfer.agent import build_agent, build_model
 from xfer.agent import model_meta as agent_model_meta
@@ -39,6 +40,7 @@ from xfer.learner import Learner, StepResult
 from xfer.loop import GradientStep, equal_weights, run_steps
 from xfer.metrics import TsvLog, plot_curves
 from xfer.parallel_eval import EvalJob, run_evaluations
+from xfer.qlearning import one_step_q_values
 from xfer.replay.buffer import PrioritizedReplay
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
 from xfer.resume import discard_stale_state, load_state, save_state
@@ -156,6 +158,7 @@ class Trainer:
                  final_eval: bool = True, random_baseline: bool = True, tasks: StepTasks | None = None,
                  resume_key: str | None = None) -> None:
         spec = task_spec(cfg)  # an unknown game fails before any heavy work
+        self.legal = spec.action_mask()
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
         self.cfg = cfg
@@ -247,13 +250,38 @@ class Trainer:
                 return torch.cat([L.target_net.initial_inference(o[i:i + 512]).value
                                   for i in range(0, len(o), 512)]).cpu().numpy()
 
-        policy_fn = reanalyse_policy_fn(L.target_net, self.actor_net, cfg.replay, cfg.search, rng, cfg.device)
+        td_steps, bootstrap = cfg.replay.td_steps, network_bootstrap(value_fn)
+        policy_fn, fraction = None, cfg.replay.reanalyse_fraction
+        if cfg.agent.kind == "ql":  # seed 000 A.2, Eq. 2: n - 1 rewards, then max_a Q_xi(s_{t+n}, a)
+            td_steps, bootstrap = td_steps - 1, network_bootstrap(self._q_bootstrap)
+        elif cfg.mcts.search_for_targets or cfg.mcts.without_search == "one_step":
+            policy_fn = reanalyse_policy_fn(L.target_net, self.actor_net, cfg.replay, cfg.search, rng, cfg.device)
+            # the ablations' one-step look-ahead targets replace every stored (searched) policy
+            fraction = fraction if cfg.mcts.search_for_targets else 1.0
         return [build_batch(
-            index, cfg.replay.unroll_steps, cfg.replay.td_steps, cfg.replay.off_policy_age_scale,
-            self.replay.total_added, cfg.discount, cfg.value_prefix_horizon,
-            cfg.replay.reanalyse_fraction, network_bootstrap(value_fn),
-            policy_fn if cfg.mcts.search_for_targets else None, rng,
+            index, cfg.replay.unroll_steps, td_steps, cfg.replay.off_policy_age_scale,
+            self.replay.total_added, cfg.discount, cfg.value_prefix_horizon, fraction, bootstrap, policy_fn, rng,
         )]
+
+    def _q_bootstrap(self, obs: np.ndarray) -> np.ndarray:
+        """``max_a Q_xi(s, a)`` over the task's legal actions ``[M]`` from the target network (Eq. 1's
+        bootstrap; ``obs`` ``[M, *observation]``)."""
+        cfg, net = self.cfg, self.learner.target_net
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(obs), 256):
+                latent = net.initial_inference(torch.from_numpy(obs[i:i + 256]).to(cfg.device)).latent
+                out.append(one_step_q_values(net, latent, cfg.discount).float().cpu().numpy())
+        q = np.concatenate(out)
+        return np.where(self.legal, q, -np.inf).max(axis=1).astype(np.float32)
+
+    def acting(self, progress: float, explore: bool = True) -> Acting:
+        """How the run acts at training ``progress`` in [0, 1]: its search settings, or for
+        ``agent.kind = ql`` epsilon-greedy on Q (``agent.epsilon_at(progress)``; evaluation: ``eval_epsilon``)."""
+        cfg = self.cfg
+        if cfg.agent.kind == "ql":
+            return QActing(cfg.agent.epsilon_at(progress) if explore else cfg.agent.eval_epsilon, cfg.discount)
+        return cfg.search
 
     def _learn(self, learner: Learner, batches: list[Batch], rng: np.random.Generator) -> StepResult:
         """The learn part: the replay batch alone, or with what :attr:`tasks` adds."""
@@ -275,7 +303,7 @@ class Trainer:
         # `self_play_refresh` schedule (how often a run evaluates would change what it trains on).
         self.eval_net.load_state_dict(self.learner.net.state_dict())
         # one thread, in this process: scores independent of the host's core count
-        scores = run_evaluations([EvalJob("eval", self.eval_net, cfg.env, cfg.search, cfg.eval_episodes,
+        scores = run_evaluations([EvalJob("eval", self.eval_net, cfg.env, self.acting(1.0, explore=False), cfg.eval_episodes,
                                           cfg.eval_max_steps, cfg.seed + 10_000 + self.counters.env_steps)],
                                  device=cfg.device, workers=1)["eval"]
         c = self.counters
@@ -363,7 +391,8 @@ class Trainer:
         try:
             while c.env_steps < cfg.env_steps:
                 temp = temperature_at(c.env_steps / cfg.env_steps)
-                outcome = selfplay.step(self.actor_net, cfg.search, temp, self.rng, cfg.device)
+                outcome = selfplay.step(self.actor_net, self.acting(c.env_steps / cfg.env_steps), temp, self.rng,
+                                        cfg.device)
                 for seg in outcome.segments:
                     self.replay.add(seg)
                 c.env_steps += cfg.num_envs

@@ -35,9 +35,21 @@ import torch
 HERE = Path(__file__).resolve().parent
 
 
+def _cpu_flags() -> str:
+    """SHA-256 (12 hex digits) of the CPU's model name and feature flags (``/proc/cpuinfo``): two hosts
+    with the same torch capability level can still take different kernels (AMX, VNNI, ...)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    keep = sorted({line for line in lines if line.startswith(("model name", "flags"))})
+    return hashlib.sha256("\n".join(keep).encode()).hexdigest()[:12]
+
+
 def host() -> dict:
     """What the exact figures depend on besides the code: torch version and CPU kernels."""
-    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu": _cpu_flags()}
 
 
 def load(name: str) -> dict | None:

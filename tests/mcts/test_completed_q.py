@@ -101,7 +101,7 @@ def test_root_expand_all_visits_every_legal_action_first():
 
 
 def test_agent_acts_on_the_improved_policy_only_with_completed_q():
-    from xfer.actor import acting_scores
+    from xfer.acting import acting_scores
     from xfer.inference import PolicyOutput
 
     visits = np.array([[8, 1, 1]], np.int32)  # the prior's favourite collects the visits ...

@@ -91,7 +91,7 @@ class SearchResult:
     ``policy [B, A]`` float32 the policy target: normalised visit counts, or with
     ``SearchConfig.policy_target = "completed_q"`` the completed-Q improved policy
     (:func:`xfer.mcts.completed_q.completed_q_policy`). Agents act on the visit counts, or on the
-    completed-Q policy under that target (:func:`xfer.actor.acting_scores`).
+    completed-Q policy under that target (:func:`xfer.acting.acting_scores`).
     """
 
     visit_counts: np.ndarray
