@@ -71,10 +71,16 @@ STAGES = ("code", *ENTRY_POINTS)  # `code` first: it fingerprints the code of th
 
 
 def _params(args: argparse.Namespace) -> int:
-    from xfer.params import write_params
+    from xfer.params import PIPELINE_FILES, write_params
 
-    data = write_params(args.preset, args.set or [], Path(args.out))
-    print(f"wrote {args.out}: preset {args.preset}, pretraining {data['pretrain_games']}, targets {data['targets']}")
+    preset_dir, default_out = PIPELINE_FILES[args.pipeline]
+    out = Path(args.out) if args.out else default_out
+    data = write_params(args.preset, args.set or [], out, preset_dir, args.pipeline)
+    if args.pipeline == "procgen":
+        print(f"wrote {out}: preset {args.preset}, games {data['games']}, levels {data['levels']}, "
+              f"variants {list(data['variants'])}, seeds {data['seeds']}")
+    else:
+        print(f"wrote {out}: preset {args.preset}, pretraining {data['pretrain_games']}, targets {data['targets']}")
     return 0
 
 
@@ -119,11 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="examples:\n  xfer params --preset default\n"
                         "  xfer params --preset shooter --set targets=[Phoenix] "
                         "--set pretrain_games=[Assault,Carnival,Centipede,DemonAttack]\n"
-                        "  xfer params --preset default --set finetune.env_steps=4000",
+                        "  xfer params --preset default --set finetune.env_steps=4000\n"
+                        "  xfer params --pipeline procgen --preset default     # procgen/params.yaml, CPU\n"
+                        "  xfer params --pipeline procgen --preset paper --set games=[coinrun,bigfish]",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    pp.add_argument("--preset", default="default", help="default | shooter | maze | diverse (files in presets/)")
+    pp.add_argument("--pipeline", choices=("xtra", "procgen"), default="xtra",
+                    help="xtra: the XTRA pipeline (dvc.yaml, presets/*.yaml, params.yaml); procgen: the Procgen "
+                    "pipeline (procgen/dvc.yaml, presets/procgen/*.yaml, procgen/params.yaml)")
+    pp.add_argument("--preset", default="default", help="xtra: default | cpu-demo | shooter | maze | diverse; "
+                    "procgen: default | paper | planning (files in presets/, presets/procgen/)")
     pp.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, YAML value (repeatable)")
-    pp.add_argument("--out", default="params.yaml", help="file to write (default params.yaml)")
+    pp.add_argument("--out", default=None, help="file to write (default params.yaml, procgen: procgen/params.yaml)")
     pp.set_defaults(func=_params)
 
     st = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)",

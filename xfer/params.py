@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from xfer.config import PipelineConfig, describe_validation_error
+from xfer.config import PipelineConfig, ProcgenPipelineConfig, describe_validation_error
 from xfer.envs.atari import validate_game
 from xfer.fileio import atomic_write_text
 from xfer.presets import deep_merge, parse_overrides
@@ -53,23 +53,44 @@ def load_preset(name: str, preset_dir: Path = PRESET_DIR, _chain: tuple[str, ...
     return deep_merge(load_preset(str(base), preset_dir, (*_chain, name)), data)
 
 
-def build_params(preset: str, overrides: list[str], preset_dir: Path = PRESET_DIR) -> dict[str, Any]:
+def build_params(preset: str, overrides: list[str], preset_dir: Path = PRESET_DIR,
+                 pipeline: str = "xtra") -> dict[str, Any]:
     """Merge ``presets/<preset>.yaml`` (:func:`load_preset`) with ``key=value`` overrides, validate, fill
-    in defaults.
+    in defaults. ``pipeline``: ``xtra`` (:class:`~xfer.config.PipelineConfig`, ``params.yaml``) or
+    ``procgen`` (:class:`~xfer.config.ProcgenPipelineConfig`, ``procgen/params.yaml``; its presets are in
+    ``presets/procgen/``: pass that folder as ``preset_dir``).
 
     Raises:
-        ValueError: unknown preset, malformed override, a result that does not validate (the
+        ValueError: unknown preset or pipeline, malformed override, a result that does not validate (the
             message names the offending keys) or an unknown game (:func:`check_games`).
     """
+    if pipeline not in PIPELINES:
+        raise ValueError(f"unknown pipeline {pipeline!r}; pipelines: {', '.join(PIPELINES)}")
+    model, check = PIPELINES[pipeline]
     data = deep_merge(load_preset(preset, preset_dir), parse_overrides(overrides))
     try:
-        cfg = PipelineConfig.model_validate(data)
+        cfg = model.model_validate(data)
     except ValidationError as exc:
         problems = describe_validation_error(exc)
         raise ValueError(f"preset {preset!r} with overrides {overrides} does not validate: {problems}") from exc
-    check_games(cfg)
+    check(cfg)
     # Every field explicitly (defaults included): DVC tracks params key by key.
     return cfg.model_dump(mode="json")
+
+
+def check_procgen_games(cfg: ProcgenPipelineConfig) -> None:
+    """Check ``games`` against the 16 Procgen games.
+
+    Raises:
+        ValueError: an unknown game, with the close match and the valid choices.
+    """
+    from xfer.envs.procgen import validate_game as validate_procgen_game
+
+    for game in cfg.games:
+        try:
+            validate_procgen_game(game)
+        except ValueError as exc:
+            raise ValueError(f"games: {exc}") from exc
 
 
 def check_games(cfg: PipelineConfig) -> None:
@@ -88,9 +109,19 @@ def check_games(cfg: PipelineConfig) -> None:
 
 
 def write_params(preset: str, overrides: list[str], out: Path = Path("params.yaml"),
-                 preset_dir: Path = PRESET_DIR) -> dict[str, Any]:
-    """Validate and atomically write ``out``; returns the written dict."""
-    data = build_params(preset, overrides, preset_dir)
-    header = f"# Written by `xfer params --preset {preset}" + "".join(f" --set {o}" for o in overrides) + "`.\n"
+                 preset_dir: Path = PRESET_DIR, pipeline: str = "xtra") -> dict[str, Any]:
+    """Validate and atomically write ``out``; returns the written dict (see :func:`build_params`)."""
+    data = build_params(preset, overrides, preset_dir, pipeline)
+    flag = "" if pipeline == "xtra" else f" --pipeline {pipeline}"
+    header = f"# Written by `xfer params{flag} --preset {preset}" + "".join(f" --set {o}" for o in overrides) + "`.\n"
     atomic_write_text(out, header + yaml.safe_dump(data, sort_keys=False))
     return data
+
+
+PIPELINES: dict[str, tuple[type, Any]] = {"xtra": (PipelineConfig, check_games),
+                                          "procgen": (ProcgenPipelineConfig, check_procgen_games)}
+"""pipeline -> (its params model, its game check)."""
+
+PIPELINE_FILES: dict[str, tuple[Path, Path]] = {"xtra": (PRESET_DIR, Path("params.yaml")),
+                                                "procgen": (PRESET_DIR / "procgen", Path("procgen/params.yaml"))}
+"""pipeline -> (its preset folder, its params file), relative to the repository root."""

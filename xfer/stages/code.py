@@ -25,7 +25,8 @@ from pathlib import Path
 
 #: stage name (dvc.yaml) -> its module under xfer/stages/ (what ``xfer stage NAME`` runs)
 ENTRY_POINTS = {name: f"xfer/stages/{name}.py" for name in
-                ("collect", "teacher", "distill", "bc", "offline_rl", "init", "finetune", "evaluate", "report")}
+                ("collect", "teacher", "distill", "bc", "offline_rl", "init", "finetune", "evaluate", "report",
+                 "procgen_train", "procgen_report")}
 OUT = Path("code-deps")
 PACKAGE = "xfer"
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from xfer.checkpoint import CheckpointError
-from xfer.config import PipelineConfig, TrainConfig, describe_validation_error
+from xfer.config import PipelineConfig, ProcgenPipelineConfig, TrainConfig, describe_validation_error
 from xfer.data.format import DatasetError
 from xfer.envs.atari import validate_game
 from xfer.envs.spec import EnvSpec
@@ -42,27 +42,50 @@ class ParamsError(StageInputError):
     """params.yaml is missing, not YAML, or does not validate (message names the key)."""
 
 
+def _read_params(path: Path, model: type[BaseModel], preset: str) -> Any:
+    """``path`` read as YAML and validated as ``model``; :class:`ParamsError` naming the key otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found; create it with `xfer params --preset {preset}`")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = describe_validation_error(exc)
+        raise ParamsError(f"{path} does not validate: {problems}") from exc
+
+
 def load_params(path: Path = Path("params.yaml")) -> PipelineConfig:
     """Read and validate ``params.yaml``; also checks every game name before any work starts.
 
     Raises:
         ParamsError: missing file, bad YAML, unknown keys, bad values or unknown games.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ParamsError(f"{path} not found; create it with `xfer params --preset default`")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
-    try:
-        cfg = PipelineConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = describe_validation_error(exc)
-        raise ParamsError(f"{path} does not validate: {problems}") from exc
+    cfg = _read_params(path, PipelineConfig, "default")
     try:
         for game in [*cfg.pretrain_games, *cfg.targets]:
             validate_game(game)
+    except ValueError as exc:
+        raise ParamsError(f"{path}: {exc}") from exc
+    return cfg
+
+
+def load_procgen_params(path: Path = Path("params.yaml")) -> ProcgenPipelineConfig:
+    """Read and validate the Procgen pipeline's ``params.yaml`` (``procgen/params.yaml``), games included.
+
+    Raises:
+        ParamsError: missing file, bad YAML, unknown keys, bad values or unknown games (named with the
+            valid choices).
+    """
+    from xfer.envs.procgen import validate_game as validate_procgen_game
+
+    cfg = _read_params(path, ProcgenPipelineConfig, "default --pipeline procgen")
+    try:
+        for game in cfg.games:
+            validate_procgen_game(game)
     except ValueError as exc:
         raise ParamsError(f"{path}: {exc}") from exc
     return cfg
@@ -158,11 +181,13 @@ def write_json(path: Path, data: dict) -> None:
 def stage_cli(
     name: str,
     description: str,
-    run: Callable[[PipelineConfig, argparse.Namespace], dict],
+    run: Callable[[Any, argparse.Namespace], dict],
     items: tuple[str, ...] = (),
     argv: list[str] | None = None,
+    load: Callable[[Path], Any] = load_params,
 ) -> int:
-    """Parse ``--params`` (and ``--<item>`` for each of ``items``), load params, call ``run``.
+    """Parse ``--params`` (and ``--<item>`` for each of ``items``), load params with ``load`` (the XTRA
+    pipeline's :func:`load_params` unless a pipeline passes its own), call ``run``.
 
     Bad input (params, data, checkpoints) maps to exit code 2 with a one-line message.
 
@@ -187,7 +212,7 @@ def stage_cli(
         # one writer per stage instance; and no stage outliving the `dvc repro` that started it
         with exclusive_lock(WORK / "locks" / f"{name}{'-' + instance if instance else ''}.lock",
                             f"stage {name}{' ' + instance if instance else ''}"), stop_when_parent_dies():
-            cfg = load_params(Path(args.params))
+            cfg = load(Path(args.params))
             metrics = run(cfg, args)
     except (StageInputError, DatasetError, CheckpointError, FileNotFoundError, StageBusyError) as exc:
         print(f"xfer stage {name}: error: {exc}", file=sys.stderr)
