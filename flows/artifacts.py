@@ -1,4 +1,4 @@
-"""Prefect artifacts of the XTRA pipeline: the report (markdown, plots inlined) and the metrics summary
+"""Prefect artifacts of a pipeline (XTRA, Procgen): the report (markdown, plots inlined) and the metrics summary
 (tables), published on the flow run that ran the report stage. Pure helpers plus :func:`publish_artifacts`.
 """
 
@@ -11,9 +11,11 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-# Where the report stage leaves its outputs (relative to the repo root).
+# Where a pipeline's report stage leaves its outputs (relative to the pipeline's folder).
 REPORT_MD = Path("reports/report.md")
 SUMMARY_JSON = Path("metrics/summary.json")
+# Each pipeline's folder in the repo (where its dvc.yaml is): the XTRA pipeline at the root.
+PIPELINE_DIRS: dict[str, Path] = {"xtra": Path("."), "procgen": Path("procgen")}
 
 
 def summary_rows(data: Any) -> list[dict[str, Any]]:
@@ -53,20 +55,22 @@ def summary_rows(data: Any) -> list[dict[str, Any]]:
     return [{c: row.get(c) for c in columns} for row in rows]
 
 
-def summary_tables(data: Any) -> dict[str, list[dict[str, Any]]]:
-    """metrics/summary.json -> table artifacts by key.
+def summary_tables(data: Any, pipeline: str = "xtra") -> dict[str, list[dict[str, Any]]]:
+    """metrics/summary.json -> table artifacts by key (``<pipeline>-summary``, ``<pipeline>-aggregate``).
 
-    The report stage writes ``{"runs": {target-run: {...}}, "aggregate": {run: {...}}, ...}``: that gives
-    ``xtra-summary`` (one row per finetune run) and ``xtra-aggregate`` (one row per run name). Any other
-    shape (e.g. ``{run: {game: number}}``) becomes one ``xtra-summary`` table via :func:`summary_rows`.
+    The XTRA report writes ``{"runs": {target-run: {...}}, "aggregate": {run: {...}}, ...}`` and the Procgen
+    report ``{"games": {game/variant/levels: {...}}, "aggregate": {variant/levels: {...}}, ...}``: that gives
+    ``<pipeline>-summary`` (one row per run or game) and ``<pipeline>-aggregate``. Any other shape (e.g.
+    ``{run: {game: number}}``) becomes one ``<pipeline>-summary`` table via :func:`summary_rows`.
     """
-    if isinstance(data, dict) and isinstance(data.get("runs"), dict):
-        tables = {"xtra-summary": summary_rows(data["runs"])}
+    rows_key = next((k for k in ("runs", "games") if isinstance(data, dict) and isinstance(data.get(k), dict)), None)
+    if rows_key is not None:
+        tables = {f"{pipeline}-summary": summary_rows(data[rows_key])}
         if isinstance(data.get("aggregate"), dict):
-            tables["xtra-aggregate"] = summary_rows(data["aggregate"])
+            tables[f"{pipeline}-aggregate"] = summary_rows(data["aggregate"])
         return {k: v for k, v in tables.items() if v}
     rows = summary_rows(data)
-    return {"xtra-summary": rows} if rows else {}
+    return {f"{pipeline}-summary": rows} if rows else {}
 
 
 def embed_images(md: str, folder: Path) -> str:
@@ -87,22 +91,24 @@ def embed_images(md: str, folder: Path) -> str:
     return re.sub(r"!\[([^\]]*)\]\(([^)\s]+)\)", inline, md)
 
 
-def publish_artifacts(repo: str) -> dict[str, str | None]:
-    """Publish ``reports/report.md`` as a markdown artifact (key ``xtra-report``) and
-    ``metrics/summary.json`` as table artifacts (key ``xtra-summary``, plus ``xtra-aggregate`` for the
-    report stage's aggregates) on the current flow run. Missing files are skipped with a warning.
-    Returns the artifact ids by key."""
+def publish_artifacts(repo: str, pipeline: str = "xtra") -> dict[str, str | None]:
+    """Publish the pipeline's ``reports/report.md`` as a markdown artifact (key ``<pipeline>-report``) and
+    its ``metrics/summary.json`` as table artifacts (key ``<pipeline>-summary``, plus
+    ``<pipeline>-aggregate`` for the report stage's aggregates) on the current flow run; ``pipeline``:
+    ``xtra`` (files at the repo root) or ``procgen`` (under ``procgen/``). Missing files are skipped with
+    a warning. Returns the artifact ids by key."""
     log = get_run_logger()
-    root = Path(repo)
-    out: dict[str, str | None] = {"xtra-report": None, "xtra-summary": None}
+    root = Path(repo) / PIPELINE_DIRS[pipeline]
+    out: dict[str, str | None] = {f"{pipeline}-report": None, f"{pipeline}-summary": None}
     if (root / REPORT_MD).is_file():
         md = embed_images((root / REPORT_MD).read_text(encoding="utf-8", errors="replace"), (root / REPORT_MD).parent)
-        out["xtra-report"] = str(create_markdown_artifact(md, key="xtra-report", description=f"{REPORT_MD}"))
+        out[f"{pipeline}-report"] = str(create_markdown_artifact(md, key=f"{pipeline}-report",
+                                                                 description=f"{root / REPORT_MD}"))
     else:
         log.warning("no %s in %s: no report artifact", REPORT_MD, root.resolve())
     if (root / SUMMARY_JSON).is_file():
         try:
-            tables = summary_tables(json.loads((root / SUMMARY_JSON).read_text(encoding="utf-8")))
+            tables = summary_tables(json.loads((root / SUMMARY_JSON).read_text(encoding="utf-8")), pipeline)
         except json.JSONDecodeError as exc:
             log.warning("unreadable %s: %s", SUMMARY_JSON, exc)
             tables = {}

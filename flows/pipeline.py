@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -40,6 +40,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from flows.artifacts import publish_artifacts
+from flows.procgen_params import ProcgenParams
 
 # Stage groups in pipeline order; DVC names per-item stages "group@item". Unknown groups run after
 # these, in the order `dvc stage list` prints them.
@@ -51,7 +52,8 @@ REPRO_SCRIPT = Path(__file__).resolve().with_name("dvc_repro.py")
 # only the checkout's sources, takes a second and gives the same bytes everywhere.
 LOCAL_GROUPS: frozenset[str] = frozenset({"code"})
 # Groups that need an accelerator: routed to the gpu work pool in distributed mode; the rest go to cpu.
-HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "bc", "offline_rl", "finetune"})
+HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "bc", "offline_rl", "finetune",
+                                          "procgen/dvc.yaml:train"})
 # Deployments (flow name/deployment name, see prefect.yaml) that run one stage on a pool's worker.
 STAGE_DEPLOYMENTS: dict[str, str] = {"gpu": "xtra-stage/gpu", "cpu": "xtra-stage/cpu"}
 # xfer's exit code for bad input (bad params, corrupt data, missing files): retrying cannot help.
@@ -71,6 +73,7 @@ class PipelineParams(BaseModel):
     once per seed). For convenience ``target="Game"`` is accepted as input and mapped onto ``targets``.
     """
 
+    pipeline: Literal["xtra"] = Field("xtra", description="which pipeline (fixed: xtra)")
     preset: Preset = Field("default", description="params preset: default = small CPU pipeline; cpu-demo = "
                            "xtra vs scratch vs no task weights, 3 seeds, about 2 h on 2 CPU cores; "
                            "shooter / maze / diverse = paper-scale setups for GPU workers")
@@ -204,21 +207,32 @@ class ParamsFailed(RuntimeError):
 # helpers (plain functions: easy to test and to adapt)
 
 
-def params_command(params: PipelineParams) -> list[str]:
-    """argv that writes params.yaml for ``params`` (run in the repo root).
+AnyParams = Annotated[PipelineParams | ProcgenParams, Field(discriminator="pipeline")]
+"""A run's params: the XTRA pipeline's or the Procgen pipeline's (told apart by ``pipeline``)."""
 
-    ``xfer params --preset NAME --set key=value ...``; values are JSON, which the ``--set`` parser reads
-    as YAML (so strings stay strings and lists stay lists).
+
+def params_command(params: PipelineParams | ProcgenParams) -> list[str]:
+    """argv that writes the pipeline's params file for ``params`` (run in the repo root).
+
+    ``xfer params [--pipeline procgen] --preset NAME --set key=value ...``; values are JSON, which the
+    ``--set`` parser reads as YAML (so strings stay strings and lists stay lists).
     """
-    argv = [sys.executable, "-m", "xfer.cli", "params", "--preset", params.preset]
+    which = [] if params.pipeline == "xtra" else ["--pipeline", params.pipeline]
+    argv = [sys.executable, "-m", "xfer.cli", "params", *which, "--preset", params.preset]
     for key, val in params.overrides().items():
         argv += ["--set", f"{key}={json.dumps(val)}"]
     return argv
 
 
 def stage_group(stage: str) -> str:
-    """``teacher@Pong`` -> ``teacher``; ``distill`` -> ``distill``."""
+    """``teacher@Pong`` -> ``teacher``; ``distill`` -> ``distill``;
+    ``procgen/dvc.yaml:train@coinrun-mz-500-0`` -> ``procgen/dvc.yaml:train``."""
     return stage.split("@", 1)[0]
+
+
+def stage_pipeline(stage: str) -> str:
+    """The pipeline a stage belongs to: ``procgen`` for ``procgen/dvc.yaml:...``, else ``xtra``."""
+    return "procgen" if stage.startswith("procgen/dvc.yaml:") else "xtra"
 
 
 def pool_for_stage(stage: str) -> Literal["gpu", "cpu"]:
@@ -307,22 +321,25 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
 
 
 @task(name="apply-params", cache_policy=NO_CACHE)
-def apply_params(params: PipelineParams, repo: str) -> dict[str, Any]:
-    """Write params.yaml in ``repo`` from the preset and overrides (``xfer params``)."""
+def apply_params(params: PipelineParams | ProcgenParams, repo: str) -> dict[str, Any]:
+    """Write the pipeline's params file in ``repo`` from the preset and overrides (``xfer params``):
+    ``params.yaml`` (XTRA) or ``procgen/params.yaml`` (Procgen)."""
     log = get_run_logger()
     argv = params_command(params)
     code, lines = _stream(argv, repo, log.info)
     if code != 0:
         tail = "\n".join(lines[-TAIL_LINES:])
         raise ParamsFailed(f"writing params.yaml failed (exit {code}): {' '.join(argv[1:])}\n{tail}", code)
-    return {"preset": params.preset, "overrides": params.overrides()}
+    return {"pipeline": params.pipeline, "preset": params.preset, "overrides": params.overrides()}
 
 
 @task(name="list-stages", cache_policy=NO_CACHE)
-def list_stages(repo: str) -> list[str]:
-    """DVC stage names of ``repo`` (``dvc stage list --name-only``) in pipeline order."""
-    proc = subprocess.run(_dvc("stage", "list", "--name-only"), cwd=repo, env=_env(),
-                          capture_output=True, text=True)
+def list_stages(repo: str, dvcfile: str | None = None) -> list[str]:
+    """DVC stage names of ``repo`` (``dvc stage list --name-only``) in pipeline order: the root
+    ``dvc.yaml``'s, or with ``dvcfile`` (e.g. ``procgen/dvc.yaml``) that file's, named
+    ``procgen/dvc.yaml:train@...`` as ``dvc repro`` takes them from the repo root."""
+    proc = subprocess.run(_dvc("stage", "list", "--name-only", *([dvcfile] if dvcfile else [])), cwd=repo,
+                          env=_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"dvc stage list failed in {repo} (exit {proc.returncode}):\n"
                            f"{proc.stdout}{proc.stderr}")
@@ -382,16 +399,17 @@ def run_stage(stage: str, repo: str, pull: bool, push: bool, single_item: bool =
 
 @flow(name="xtra-stage", log_prints=True)
 def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True,
-               params: PipelineParams | None = None, single_item: bool = False) -> dict[str, Any]:
+               params: AnyParams | None = None, single_item: bool = False) -> dict[str, Any]:
     """Run one DVC stage on whichever worker picks this run up (multi-host operation).
 
     With ``params``, params.yaml is first written the same way the parent flow wrote it, so the stage
-    sees the same parameters on every host. ``pull``: restore missing upstream outputs from the DVC remote
+    sees the same parameters on every host (the XTRA or the Procgen pipeline's, by ``params.pipeline``).
+    ``pull``: restore missing upstream outputs from the DVC remote
     and run-cache first; ``push``: push outputs and the run-cache entry afterwards. The report stage also
     publishes the report/summary artifacts here (the parent's checkout does not hold them).
 
     Args:
-        stage: the DVC stage to run, e.g. "collect@Assault" or "report".
+        stage: the DVC stage to run, e.g. "collect@Assault", "report" or "procgen/dvc.yaml:report".
         repo: the xfer checkout to run in on this host; "." is the worker's XFER_REPO.
         pull: restore missing upstream outputs from the DVC remote and run-cache first.
         push: push the stage's outputs and run-cache entry to the DVC remote afterwards.
@@ -403,12 +421,12 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
     if params is not None and params.write_params:
         apply_params(params, repo)
     summary = run_stage(stage, repo, pull, push, single_item=single_item, restore_upstream=pull and not single_item)
-    if stage_group(stage) == "report":
-        summary["artifacts"] = publish_artifacts(repo)
+    if stage_group(stage).split(":")[-1] == "report":
+        summary["artifacts"] = publish_artifacts(repo, stage_pipeline(stage))
     return summary
 
 
-def _run_remote(stage: str, params: PipelineParams, pull: bool, push: bool) -> dict[str, Any]:
+def _run_remote(stage: str, params: PipelineParams | ProcgenParams, pull: bool, push: bool) -> dict[str, Any]:
     """Run ``stage`` as a run of its pool's xtra-stage deployment; wait; raise naming it if it failed."""
     from prefect.deployments import run_deployment
 
@@ -441,13 +459,19 @@ def xtra_pipeline(params: PipelineParams = PipelineParams(), repo: str = ".",  #
         distributed: send each stage to the xtra-stage/gpu (heavy stages) or xtra-stage/cpu (evaluate,
             report) deployment instead of running it here; hosts exchange outputs through the DVC remote.
     """
-    log = get_run_logger()
     if params.write_params:
         apply_params(params, repo)
-    stages = list_stages(repo)
+    return run_stages(list_stages(repo), params, repo, distributed, "XTRA pipeline")
+
+
+def run_stages(stages: list[str], params: PipelineParams | ProcgenParams, repo: str, distributed: bool,
+               title: str) -> dict[str, Any]:
+    """Run ``stages`` in order, here (one task each) or on the pools' workers (``distributed``), with a
+    progress artifact; then publish the pipeline's report and summary artifacts. Returns the flow's summary."""
+    log = get_run_logger()
     n = len(stages)
     log.info("%d stages (%s mode): %s", n, "distributed" if distributed else "local", ", ".join(stages))
-    progress_id = create_progress_artifact(0.0, description=f"XTRA pipeline: {n} stages")
+    progress_id = create_progress_artifact(0.0, description=f"{title}: {n} stages")
     results: list[dict[str, Any]] = []
     for i, stage in enumerate(stages, 1):
         log.info("stage %d/%d: %s%s", i, n, stage, f" -> {pool_for_stage(stage)} pool" if distributed else "")
@@ -455,8 +479,8 @@ def xtra_pipeline(params: PipelineParams = PipelineParams(), repo: str = ".",  #
             results.append(_run_remote(stage, params, pull=True, push=True))
         else:
             results.append(run_stage(stage, repo, params.pull, params.push))
-        update_progress_artifact(progress_id, 100.0 * i / n, description=f"XTRA pipeline: {i}/{n} stages done")
-    artifacts = publish_artifacts(repo) if not distributed else {}
+        update_progress_artifact(progress_id, 100.0 * i / n, description=f"{title}: {i}/{n} stages done")
+    artifacts = publish_artifacts(repo, params.pipeline) if not distributed else {}
     counts = collections.Counter(r["status"] for r in results)
     log.info("done: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return {"mode": "distributed" if distributed else "local", "stages": results, "artifacts": artifacts}
@@ -491,13 +515,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher-train-steps", type=int)
     p.add_argument("--distill-train-steps", type=int)
     p.add_argument("--finetune-env-steps", type=int)
+    add_run_options(p, "params.yaml")
+    return p
+
+
+def add_run_options(p: argparse.ArgumentParser, params_file: str) -> None:
+    """The options every pipeline command line shares: --push, --pull, --keep-params, --repo, --distributed."""
     p.add_argument("--push", action="store_true", help="xfer push --run-cache after each stage")
     p.add_argument("--pull", action="store_true", help="dvc repro --pull (reuse outputs pushed by other hosts)")
-    p.add_argument("--keep-params", action="store_true", help="do not rewrite params.yaml; use it as it is")
+    p.add_argument("--keep-params", action="store_true", help=f"do not rewrite {params_file}; use it as it is")
     p.add_argument("--repo", default=".", help="DVC repo root (default: current directory)")
     p.add_argument("--distributed", action="store_true",
                    help="run stages through the xtra-stage/gpu and xtra-stage/cpu deployments")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -512,9 +541,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"pipeline: error: {exc}", file=sys.stderr)
         return 2
-    state = xtra_pipeline(params=params, repo=args.repo, distributed=args.distributed, return_state=True)
+    return run_flow_cli(xtra_pipeline, params, args.repo, args.distributed, "pipeline")
+
+
+def run_flow_cli(pipeline_flow, params: PipelineParams | ProcgenParams, repo: str, distributed: bool,
+                 name: str) -> int:
+    """Run a pipeline flow from a command line: its JSON summary on stdout and exit 0, or the failed
+    state on stderr and exit 1."""
+    state = pipeline_flow(params=params, repo=repo, distributed=distributed, return_state=True)
     if not state.is_completed():
-        print(f"pipeline: {state.name}: {state.message}", file=sys.stderr)
+        print(f"{name}: {state.name}: {state.message}", file=sys.stderr)
         return 1
     print(json.dumps(state.result(), indent=2))
     return 0

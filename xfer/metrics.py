@@ -125,6 +125,27 @@ def plot_seed_curves(
     _finish(ax, fig, path, title, xlabel, ylabel, hlines)
 
 
+def plot_train_test(
+    series: dict[str, tuple[list[float], list[float]]],
+    categories: list[str],
+    path: Path,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    hlines: dict[str, float] | None = None,
+) -> None:
+    """Per name, ``(test, train)`` values over the same ``categories`` (a categorical x axis, e.g.
+    training levels 10, 100, 500, all): test solid, train dashed, in the name's colour."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = np.arange(len(categories))
+    for name, (test, train) in series.items():
+        (line,) = ax.plot(x, test, marker="o", markersize=4, label=f"{name}: unseen levels")
+        ax.plot(x, train, marker="o", markersize=3, linestyle="--", color=line.get_color(),
+                label=f"{name}: training levels")
+    ax.set_xticks(x, categories)
+    _finish(ax, fig, path, title, xlabel, ylabel, hlines)
+
+
 def _finish(ax, fig, path: Path, title: str, xlabel: str, ylabel: str, hlines: dict[str, float] | None) -> None:
     for name, y in (hlines or {}).items():
         ax.axhline(y, linestyle="--", linewidth=1, color="gray")

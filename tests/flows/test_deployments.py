@@ -1,4 +1,4 @@
-"""prefect.yaml against a real Prefect API server: `prefect deploy --all` creates the three deployments
+"""prefect.yaml against a real Prefect API server: `prefect deploy --all` creates the four deployments
 with the typed parameter form; (slow) distributed mode with real process workers on two checkouts that
 exchange outputs only through a DVC remote and run-cache."""
 
@@ -17,7 +17,8 @@ import pytest
 from tests.flows.toyrepo import PIPELINE_ORDER, make_toy_repo
 
 ROOT = Path(__file__).resolve().parents[2]
-DEPLOYMENTS = {"xtra-pipeline/default": "cpu", "xtra-stage/gpu": "gpu", "xtra-stage/cpu": "cpu"}
+DEPLOYMENTS = {"xtra-pipeline/default": "cpu", "xtra-stage/gpu": "gpu", "xtra-stage/cpu": "cpu",
+               "procgen-pipeline/default": "cpu"}
 DEPLOYING_HOST_REPO = "/home/deployer/xfer"  # a checkout path that exists only on the deploying host
 
 
@@ -49,7 +50,7 @@ def deployed(prefect_server, tmp_path_factory):
     return {"api_url": prefect_server, "home": home}
 
 
-def test_prefect_yaml_deploys_three_deployments_with_a_typed_form(deployed):
+def test_prefect_yaml_deploys_every_deployment_with_a_typed_form(deployed):
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
@@ -67,6 +68,11 @@ def test_prefect_yaml_deploys_three_deployments_with_a_typed_form(deployed):
             "distill_train_steps", "finetune_env_steps", "push"} <= set(form)
     assert form["preset"]["enum"] == ["default", "cpu-demo", "shooter", "maze", "diverse"]
     assert set(deps["xtra-stage/gpu"].parameter_openapi_schema["properties"]) >= {"stage", "repo", "pull", "push"}
+    procgen = deps["procgen-pipeline/default"].parameter_openapi_schema
+    assert deps["procgen-pipeline/default"].global_concurrency_limit.limit == 1
+    form = procgen["definitions"]["ProcgenParams"]["properties"]
+    assert {"preset", "games", "levels", "seeds", "env_steps", "push", "pull"} <= set(form)
+    assert form["preset"]["enum"] == ["default", "paper", "planning"]
 
 
 def test_pull_steps_cd_into_the_workers_checkout(deployed, tmp_path):

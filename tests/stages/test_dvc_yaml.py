@@ -12,9 +12,22 @@ from xfer.stages.code import ENTRY_POINTS
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# every pipeline's dvc.yaml, by the prefix `dvc repro` names its stages with from the repo root
+DVC_FILES = {"": ROOT / "dvc.yaml", "procgen/dvc.yaml:": ROOT / "procgen" / "dvc.yaml"}
+
+
 def _stages() -> dict[str, dict]:
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    return {name: s.get("do", s) for name, s in stages.items()}
+    out = {}
+    for prefix, path in DVC_FILES.items():
+        stages = yaml.safe_load(path.read_text())["stages"]
+        out |= {prefix + name: s.get("do", s) for name, s in stages.items()}
+    return out
+
+
+def _code_dep(name: str, module: str) -> str:
+    """The fingerprint a stage depends on, relative to its dvc.yaml's folder."""
+    up = "../" * name.split(":")[0].count("/") if ":" in name else ""
+    return f"{up}code-deps/{module}.json"
 
 
 def _module(stage: dict) -> str:
@@ -28,8 +41,8 @@ def test_stage_depends_on_the_code_it_runs_through_its_fingerprint(name):
     # its code is code-deps/<module>.json (the import closure the `code` stage writes), not a pasted list
     stage = _stages()[name]
     deps = stage.get("deps", [])
-    assert f"code-deps/{_module(stage)}.json" in deps, f"dvc.yaml stage {name!r} misses its code fingerprint"
-    pasted = [d for d in deps if d.split("/")[0] == "xfer"]
+    assert _code_dep(name, _module(stage)) in deps, f"dvc.yaml stage {name!r} misses its code fingerprint"
+    pasted = [d for d in deps if "xfer" in d.split("/")[:2]]
     assert not pasted, f"dvc.yaml stage {name!r} lists code directly ({pasted}); the `code` stage covers it"
 
 
@@ -158,8 +171,9 @@ def _stage_functions(module: Path) -> list[ast.AST]:
     return list(seen.values())
 
 
-def params_read(module: Path) -> set[str]:
-    """Every params.yaml key (dotted, as dvc.yaml names them) the stage in ``module`` reads."""
+def params_read(module: Path, root: str = "PipelineConfig") -> set[str]:
+    """Every params.yaml key (dotted, as dvc.yaml names them) the stage in ``module`` reads; ``root``: the
+    params model of its pipeline (``ProcgenPipelineConfig`` for procgen/dvc.yaml's stages)."""
     classes = _config_classes()
     reads: set[str] = set()
     for tree in _stage_functions(module):
@@ -170,7 +184,7 @@ def params_read(module: Path) -> set[str]:
                 while isinstance(parents.get(id(top)), ast.Attribute):
                     top = parents[id(top)]
                     chain.append(top.attr)
-                reads |= _resolve(classes, "PipelineConfig", "", chain)
+                reads |= _resolve(classes, root, "", chain)
     # params_hash(p, stage) hashes what dvc.yaml declares: it reads the declaration, so it does not count
     return reads
 
@@ -191,6 +205,8 @@ ITEM_CHECKS = {
     "teacher": {"pretrain_games"},
     "finetune": {"targets", "seeds", "finetune.runs",  # the run's entry is declared: finetune.runs.${item.run}
                  "seed"},  # train_config's default seed, replaced by --seed
+    # the variant's entry is declared: variants.${item.variant}
+    "procgen/dvc.yaml:train": {"games", "levels", "seeds", "variants"},
 }
 
 
@@ -198,7 +214,8 @@ ITEM_CHECKS = {
 def test_stage_declares_exactly_the_params_it_reads(name):
     stage = _stages()[name]
     declared = {k for k in stage.get("params", []) if isinstance(k, str)} | ITEM_CHECKS.get(name, set())
-    reads = params_read(Path(f"xfer/stages/{stage['cmd'].split()[2]}.py"))
+    root = "ProcgenPipelineConfig" if name.startswith("procgen/") else "PipelineConfig"
+    reads = params_read(Path(f"xfer/stages/{stage['cmd'].split()[2]}.py"), root)
     undeclared = sorted(r for r in reads if not any(r == d or r.startswith(d + ".") for d in declared))
     unused = sorted(d for d in declared
                     if not any(r == d or r.startswith(d + ".") or d.startswith(r + ".") for r in reads))

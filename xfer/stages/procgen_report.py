@@ -28,7 +28,7 @@ import numpy as np
 
 from xfer.config import ProcgenPipelineConfig, procgen_run_name
 from xfer.envs.procgen import normalised_score
-from xfer.metrics import plot_curves, read_tsv
+from xfer.metrics import plot_curves, plot_train_test, read_tsv
 from xfer.stages.common import StageInputError, load_procgen_params, stage_cli, write_json
 from xfer.stages.outputs import replace_together
 from xfer.stats import interval_estimates, mean_se
@@ -66,8 +66,9 @@ def score_matrix(p: ProcgenPipelineConfig, runs: dict[str, dict], variant: str, 
 
 def build_summary(p: ProcgenPipelineConfig, runs: dict[str, dict]) -> dict:
     """``games``: per ``<game>/<variant>/<levels>``: normalised train / test / gap / random (mean and
-    s.e. over seeds); ``aggregate``: per ``<variant>/<levels>`` and split, mean / median / IQM over
-    games with 95% bootstrap intervals; ``frames``: agent steps (= frames) per run."""
+    s.e. over seeds); ``aggregate``: per ``<variant>/<levels>`` (and ``random/<levels>``, the
+    uniform-random agent) and split, mean / median / IQM over games with 95% bootstrap intervals;
+    ``frames``: agent steps (= frames) per run."""
     games: dict[str, dict] = {}
     for g in p.games:
         for v in p.variants:
@@ -82,8 +83,11 @@ def build_summary(p: ProcgenPipelineConfig, runs: dict[str, dict]) -> dict:
                 row["gap"] = {"mean": m, "se": se}
                 games[f"{g}/{v}/{lv}"] = row
     aggregate: dict[str, dict] = {}
+    first = next(iter(p.variants))  # every run of a game, levels and seed plays the same random agent
     for split in SPLITS:
         matrices = {f"{v}/{lv}": score_matrix(p, runs, v, lv, split) for v in p.variants for lv in p.levels}
+        matrices |= {f"random/{lv}": np.array([[runs[procgen_run_name(g, first, lv, s)]["random"][split]["normalised"]
+                                                 for g in p.games] for s in p.seeds]) for lv in p.levels}
         for key, stats in interval_estimates(matrices).items():
             aggregate.setdefault(key, {})[split] = stats
     frames = sorted({int(r["frames"]) for r in runs.values()})
@@ -141,14 +145,15 @@ def render_markdown(p: ProcgenPipelineConfig, summary: dict, plots: list[str]) -
               "| variant | levels | test mean | test median | test IQM | train mean | gap (mean) |"
               + (" paper test mean (Table A.2, 500 levels) |" if p.reference else ""),
               "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if p.reference else "")]
-    for v in p.variants:
+    for v in [*p.variants, "random"]:
         for lv in p.levels:
             a = summary["aggregate"][f"{v}/{lv}"]
             gap = a["train"]["mean"]["value"] - a["test"]["mean"]["value"]
             ref = ""
             if p.reference:
                 ref = f" {p.reference[v]:.2f} |" if v in p.reference and lv == 500 else " - |"
-            lines.append(f"| {v} | {lv} | {_ci(a['test']['mean'])} | {_ci(a['test']['median'])} | "
+            name = "*uniform random*" if v == "random" else v
+            lines.append(f"| {name} | {lv} | {_ci(a['test']['mean'])} | {_ci(a['test']['median'])} | "
                          f"{_ci(a['test']['iqm'])} | {_ci(a['train']['mean'])} | {gap:.3f} |{ref}")
     lines += ["", "## Per game (mean ± s.e. over seeds)", "",
               "| game | variant | levels | train | test | gap | random (train / test) |",
@@ -164,15 +169,14 @@ def render_markdown(p: ProcgenPipelineConfig, summary: dict, plots: list[str]) -
 
 
 def plot_levels_sweep(p: ProcgenPipelineConfig, summary: dict, path: Path) -> None:
-    """Mean normalised score over games against training levels (categorical axis, ``all`` last)."""
-    x = list(range(len(p.levels)))
-    series = {}
-    for v in p.variants:
-        for split, label in (("test", "unseen levels"), ("train", "training levels")):
-            series[f"{v}, {label}"] = (x, [summary["aggregate"][f"{v}/{lv}"][split]["mean"]["value"] for lv in p.levels])
-    plot_curves(series, path, "Data diversity: normalised score against training levels",
-                "training levels: " + ", ".join(f"{i}={lv}" for i, lv in zip(x, p.levels, strict=True)),
-                "mean normalised score over games")
+    """Mean normalised score over games and seeds against training levels (seed 000 Fig. 3 / Table A.3)."""
+    agg = summary["aggregate"]
+    series = {v: ([agg[f"{v}/{lv}"]["test"]["mean"]["value"] for lv in p.levels],
+                  [agg[f"{v}/{lv}"]["train"]["mean"]["value"] for lv in p.levels]) for v in p.variants}
+    rnd = float(np.mean([agg[f"random/{lv}"]["test"]["mean"]["value"] for lv in p.levels]))
+    plot_train_test(series, [str(lv) for lv in p.levels], path, "Data diversity: normalised score against "
+                    "training levels", "training levels", "mean normalised score over games",
+                    hlines={f"uniform random, unseen levels ({rnd:.3f})": rnd})
 
 
 def run(p: ProcgenPipelineConfig, out: Path = REPORTS, runs_dir: Path = RUNS) -> dict:

@@ -30,7 +30,14 @@ from xfer.config import ProcgenPipelineConfig, config_hash, procgen_run_name
 from xfer.envs.procgen import normalised_score
 from xfer.metrics import TsvLog, plot_curves, read_tsv
 from xfer.parallel_eval import EvalJob, run_evaluations
-from xfer.stages.common import StageInputError, load_procgen_params, params_hash, stage_cli, work_dir, write_json
+from xfer.stages.common import (
+    StageInputError,
+    load_procgen_params,
+    params_hash,
+    stage_cli,
+    work_dir,
+    write_json,
+)
 from xfer.stages.outputs import probe_writable, replace_together
 from xfer.train import EVAL_COLUMNS, Trainer
 
@@ -66,7 +73,7 @@ def test_curve(work: Path, cfg, acting, device: str) -> list[dict]:
     """Zero-shot evaluation on the full level distribution of the weights of every in-run evaluation
     (``work/evals/model_<agent steps>.safetensors``): rows of :data:`xfer.train.EVAL_COLUMNS`."""
     test_env = cfg.env.model_copy(update={"split": "test"})
-    kept = sorted(work.glob("evals/model_*.safetensors"), key=lambda p: int(p.stem.split("_")[1]))
+    kept = sorted(work.glob("evals/model_*.safetensors"), key=lambda f: int(f.stem.split("_")[1]))
     rows = []
     for path in kept:
         net, meta = ckpt.load_model(path, device=device, precision=cfg.net.precision)
