@@ -8,6 +8,7 @@ Ye et al. 2021; XTRA appendix I), except where a field says it is a CPU-scale de
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -18,6 +19,15 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from xfer.nets.sizes import NetSpec, net_spec
 
 NetSize = Literal["tiny", "ez", "ez-l"]
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``override`` into a copy of ``base`` (dicts merge, other values replace): how
+    presets extend their base, overrides apply and a variant's keys go over a section."""
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 class _Frozen(BaseModel):
@@ -680,8 +690,6 @@ class ProcgenPipelineConfig(_Frozen):
         Raises:
             KeyError: an unknown variant. pydantic.ValidationError: a variant that does not validate.
         """
-        from xfer.presets import deep_merge
-
         env = {"game": game, "split": "train", "num_levels": 0 if levels == "all" else int(levels)}
         merged = deep_merge(self.train.model_dump(), self.variants[variant])
         return TrainConfig.model_validate(deep_merge(merged, {"env": env, "seed": seed, "device": self.device}))

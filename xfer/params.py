@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from xfer.config import PipelineConfig, ProcgenPipelineConfig, describe_validation_error
+from xfer.config import PipelineConfig, ProcgenPipelineConfig, deep_merge, describe_validation_error
 from xfer.envs.atari import validate_game
 from xfer.fileio import atomic_write_text
-from xfer.presets import deep_merge, parse_overrides
+from xfer.presets import parse_overrides
 
 PRESET_DIR = Path("presets")
 

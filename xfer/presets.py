@@ -12,12 +12,11 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import yaml
 
-from xfer.config import TrainConfig
+from xfer.config import TrainConfig, deep_merge
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
@@ -49,14 +48,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 1_000,
     },
 }
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Recursively merge ``override`` into a copy of ``base`` (dicts merge, other values replace)."""
-    out = copy.deepcopy(base)
-    for k, v in override.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

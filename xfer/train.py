@@ -346,13 +346,16 @@ class Trainer:
         y = [float(r["mean_score"]) for r in rows]
         ep = [r for r in self.train_log.read() if r.get("episode_return")]
         acting = "improved policy" if self.cfg.mcts.policy_target == "completed_q" else "visits"
+        if self.cfg.agent.kind == "ql":
+            acting = "Q"
         series = {f"greedy evaluation (argmax {acting})": (x, y)}
         points = {}
         if ep:
             points["self-play episodes"] = ([float(r["env_steps"]) for r in ep], [float(r["episode_return"]) for r in ep])
         random_score = self._random_baseline()
         hlines = None if random_score is None else {f"uniform random, same protocol ({random_score:.1f})": random_score}
-        plot_curves(series, self.out / "learning_curve.png", f"EfficientZero ({self.cfg.net.size}) on {self.cfg.env.game}",
+        agent = "Q-learning baseline" if self.cfg.agent.kind == "ql" else "EfficientZero"
+        plot_curves(series, self.out / "learning_curve.png", f"{agent} ({self.cfg.net.size}) on {self.cfg.env.game}",
                     "agent steps", "raw episode score", hlines=hlines, points=points)
 
     def _extra_steps(self) -> None:

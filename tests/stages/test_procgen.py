@@ -78,7 +78,7 @@ MICRO = {"env_steps": 80, "num_envs": 2, "start_transitions": 40, "batch_size": 
 
 
 def _micro_params(**extra) -> ProcgenPipelineConfig:
-    from xfer.presets import deep_merge
+    from xfer.config import deep_merge
 
     data = build_params("default", [], PRESETS, pipeline="procgen")
     data = deep_merge(data, {"games": ["bigfish"], "levels": [5], "random_episodes": 3, "train": MICRO, **extra})

@@ -20,13 +20,18 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from xfer.checkpoint import CheckpointError
-from xfer.config import PipelineConfig, ProcgenPipelineConfig, TrainConfig, describe_validation_error
+from xfer.config import (
+    PipelineConfig,
+    ProcgenPipelineConfig,
+    TrainConfig,
+    deep_merge,
+    describe_validation_error,
+)
 from xfer.data.format import DatasetError
 from xfer.envs.atari import validate_game
 from xfer.envs.spec import EnvSpec
 from xfer.envs.suites import env_spec
 from xfer.fileio import atomic_write_text
-from xfer.presets import deep_merge
 from xfer.stages.guard import StageBusyError, exclusive_lock, stop_when_parent_dies
 
 log = logging.getLogger("xfer.stages")
