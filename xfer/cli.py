@@ -24,6 +24,8 @@ EPILOG_TRAIN = """examples:
   xfer train --game Pong --preset cpu --set mcts.num_simulations=8 --set batch_size=16
   xfer train --game Qbert --preset cpu --set keep_eval_models=true   # keep OUT/evals/model_<step>.safetensors
   xfer train --suite procgen --game coinrun --set env.num_levels=200 --out runs/coinrun   # Procgen, hard mode
+  xfer train --suite procgen --game coinrun --set agent.kind=ql --set loss.policy=0 --set replay.unroll_steps=1
+      # the controlled Q-learning baseline (seed 000 A.2); the Procgen pipeline: xfer params --pipeline procgen
 
 Rerunning the same command with the same --out resumes from the last checkpoint in OUT/state.
 Agent steps: on Atari 1 agent step = 4 emulator frames (Atari100k budget = 100k agent steps); on

@@ -137,9 +137,9 @@ def render_markdown(p: ProcgenPipelineConfig, summary: dict, plots: list[str]) -
         f"({p.random_episodes} episodes).", "",
     ]
     if len(p.seeds) < 3:
-        lines += [f"**{len(p.seeds)} seed(s)**: standard errors and confidence intervals over seeds need at "
-                  "least 2 (better 3-5); with one seed the intervals below reflect the spread over games "
-                  "only.", ""]
+        lines += [f"**{len(p.seeds)} seed(s)**: standard errors and confidence intervals need at least 2 seeds "
+                  "(better 3-5); rliable's stratified bootstrap resamples seeds within each game, so with one "
+                  "seed every interval below collapses to its point estimate.", ""]
     lines += ["## Over games: mean, median and IQM of the normalised score", "",
               "95% stratified bootstrap confidence intervals (rliable).", "",
               "| variant | levels | test mean | test median | test IQM | train mean | gap (mean) |"
