@@ -126,23 +126,24 @@ def plot_seed_curves(
 
 
 def plot_train_test(
-    series: dict[str, tuple[list[float], list[float]]],
-    categories: list[str],
+    series: dict[str, tuple[tuple[list[float], list[float]], tuple[list[float], list[float]]]],
     path: Path,
     title: str,
     xlabel: str,
     ylabel: str,
     hlines: dict[str, float] | None = None,
+    categories: list[str] | None = None,
 ) -> None:
-    """Per name, ``(test, train)`` values over the same ``categories`` (a categorical x axis, e.g.
-    training levels 10, 100, 500, all): test solid, train dashed, in the name's colour."""
+    """Per name, ``((x, y) on unseen levels, (x, y) on training levels)``: unseen solid, training
+    dashed, in the name's colour. ``categories``: labels of a categorical x axis (x = 0, 1, ...), e.g.
+    training levels 10, 100, 500, all."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    x = np.arange(len(categories))
-    for name, (test, train) in series.items():
-        (line,) = ax.plot(x, test, marker="o", markersize=4, label=f"{name}: unseen levels")
-        ax.plot(x, train, marker="o", markersize=3, linestyle="--", color=line.get_color(),
+    for name, ((xt, yt), (xr, yr)) in series.items():
+        (line,) = ax.plot(xt, yt, marker="o", markersize=4, label=f"{name}: unseen levels")
+        ax.plot(xr, yr, marker="o", markersize=3, linestyle="--", color=line.get_color(),
                 label=f"{name}: training levels")
-    ax.set_xticks(x, categories)
+    if categories is not None:
+        ax.set_xticks(np.arange(len(categories)), categories)
     _finish(ax, fig, path, title, xlabel, ylabel, hlines)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from xfer.config import ProcgenPipelineConfig, procgen_run_name
 from xfer.envs.procgen import normalised_score
-from xfer.metrics import plot_curves, plot_train_test, read_tsv
+from xfer.metrics import plot_train_test, read_tsv
 from xfer.stages.common import StageInputError, load_procgen_params, stage_cli, write_json
 from xfer.stages.outputs import replace_together
 from xfer.stats import interval_estimates, mean_se
@@ -171,12 +171,13 @@ def render_markdown(p: ProcgenPipelineConfig, summary: dict, plots: list[str]) -
 def plot_levels_sweep(p: ProcgenPipelineConfig, summary: dict, path: Path) -> None:
     """Mean normalised score over games and seeds against training levels (seed 000 Fig. 3 / Table A.3)."""
     agg = summary["aggregate"]
-    series = {v: ([agg[f"{v}/{lv}"]["test"]["mean"]["value"] for lv in p.levels],
-                  [agg[f"{v}/{lv}"]["train"]["mean"]["value"] for lv in p.levels]) for v in p.variants}
+    x = list(range(len(p.levels)))
+    series = {v: ((x, [agg[f"{v}/{lv}"]["test"]["mean"]["value"] for lv in p.levels]),
+                  (x, [agg[f"{v}/{lv}"]["train"]["mean"]["value"] for lv in p.levels])) for v in p.variants}
     rnd = float(np.mean([agg[f"random/{lv}"]["test"]["mean"]["value"] for lv in p.levels]))
-    plot_train_test(series, [str(lv) for lv in p.levels], path, "Data diversity: normalised score against "
-                    "training levels", "training levels", "mean normalised score over games",
-                    hlines={f"uniform random, unseen levels ({rnd:.3f})": rnd})
+    plot_train_test(series, path, "Data diversity: normalised score against training levels", "training levels",
+                    "mean normalised score over games", hlines={f"uniform random, unseen levels ({rnd:.3f})": rnd},
+                    categories=[str(lv) for lv in p.levels])
 
 
 def run(p: ProcgenPipelineConfig, out: Path = REPORTS, runs_dir: Path = RUNS) -> dict:
@@ -188,13 +189,12 @@ def run(p: ProcgenPipelineConfig, out: Path = REPORTS, runs_dir: Path = RUNS) ->
         plots = ["levels_sweep.png"]
         plot_levels_sweep(p, summary, report_dir / "levels_sweep.png")
         for lv in p.levels:
-            series = {}
-            for v in p.variants:
-                series[f"{v}, unseen levels"] = mean_curve(p, v, lv, "test_eval.tsv", runs_dir)
-                series[f"{v}, training levels"] = mean_curve(p, v, lv, "eval.tsv", runs_dir)
+            series = {v: (mean_curve(p, v, lv, "test_eval.tsv", runs_dir), mean_curve(p, v, lv, "eval.tsv", runs_dir))
+                      for v in p.variants}
+            rnd = summary["aggregate"][f"random/{lv}"]["test"]["mean"]["value"]
             png = f"curves_{lv}.png"
-            plot_curves(series, report_dir / png, f"{lv} training levels: mean over games and seeds",
-                        "frames", "normalised score")
+            plot_train_test(series, report_dir / png, f"{lv} training levels: mean over games and seeds",
+                            "frames", "normalised score", hlines={f"uniform random, unseen levels ({rnd:.3f})": rnd})
             plots.append(png)
         (report_dir / "report.md").write_text(render_markdown(p, summary, plots))
     write_json(Path("metrics") / "summary.json", summary)
