@@ -1,5 +1,6 @@
 """xfer/stages/common.py: the params a stage declares in dvc.yaml are the params its resume hash covers."""
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,22 @@ def test_a_finetune_runs_hash_ignores_the_other_runs(p):
     base = params_hash(p, "finetune", {"run": mine})
     assert params_hash(params(**{f"finetune__runs__{other}__extra_train_steps": 1}), "finetune", {"run": mine}) == base
     assert params_hash(params(**{f"finetune__runs__{mine}__extra_train_steps": 1}), "finetune", {"run": mine}) != base
+
+
+def test_a_resume_key_names_the_stages_params_and_its_code(tmp_path):
+    from xfer.stages.common import code_fingerprint, resume_key
+
+    (tmp_path / "pipe").mkdir()
+    dvc_yaml = tmp_path / "pipe" / "dvc.yaml"
+    dvc_yaml.write_text("stages:\n  train:\n    cmd: xfer stage procgen_train\n    deps:\n"
+                        "      - ../code-deps/procgen_train.json\n      - data\n  plain:\n    cmd: echo\n")
+    assert code_fingerprint("train", dvc_yaml) == "unknown"  # run by hand before `xfer stage code`
+    (tmp_path / "code-deps").mkdir()
+    (tmp_path / "code-deps" / "procgen_train.json").write_text("v1")
+    one = resume_key("abc", "train", dvc_yaml)
+    assert one == "abc-" + hashlib.md5(b"v1").hexdigest()[:12]
+    (tmp_path / "code-deps" / "procgen_train.json").write_text("v2")
+    assert resume_key("abc", "train", dvc_yaml) != one
+    assert code_fingerprint("plain", dvc_yaml) == ""
+    with pytest.raises(StageInputError, match="has no stage 'nope'"):
+        code_fingerprint("nope", dvc_yaml)

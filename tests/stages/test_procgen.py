@@ -85,12 +85,21 @@ def _micro_params(**extra) -> ProcgenPipelineConfig:
     return ProcgenPipelineConfig.model_validate(data)
 
 
+def _state_hash(work: Path) -> str:
+    return json.loads((work / "state" / "meta.json").read_text())["meta"]["config_hash"]
+
+
 def test_a_train_stage_trains_on_its_levels_and_evaluates_both_splits_and_the_random_agent(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    shutil.copy(ROOT / "procgen" / "dvc.yaml", tmp_path / "dvc.yaml")  # the params it declares
+    pipeline = tmp_path / "procgen"  # the stage runs in procgen/, its code fingerprint is ../code-deps/
+    pipeline.mkdir()
+    monkeypatch.chdir(pipeline)
+    shutil.copy(ROOT / "procgen" / "dvc.yaml", pipeline / "dvc.yaml")  # the params and code it declares
+    (tmp_path / "code-deps").mkdir()
+    fingerprint = tmp_path / "code-deps" / "procgen_train.json"
+    fingerprint.write_text('{"files": {"xfer/train.py": "a"}}')
     p = _micro_params()
-    out = Path("runs") / procgen_run_name("bigfish", "ql", 5, 0)
-    summary = procgen_train.run(p, "bigfish", "ql", 5, 0, out, tmp_path / "work", progress=False)
+    out, work = Path("runs") / procgen_run_name("bigfish", "ql", 5, 0), tmp_path / "work"
+    summary = procgen_train.run(p, "bigfish", "ql", 5, 0, out, work, progress=False)
     assert {f.name for f in out.iterdir()} == {"model.safetensors", "model.json", "metrics", "learning_curve.png",
                                               "summary.json"}
     assert json.loads((out / "summary.json").read_text()) == summary
@@ -107,6 +116,14 @@ def test_a_train_stage_trains_on_its_levels_and_evaluates_both_splits_and_the_ra
     assert len(summary["random"]["train"]["scores"]) == len(summary["random"]["test"]["scores"]) == 3
     with pytest.raises(StageInputError, match="levels 10 is not in params.yaml's \\[5\\]"):
         procgen_train.run(p, "bigfish", "ql", 10, 0, out, tmp_path / "work2", progress=False)
+    # rerun with the same code: the finished state resumes (same key); after a code change DVC reruns
+    # the stage and the old code's state must not be resumed
+    first = _state_hash(work)
+    procgen_train.run(p, "bigfish", "ql", 5, 0, out, work, progress=False)
+    assert _state_hash(work) == first
+    fingerprint.write_text('{"files": {"xfer/train.py": "b"}}')
+    procgen_train.run(p, "bigfish", "ql", 5, 0, out, work, progress=False)
+    assert _state_hash(work) != first and _state_hash(work).startswith(first.split("-")[0])
 
 
 def test_levels_on_the_command_line_are_a_count_or_all():

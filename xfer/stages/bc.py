@@ -27,6 +27,7 @@ from xfer.stages.common import (
     dataset_dir,
     input_fingerprint,
     params_hash,
+    resume_key,
     stage_cli,
     task_specs,
     work_dir,
@@ -66,7 +67,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
                     for index in sampler.sample_uniform(b.batch_size).values()]
         return [behaviour_cloning_targets(concat_batches(per_game))]
 
-    metrics = train_offline(learner, source, b.train_steps, work / "state", cfg_hash, p.seed, b.checkpoint_every,
+    metrics = train_offline(learner, source, b.train_steps, work / "state", resume_key(cfg_hash, "bc"), p.seed, b.checkpoint_every,
                             b.target_refresh, Path("metrics") / "baselines" / "bc.tsv", progress=progress,
                             desc="behaviour cloning")
     prior = p.search.model_copy(update={"search_at_eval": False})  # act on the policy head

@@ -251,6 +251,17 @@ def input_fingerprint(paths: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
+def _stage_body(stage: str, dvc_yaml: Path) -> dict:
+    """dvc.yaml's ``stage`` (a foreach stage's ``do``); :class:`StageInputError` without the file or stage."""
+    if not dvc_yaml.exists():
+        raise StageInputError(f"{dvc_yaml.resolve()} not found; run pipeline stages from the checkout that holds "
+                              "dvc.yaml (as `dvc repro` does)")
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {})
+    if stage not in stages:
+        raise StageInputError(f"{dvc_yaml} has no stage {stage!r} (it has {sorted(stages)})")
+    return stages[stage].get("do", stages[stage])
+
+
 def declared_params(stage: str, item: dict[str, Any] | None = None, dvc_yaml: Path = Path("dvc.yaml")) -> list[str]:
     """The params keys dvc.yaml's ``stage`` declares (its ``params:``), ``${item.x}`` filled in from ``item``.
 
@@ -262,13 +273,7 @@ def declared_params(stage: str, item: dict[str, Any] | None = None, dvc_yaml: Pa
         StageInputError: no dvc.yaml in the working directory (run stages from the pipeline checkout),
             no such stage in it, or an ``${item.x}`` that ``item`` does not give.
     """
-    if not dvc_yaml.exists():
-        raise StageInputError(f"{dvc_yaml.resolve()} not found; run pipeline stages from the checkout that holds "
-                              "dvc.yaml (as `dvc repro` does)")
-    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {})
-    if stage not in stages:
-        raise StageInputError(f"{dvc_yaml} has no stage {stage!r} (it has {sorted(stages)})")
-    body = stages[stage].get("do", stages[stage])
+    body = _stage_body(stage, dvc_yaml)
     keys = []
     for key in body.get("params", []):
         if not isinstance(key, str):  # `- other.yaml: [keys]` entries name other files
@@ -279,6 +284,33 @@ def declared_params(stage: str, item: dict[str, Any] | None = None, dvc_yaml: Pa
             raise StageInputError(f"dvc.yaml stage {stage!r} param {key!r} needs an item this stage did not give")
         keys.append(key)
     return keys
+
+
+def code_fingerprint(stage: str, dvc_yaml: Path = Path("dvc.yaml")) -> str:
+    """MD5 of the code fingerprint dvc.yaml's ``stage`` depends on (its ``code-deps/<module>.json``, written
+    by the ``code`` stage: the stage's import closure with each file's md5); ``""`` when it declares none.
+
+    A resume state keyed on it (:func:`resume_key`) is discarded when the stage's code changed: DVC reruns
+    the stage because its code changed, and continuing a state trained by the old code (or, for a
+    finished run, just republishing it) would hand back the old code's result.
+
+    Raises:
+        StageInputError: no dvc.yaml or no such stage.
+    """
+    import hashlib
+
+    deps = [d for d in _stage_body(stage, dvc_yaml).get("deps", []) if isinstance(d, str) and "code-deps/" in d]
+    if not deps:
+        return ""
+    path = dvc_yaml.parent / deps[0]
+    return hashlib.md5(path.read_bytes()).hexdigest()[:12] if path.exists() else "unknown"
+
+
+def resume_key(state_hash: str, stage: str, dvc_yaml: Path = Path("dvc.yaml")) -> str:
+    """What a stage's resume state must match: its params hash (``state_hash``) and its code
+    (:func:`code_fingerprint`). Checkpoint sidecars keep ``state_hash`` alone, so their bytes do not
+    change with code that does not change the result."""
+    return f"{state_hash}-{code_fingerprint(stage, dvc_yaml)}"
 
 
 def params_hash(p: PipelineConfig, stage: str, item: dict[str, Any] | None = None,

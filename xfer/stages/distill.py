@@ -26,6 +26,7 @@ from xfer.stages.common import (
     StageInputError,
     input_fingerprint,
     params_hash,
+    resume_key,
     stage_cli,
     student_model,
     task_specs,
@@ -79,7 +80,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
     def source(rng: np.random.Generator) -> list[Batch]:
         return [concat_batches(list(stored_target_batches(sampler, d.batch_size, p, p.discount, rng).values()))]
 
-    metrics = train_offline(learner, source, d.train_steps, work / "state", cfg_hash, p.seed, d.checkpoint_every,
+    metrics = train_offline(learner, source, d.train_steps, work / "state", resume_key(cfg_hash, "distill"), p.seed, d.checkpoint_every,
                             d.target_refresh, Path("metrics") / "distill.tsv", progress=progress, desc="distill")
     scores = {g: r["mean_score"] for g, r in zero_shot(learner.net, p, p.pretrain_games, p.search, p.seed + 2000).items()}
     replace_model(out_model, learner.net, make_meta(p, size, tasks, learner.step_count, cfg_hash))

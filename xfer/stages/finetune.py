@@ -43,6 +43,7 @@ from xfer.stages.common import (
     init_dir,
     input_fingerprint,
     params_hash,
+    resume_key,
     stage_cli,
     teacher_data_dir,
     train_config,
@@ -154,8 +155,8 @@ def run(p: PipelineConfig, target: str, name: str, seed: int, out: Path, work: P
     trainer = Trainer(cfg, work, progress, init=WeightsInit(start, rc.transfer) if start is not None else None,
                       restart_stale=True, freeze_representation=rc.freeze_representation, final_eval=False,
                       random_baseline=False, tasks=tasks,
-                      resume_key=params_hash(p, "finetune", {"run": name}, extra={
-                          "train": config_hash(cfg), "inputs": input_fingerprint(inputs)}))
+                      resume_key=resume_key(params_hash(p, "finetune", {"run": name}, extra={
+                          "train": config_hash(cfg), "inputs": input_fingerprint(inputs)}), "finetune"))
     summary = trainer.run()
     summary.update({
         "run": name, "target": target, "seed": seed, "init": rc.init, "cross_task": rc.cross_task,

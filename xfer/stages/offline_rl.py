@@ -28,6 +28,7 @@ from xfer.stages.common import (
     dataset_dir,
     input_fingerprint,
     params_hash,
+    resume_key,
     stage_cli,
     task_specs,
     work_dir,
@@ -55,7 +56,7 @@ def run(p: PipelineConfig, out_model: Path, work: Path, progress: bool = True) -
         return [concat_batches([reanalysed_batch(index, learner, latest.get(), p, o.reanalyse_fraction, rng)
                                 for index in sampler.sample_uniform(o.batch_size).values()])]
 
-    metrics = train_offline(learner, source, o.train_steps, work / "state", cfg_hash, p.seed, o.checkpoint_every,
+    metrics = train_offline(learner, source, o.train_steps, work / "state", resume_key(cfg_hash, "offline_rl"), p.seed, o.checkpoint_every,
                             o.target_refresh, Path("metrics") / "baselines" / "offline_rl.tsv", progress=progress,
                             desc="multi-game offline RL")
     result = {"size": size, "train_steps": learner.step_count, "final_loss": metrics.get("loss_total"),

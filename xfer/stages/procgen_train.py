@@ -34,6 +34,7 @@ from xfer.stages.common import (
     StageInputError,
     load_procgen_params,
     params_hash,
+    resume_key,
     stage_cli,
     work_dir,
     write_json,
@@ -101,8 +102,10 @@ def run(p: ProcgenPipelineConfig, game: str, variant: str, levels: int | str, se
     cfg = p.run_config(game, variant, levels, seed).model_copy(update={"keep_eval_models": True})
     probe_writable([out])
     item = {"game": game, "variant": variant, "levels": levels, "seed": seed}
-    trainer = Trainer(cfg, work, progress, restart_stale=True, random_baseline=False,
-                      resume_key=params_hash(p, "train", item, extra={"train": config_hash(cfg)}))
+    # a state from other params or other code is discarded (resume_key), so a rerun after a code change
+    # trains anew instead of republishing the old code's run
+    key = resume_key(params_hash(p, "train", item, extra={"train": config_hash(cfg)}), "train")
+    trainer = Trainer(cfg, work, progress, restart_stale=True, random_baseline=False, resume_key=key)
     summary = trainer.run()
     summary.pop("wall_seconds_this_session", None)  # describes the host, not the result
     acting = trainer.acting(1.0, explore=False)

@@ -42,6 +42,7 @@ from xfer.stages.common import (
     dataset_dir,
     input_fingerprint,
     params_hash,
+    resume_key,
     stage_cli,
     task_specs,
     teacher_data_dir,
@@ -117,7 +118,7 @@ def run(p: PipelineConfig, game: str, data: Path, out_model: Path, out_data: Pat
         return [reanalysed_batch(sampler.sample(game, t.batch_size), learner, latest.get(), p,
                                  t.reanalyse_fraction, rng)]
 
-    metrics = train_offline(learner, source, t.train_steps, work / "state", cfg_hash, p.seed, t.checkpoint_every,
+    metrics = train_offline(learner, source, t.train_steps, work / "state", resume_key(cfg_hash, "teacher"), p.seed, t.checkpoint_every,
                             t.target_refresh, Path("metrics") / "teacher" / f"{game}.tsv", progress=progress,
                             desc=f"teacher {game}")
     scores = run_evaluations([EvalJob(game, learner.net, p.env.for_game(game), p.search, p.evaluate.pretrained_episodes,
