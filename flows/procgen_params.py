@@ -15,7 +15,7 @@ class ProcgenParams(BaseModel):
 
     pipeline: Literal["procgen"] = Field("procgen", description="which pipeline (fixed: procgen)")
     preset: Literal["default", "paper", "planning"] = Field(
-        "default", description="default = 2 games, 10 / all levels, MZ / MZ+SPR / QL, about 15 min on 2 CPU cores; "
+        "default", description="default = 2 games, 10 / all levels, MZ / MZ+SPR / QL, about 10 min on 2 CPU cores; "
         "paper = 16 games, 500 levels, 30M frames, every variant (GPU); planning = the planning ablations (GPU)")
     games: list[str] | None = Field(None, description="Procgen games (empty = the preset's)")
     levels: list[int | Literal["all"]] | None = Field(None, description="training levels per run, e.g. 10, 100, "
