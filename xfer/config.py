@@ -90,13 +90,60 @@ class ProcgenConfig(ProcgenProtocol):
     clip_rewards: bool = Field(False, description="learn from sign(r) (the paper learns from raw rewards)")
 
 
+class MetaWorldProtocol(_Frozen):
+    """Meta-World protocol without the task (seed 000 sec 4, reference.md section 5): the ``env``
+    section of a Meta-World run. Units: agent steps (500 per episode, Meta-World's ``max_path_length``).
+    """
+
+    suite: Literal["metaworld"] = "metaworld"
+    benchmark: Literal["ML1", "ML10", "ML45"] = Field(
+        "ML10", description="Meta-World benchmark whose train / test split the task comes from (the paper: ML10, ML45)")
+    observation: Literal["state", "pixels"] = Field(
+        "state", description="the 39-d state vector, or RGB frames from `camera`")
+    frame_size: int = Field(96, ge=16, description="pixels: frame height and width")
+    stack: int = Field(1, ge=1, description="pixels: frames per observation, oldest first (the paper's agent sees 15)")
+    camera: str = Field("corner3", description="pixels: the MuJoCo camera the frames come from")
+    reward_history: int = Field(
+        0, ge=0, description="past rewards / 10 the agent sees (0: off; the paper gives the agent its past "
+        "rewards); states: that many appended to the state vector; pixels: 0 or 1, a reward plane per frame, "
+        "so the history is `stack` long")
+    benchmark_seed: int = Field(0, description="seed of Meta-World's task / goal sampling (the benchmark object)")
+
+    @model_validator(mode="after")
+    def _pixel_reward_history(self) -> MetaWorldProtocol:
+        if self.observation == "pixels" and self.reward_history not in (0, 1):
+            raise ValueError(f"with pixel observations reward_history is 0 or 1 (a reward plane in each frame, so "
+                             f"the history is `stack` frames long), got {self.reward_history}")
+        return self
+
+    def for_task(self, task: str, split: Literal["train", "test"] = "train") -> MetaWorldConfig:
+        """The full env config of ``task`` on ``split`` under this protocol."""
+        return MetaWorldConfig(task=task, split=split, **self.model_dump())
+
+
+class MetaWorldConfig(MetaWorldProtocol):
+    """The Meta-World protocol for one task and split: ``train`` plays the task's goal variations of
+    the benchmark's training set, ``test`` those of its test set (ML10 / ML45: the held-out tasks;
+    ML1: other goals of the same task)."""
+
+    task: str = "reach-v3"
+    split: Literal["train", "test"] = "train"
+    clip_rewards: bool = Field(False, description="learn from sign(r) (dense rewards in [0, 10]: keep False)")
+
+    @property
+    def game(self) -> str:
+        """The task (the name self-play, evaluation and ``xfer train`` read from every suite's config)."""
+        return self.task
+
+
 def _env_suite(value: Any) -> str:
     """The suite of an env config or its dict (no ``suite`` key: Atari)."""
     return value.get("suite", "atari") if isinstance(value, dict) else getattr(value, "suite", "atari")
 
 
 EnvConfig = Annotated[
-    Annotated[AtariConfig, Tag("atari")] | Annotated[ProcgenConfig, Tag("procgen")],
+    Annotated[AtariConfig, Tag("atari")] | Annotated[ProcgenConfig, Tag("procgen")]
+    | Annotated[MetaWorldConfig, Tag("metaworld")],
     Discriminator(_env_suite),
 ]
 """One task's env config of any suite, chosen by its ``suite`` key (absent: Atari)."""

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from xfer.config import AtariConfig, ProcgenConfig
+from xfer.config import AtariConfig, MetaWorldConfig, ProcgenConfig
 from xfer.envs.atari import VectorAtari, atari_spec
+from xfer.envs.metaworld import VectorMetaWorld, metaworld_spec
 from xfer.envs.procgen import VectorProcgen, procgen_spec
 from xfer.envs.spec import EnvSpec, shared_spaces
 from xfer.envs.vector import VectorEnv
@@ -37,6 +38,7 @@ class Suite:
 SUITES: dict[str, Suite] = {
     "atari": Suite(atari_spec, AtariConfig, VectorAtari),
     "procgen": Suite(procgen_spec, ProcgenConfig, VectorProcgen),
+    "metaworld": Suite(metaworld_spec, MetaWorldConfig, VectorMetaWorld),
 }
 
 

@@ -19,7 +19,8 @@ class VectorStep(NamedTuple):
     For an env whose episode ended this step (``terminated | truncated``), ``obs``/``frame`` already
     belong to the next episode (same-step auto-reset), ``final_frame`` is the finished episode's last
     frame, and ``episode_return``/``episode_length`` describe the finished episode. Suites without
-    lives report ``life_loss`` all False and ``lives`` zeros.
+    lives report ``life_loss`` all False and ``lives`` zeros. Suites with a success signal
+    (Meta-World) report ``episode_success``; the others leave it ``None``.
     """
 
     obs: np.ndarray
@@ -45,27 +46,34 @@ class VectorStep(NamedTuple):
     """int64 ``[N]``, agent steps of the episode finished this step; -1 where none finished."""
     lives: np.ndarray
     """int64 ``[N]``, lives after this step (after the reset for finished envs)."""
+    episode_success: np.ndarray | None = None
+    """float64 ``[N]`` where the suite has a success signal (Meta-World's ``info["success"]``): 1.0
+    where the episode finished this step and succeeded at any of its steps, 0.0 where it finished
+    without, NaN where none finished. ``None`` for suites without one (Atari, Procgen)."""
 
 
 class VectorEnv(Protocol):
     """``num_envs`` copies of one task, stepped together (env ``i`` seeded with ``seed + i``).
 
     ``action_mask``: ``[A]`` bool, the task's legal actions in the suite's action ids (the
-    :class:`~xfer.envs.spec.EnvSpec`'s ``action_mask()``).
+    :class:`~xfer.envs.spec.EnvSpec`'s ``action_mask()``). Suites with a
+    :class:`~xfer.envs.spec.Box` action space (Meta-World) have no legal-action mask:
+    ``action_mask = None``, and :meth:`step` takes float32 ``[N, *shape]`` actions inside the Box.
     """
 
     num_envs: int
-    action_mask: np.ndarray
+    action_mask: np.ndarray | None
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every env; returns ``(obs [N, ...], info)`` with ``info["frame"]`` the newest frames."""
         ...
 
     def step(self, actions: np.ndarray) -> VectorStep:
-        """Step env ``i`` with action id ``actions[i]`` (``[N]`` int); finished episodes auto-reset.
+        """Step env ``i`` with action id ``actions[i]`` (``[N]`` int; Box suites: the action vector
+        ``actions[i]``, float32 ``[N, *shape]``); finished episodes auto-reset.
 
         Raises:
-            ValueError: wrong number of actions or an id outside the action space.
+            ValueError: wrong number of actions or an action outside the action space.
         """
         ...
 
