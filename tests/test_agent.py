@@ -14,6 +14,7 @@ import torch
 from tests.specs import ATARI
 from xfer.actor import evaluate, evaluate_random
 from xfer.agent import build_agent, build_model, model_meta
+from xfer.checkpoint import load_model, save_model
 from xfer.config import LossConfig, NetConfig, OptimConfig, SearchConfig
 from xfer.envs import suites
 from xfer.envs.spec import Box, Discrete, EnvSpec, ObservationSpec
@@ -168,11 +169,25 @@ def test_the_toy_task_is_validated_before_anything_is_built(toy):
         suites.env_spec("toys", None, "walk")
 
 
-def test_a_box_action_space_is_accepted_by_the_spec_and_refused_by_the_discrete_agent():
+def test_a_box_action_space_builds_a_gaussian_policy_network(tmp_path):
     spec = EnvSpec("toy", "reach", ObservationSpec("state", (39,)), Box(-1.0, 1.0, (4,)), None, 500)
-    assert spec.action_space.shape == (4,)
-    with pytest.raises(ValueError, match=r"continuous actions .*Sampled MuZero.*mcts\.backend"):
-        build_model(spec, NetConfig(size="tiny"))
+    assert (spec.action_dim, spec.policy_actions) == (4, 0)
+    with pytest.raises(ValueError, match=r"continuous actions .*Sampled MuZero"):
+        spec.num_actions  # noqa: B018 - the discrete width does not exist for a Box
+    net = build_model(spec, NetConfig(size="tiny", precision="fp32"), seed=0).eval()
+    root = net.initial_inference(torch.zeros(3, 39))
+    assert root.policy_logits.shape == (3, 8)  # mean and log std of a 4-dim Gaussian
+    step = net.recurrent_inference(root.latent, root.lstm_state, torch.full((3, 4), 0.5))
+    assert step.latent.shape == root.latent.shape and step.policy_logits.shape == (3, 8)
+    # the action reaches the dynamics: another action, another next latent
+    other = net.recurrent_inference(root.latent, root.lstm_state, torch.full((3, 4), -0.5))
+    assert not torch.allclose(step.latent, other.latent)
+    meta = model_meta(spec, NetConfig(size="tiny"), {"reach": spec}, step=0, env_steps=0, config_hash="x")
+    assert (meta.num_actions, meta.action_dim, meta.action_maps) == (0, 4, {"reach": []})
+    save_model(tmp_path / "m.safetensors", net, meta)
+    loaded, back = load_model(tmp_path / "m.safetensors")
+    assert back.action_dim == 4 and loaded.action_dim == 4
+    assert torch.equal(loaded.initial_inference(torch.zeros(3, 39)).policy_logits, root.policy_logits)
     with pytest.raises(ValueError, match="Box needs low < high"):
         Box(1.0, -1.0, (4,))
     with pytest.raises(ValueError, match="a Box action space has no legal_actions"):

@@ -17,6 +17,7 @@ from xfer.losses import (
     loss_terms,
     negative_cosine,
     pixel_errors,
+    policy_term,
     reconstruction_term,
     spr_term,
     total_loss,
@@ -68,6 +69,25 @@ def test_weighted_sum_and_masks_by_hand():
     assert math.isclose(float(parts["consistency"]), -1.0 + 0.0, abs_tol=1e-6)
     expected = 0.25 * 2 * math.log(3) + math.log(3) + math.log(4) + 2 * (-1.0)
     assert math.isclose(float(loss), expected, rel_tol=1e-6)
+
+
+def test_sampled_policy_loss_is_the_visit_weighted_gaussian_nll_by_hand():
+    # one sample, one state (K = 0), a 1-d Box: mean 0.5, log std log(2); two sampled actions u = 0.5, 2.5
+    # with visit fractions 0.75 / 0.25: -sum_i w_i log N(u_i; 0.5, 2) = log(2) + 0.5 log(2 pi) + 0.25 * 0.5
+    out = UnrollOutputs(value_logits=torch.zeros(1, 1, 3), policy_logits=torch.tensor([[[0.5, math.log(2.0)]]]),
+                        value_prefix_logits=torch.zeros(1, 0, 3), proj_pred=torch.zeros(1, 0, 2),
+                        proj_target=torch.zeros(1, 0, 2))
+    tgt = TorchTargets(value_prefix=torch.zeros(1, 0), value=torch.zeros(1, 1), policy=torch.tensor([[[0.75, 0.25]]]),
+                       mask_value_prefix=torch.zeros(1, 0), mask_value=torch.ones(1, 1), mask_policy=torch.ones(1, 1),
+                       mask_obs=torch.ones(1, 1), sampled=torch.tensor([[[[0.5], [2.5]]]]))
+    want = math.log(2.0) + 0.5 * math.log(2 * math.pi) + 0.25 * 0.5 * (2.0 / 2.0) ** 2
+    assert math.isclose(float(policy_term(out, tgt)), want, rel_tol=1e-6)
+    # the log std is clipped like the search's (xfer.mcts.gaussian): a huge one scores as LOG_STD_MAX
+    out.policy_logits = torch.tensor([[[0.5, 50.0]]])
+    from xfer.mcts.gaussian import LOG_STD_MAX
+    big = float(policy_term(out, tgt))
+    sigma = math.exp(LOG_STD_MAX)
+    assert math.isclose(big, LOG_STD_MAX + 0.5 * math.log(2 * math.pi) + 0.25 * 0.5 * (2.0 / sigma) ** 2, rel_tol=1e-6)
 
 
 def test_a_new_loss_term_is_summed_and_logged_under_its_name():

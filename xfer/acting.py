@@ -78,16 +78,27 @@ def act(net: EfficientZeroNet, obs: np.ndarray, mask: np.ndarray, acting: Acting
     """Actions ``[B]`` int64 for observations ``obs`` (``[B, C, H, W]`` uint8 or ``[B, D]`` float32)
     with legal actions ``mask`` ``[B, A]`` bool, and the step's :class:`PolicyOutput`.
 
+    A Box network (Sampled MuZero) acts on its root's sampled actions the same way (the most visited
+    one in evaluation, visit counts at ``temperature`` in self-play) and returns the chosen actions
+    ``[B, D]`` float32 in the normalised box ``[-1, 1]^D``, which Box suites take as they are
+    (Meta-World's own bounds; a suite with other bounds rescales in its adapter).
+
     ``explore``: self-play (root noise, sampling at ``temperature``; Q-learning: its epsilon) or
     evaluation (no noise, argmax; Q-learning: the epsilon it was given). Draws from ``rng``.
     """
     if isinstance(acting, QActing):
+        if net.action_dim:
+            raise ValueError("the Q-learning baseline's epsilon-greedy acting is for discrete actions; "
+                             "a Box action space acts by the sampled search (agent.kind: muzero)")
         return q_policy(net, obs, mask, acting, rng, device)
     searched = acting.search_for_acting if explore else acting.search_at_eval
     out = search_policy(net, obs, mask, acting, rng, add_noise=explore, use_search=searched, device=device)
     if searched:
-        return select_action(acting_scores(out, acting), temperature if explore else 1.0, rng,
-                             deterministic=not explore), out
-    if explore:
-        return np.array([rng.choice(len(p), p=p) for p in out.policy]), out
-    return np.argmax(out.policy, axis=1), out
+        edge = select_action(acting_scores(out, acting), temperature if explore else 1.0, rng, deterministic=not explore)
+    elif explore:
+        edge = np.array([rng.choice(len(p), p=p) for p in out.policy])
+    else:
+        edge = np.argmax(out.policy, axis=1)
+    if out.actions is not None:  # Sampled MuZero: the chosen edge's sampled action
+        return out.actions[np.arange(len(edge)), edge], out
+    return edge, out

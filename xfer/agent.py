@@ -23,8 +23,9 @@ from xfer.nets.efficientzero import EfficientZeroNet, build_network
 def build_model(env: EnvSpec, net: NetConfig, device: str | torch.device = "cpu", size: str | None = None,
                 zero_init_heads: bool = False, seed: int | None = None) -> EfficientZeroNet:
     """The world model for ``env``: :func:`xfer.nets.efficientzero.build_network` with the policy head
-    over ``env.num_actions`` actions and the representation network over ``env.observation.shape``
-    (convolutional for pixels, an MLP for state vectors).
+    over ``env.num_actions`` actions (a :class:`~xfer.envs.spec.Box` space: a Gaussian over its
+    ``env.action_dim`` entries, Sampled MuZero) and the representation network over
+    ``env.observation.shape`` (convolutional for pixels, an MLP for state vectors).
 
     Args:
         net: the ``net`` section (size, supports, precision, action encoding, latent scaling).
@@ -34,11 +35,10 @@ def build_model(env: EnvSpec, net: NetConfig, device: str | torch.device = "cpu"
         seed: initial weights as a function of ``seed`` alone; ``None`` draws from torch's global RNG.
 
     Raises:
-        ValueError: an unknown size or a :class:`~xfer.envs.spec.Box` action space (see
-            :attr:`EnvSpec.num_actions`).
+        ValueError: an unknown size.
     """
-    return build_network(net.spec(size), env.num_actions, env.observation.shape, net.precision, device,
-                         zero_init_heads, seed)
+    return build_network(net.spec(size), env.policy_actions, env.observation.shape, net.precision, device,
+                         zero_init_heads, seed, env.action_dim)
 
 
 @dataclass
@@ -80,7 +80,8 @@ def model_meta(env: EnvSpec, net: NetConfig, tasks: dict[str, EnvSpec], step: in
     return ModelMeta(
         size=size,
         spec=net.spec(size).to_dict(),
-        num_actions=env.num_actions,
+        num_actions=env.policy_actions,
+        action_dim=env.action_dim,
         obs_shape=list(env.observation.shape),
         games=list(tasks),
         action_maps={name: list(spec.legal_actions or ()) for name, spec in tasks.items()},

@@ -88,7 +88,9 @@ class ModelMeta(BaseModel):
             ``support_size``, ``action_encoding`` and ``latent_scaling`` (the overrides
             :class:`xfer.config.NetConfig` offers); a sidecar written before ``action_encoding`` /
             ``latent_scaling`` existed reads as ``"plane"`` / ``"minmax"`` (what it was built with).
-        num_actions: policy-head width (the suite's full action space: 18 for Atari).
+        num_actions: policy-head width (the suite's full action space: 18 for Atari); 0 for a Box.
+        action_dim: ``D`` of a Box action space (Gaussian policy head of ``2D``, Sampled MuZero); 0
+            (and left out of the sidecar, so discrete sidecars are as before) for discrete actions.
         obs_shape: the network's input: ``[C, H, W]`` uint8 pixels (Atari: ``[12, 96, 96]``, 3 RGB
             planes x 4 frames) or ``[D]`` float32 state vectors.
         games: games the weights were trained on.
@@ -109,7 +111,8 @@ class ModelMeta(BaseModel):
     architecture: str = "efficientzero"
     size: str
     spec: dict
-    num_actions: int = Field(ge=1)
+    num_actions: int = Field(ge=0)
+    action_dim: int = Field(0, ge=0)
     obs_shape: list[int] = Field(min_length=1, max_length=3)
     games: list[str]
     action_maps: dict[str, list[int]]
@@ -190,7 +193,14 @@ class ModelMeta(BaseModel):
         unknown_games = sorted(set(self.action_maps) - set(self.games))
         if unknown_games:
             raise ValueError(f"action_maps names games not in games: {unknown_games}")
+        if (self.num_actions > 0) == (self.action_dim > 0):
+            raise ValueError(f"exactly one of num_actions (discrete) and action_dim (Box) must be positive, got "
+                             f"num_actions={self.num_actions}, action_dim={self.action_dim}")
         for game, ids in self.action_maps.items():
+            if self.action_dim:
+                if ids:
+                    raise ValueError(f"action_maps[{game!r}] must be empty for a Box action space, got {ids}")
+                continue
             if not ids or len(set(ids)) != len(ids) or not all(0 <= a < self.num_actions for a in ids):
                 raise ValueError(
                     f"action_maps[{game!r}] must be non-empty distinct ids in [0, {self.num_actions}), got {ids}"
@@ -258,6 +268,7 @@ def save_model(path: str | os.PathLike[str], net: EfficientZeroNet, meta: ModelM
     actual = {
         "spec": net.spec.to_dict(),
         "num_actions": net.num_actions,
+        "action_dim": net.action_dim,
         "obs_shape": list(net.obs_shape),
     }
     differ = [k for k, v in actual.items() if getattr(meta, k) != v]
@@ -271,7 +282,7 @@ def save_model(path: str | os.PathLike[str], net: EfficientZeroNet, meta: ModelM
     meta = meta.model_copy(update={"weights_sha256": hashlib.sha256(blob).hexdigest()})
     atomic_write_bytes(path, blob)
     atomic_write_text(
-        _sidecar_path(path), json.dumps(meta.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+        _sidecar_path(path), json.dumps(meta.model_dump(mode="json", exclude=None if meta.action_dim else {"action_dim"}), indent=2, sort_keys=True) + "\n"
     )
 
 
@@ -378,7 +389,7 @@ def load_model(
         raise CheckpointFormatError(
             f"weights file {path} is not a readable safetensors file ({exc}); re-run the stage that writes it"
         ) from exc
-    net = EfficientZeroNet(meta.to_net_spec(), meta.num_actions, tuple(meta.obs_shape))
+    net = EfficientZeroNet(meta.to_net_spec(), meta.num_actions, tuple(meta.obs_shape), meta.action_dim)
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

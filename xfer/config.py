@@ -183,6 +183,14 @@ class MCTSConfig(_Frozen):
         "backend for GPUs and the sampled search for continuous actions plug in here (xfer/inference.py)",
     )
     num_simulations: int = Field(50, ge=1)
+    num_samples: int = Field(
+        20, ge=1, description="Box actions (Sampled MuZero, Hubert et al. 2021): actions sampled from the Gaussian "
+        "policy at each expanded node, the search's edges there (seed 000 Table A.1: 20); unused for discrete actions",
+    )
+    sample_temperature: float = Field(
+        1.0, gt=0.0, description="Box actions: the self-play root samples from pi^(1/tau) (a Gaussian's sigma times "
+        "sqrt(tau)) and corrects its prior by pi / beta; 1 = sample from the policy (the paper's beta = pi)",
+    )
     c1: float = 1.25
     c2: float = 19652.0
     dirichlet_alpha: float = Field(0.3, gt=0.0)

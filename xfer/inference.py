@@ -20,6 +20,7 @@ import torch
 
 from xfer.config import ReplayConfig, SearchConfig
 from xfer.mcts import RecurrentStep, RootInputs, SearchResult, run_search
+from xfer.mcts.edges import SampledEdges
 from xfer.nets.efficientzero import EfficientZeroNet, RootOutput
 
 
@@ -70,10 +71,17 @@ roots of ``root`` (the network's initial inference, torch tensors on the network
 
 def numpy_search(net: EfficientZeroNet, root: RootOutput, action_mask: np.ndarray, cfg: SearchConfig,
                  rng: np.random.Generator, add_noise: bool) -> SearchResult:
-    """The ``numpy`` backend: :func:`xfer.mcts.run_search` over :class:`NetworkSearchModel`."""
+    """The ``numpy`` backend: :func:`xfer.mcts.run_search` over :class:`NetworkSearchModel`.
+
+    A network with a Gaussian policy head (``net.action_dim > 0``, a Box action space) searches over
+    ``cfg.num_samples`` sampled actions per node (Sampled MuZero, :class:`xfer.mcts.edges.SampledEdges`)
+    in the normalised box ``[-1, 1]^D`` (the actor rescales to the environment's bounds); ``action_mask``
+    is then unused."""
     model = NetworkSearchModel(net, root.latent, cfg.num_simulations + 1)
     inputs = RootInputs(root.value.float().cpu().numpy(), root.policy_logits.float().cpu().numpy(), action_mask)
-    return run_search(model, inputs, cfg, rng, add_noise)
+    edges = (SampledEdges(len(inputs.value), cfg.num_simulations + 1, cfg.num_samples, -1.0, 1.0, net.action_dim)
+             if net.action_dim else None)
+    return run_search(model, inputs, cfg, rng, add_noise, edges)
 
 
 SEARCH_BACKENDS: dict[str, SearchBackend] = {"numpy": numpy_search}
@@ -85,12 +93,18 @@ class PolicyOutput:
     """Search (or prior) result for B observations: ``policy [B, A]`` float32 policy target
     (normalised visit counts or completed-Q policy, see ``SearchConfig.policy_target``; the prior
     without search), ``root_value [B]`` float32, ``visit_counts [B, A]`` int32 (zeros without
-    search), ``prior_value [B]`` the network's value estimate."""
+    search), ``prior_value [B]`` the network's value estimate.
+
+    A Box network's (Sampled MuZero) are over the ``K`` sampled actions of each root (``A = K``), given
+    as ``actions [B, K, D]`` float32 in ``[-1, 1]`` and ``samples [B, K, D]`` float32 pre-squash;
+    ``None`` for discrete actions."""
 
     policy: np.ndarray
     root_value: np.ndarray
     visit_counts: np.ndarray
     prior_value: np.ndarray
+    actions: np.ndarray | None = None
+    samples: np.ndarray | None = None
 
 
 def masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -117,7 +131,9 @@ def search_policy(
 
     Args:
         obs: ``[B, *observation.shape]``: uint8 stacked frames ``[B, C, H, W]`` or float32 state vectors ``[B, D]``.
-        action_mask: ``[B, A]`` bool legal actions.
+        action_mask: ``[B, A]`` bool legal actions (unused by a Box network, whose search samples
+            ``cfg.num_samples`` actions per node; without search it returns that many samples of the
+            policy with a uniform policy over them).
         add_noise: Dirichlet noise at the roots (self-play), off for evaluation/reanalyse.
         use_search: False gives what ``cfg.without_search`` names (planning ablations: no search):
             the network prior, or a one-step look-ahead (the search cut at ``max_depth = 1``).
@@ -133,13 +149,21 @@ def search_policy(
         root = net.initial_inference(o)
         logits = root.policy_logits.float().cpu().numpy()
         value = root.value.float().cpu().numpy()
+        if not use_search and net.action_dim:  # K samples of the policy, uniform over them (beta = pi)
+            edges = SampledEdges(len(value), 1, cfg.num_samples, -1.0, 1.0, net.action_dim)
+            prior = edges.root(value, logits, None, rng, False, cfg)[0].astype(np.float32)
+            parts.append(PolicyOutput(prior, value, np.zeros(prior.shape, np.int32), value, edges.actions_[0].copy(),
+                                      edges.samples[0].astype(np.float32)))
+            continue
         if not use_search:
             prior = masked_softmax(logits, m)
             parts.append(PolicyOutput(prior, value, np.zeros(prior.shape, np.int32), value))
             continue
         res = SEARCH_BACKENDS[cfg.backend](net, root, m, cfg, rng, add_noise)
-        parts.append(PolicyOutput(res.policy.astype(np.float32), res.root_value, res.visit_counts, value))
-    return PolicyOutput(*(np.concatenate([getattr(p, f) for p in parts]) for f in PolicyOutput.__dataclass_fields__))
+        parts.append(PolicyOutput(res.policy.astype(np.float32), res.root_value, res.visit_counts, value,
+                                  res.actions, res.samples))
+    return PolicyOutput(*(None if getattr(parts[0], f) is None else np.concatenate([getattr(p, f) for p in parts])
+                          for f in PolicyOutput.__dataclass_fields__))
 
 
 def reanalyse_policy_fn(
@@ -152,7 +176,8 @@ def reanalyse_policy_fn(
 ):
     """The policy function of reanalyse (MuZero Reanalyse; EfficientZero's reanalyse worker).
 
-    Returns ``fn(obs [M, C, H, W] uint8, mask [M, A] bool) -> policy targets [M, A] float32`` that
+    Returns ``fn(obs [M, C, H, W] uint8, mask [M, A] bool) -> policy targets [M, A] float32`` (a Box
+    network: ``(visit fractions [M, S], pre-squash sampled actions [M, S, D])``, a fresh sample) that
     searches (or, with ``search.search_for_targets`` false, does what ``search.without_search``
     names: the planning ablations' one-step look-ahead targets) with ``target_net`` (``replay.reanalyse_network == "target"``, EfficientZero) or
     ``latest_net`` (``"latest"``), with Dirichlet root noise when ``replay.reanalyse_noise``
@@ -161,7 +186,8 @@ def reanalyse_policy_fn(
 
     def fn(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         net = target_net if replay.reanalyse_network == "target" else latest_net
-        return search_policy(net, obs, mask, search, rng, add_noise=replay.reanalyse_noise,
-                             use_search=search.search_for_targets, device=device).policy
+        out = search_policy(net, obs, mask, search, rng, add_noise=replay.reanalyse_noise,
+                            use_search=search.search_for_targets, device=device)
+        return out.policy if out.samples is None else (out.policy, out.samples)
 
     return fn

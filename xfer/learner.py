@@ -64,6 +64,7 @@ def batch_to_targets(batch: Batch, device: torch.device) -> TorchTargets:
         mask_value=t(batch.mask_value),
         mask_policy=t(batch.mask_policy),
         mask_obs=t(batch.mask_obs),
+        sampled=None if batch.sampled is None else t(batch.sampled),
     )
 
 
@@ -80,8 +81,8 @@ def unroll(
     """Unroll the model ``K`` steps in training mode.
 
     Args:
-        obs: ``[B, K+1, C, H, W]`` uint8 stacked observations ``o_t..o_{t+K}``.
-        actions: ``[B, K]`` int64 full-space actions.
+        obs: ``[B, K+1, C, H, W]`` uint8 stacked observations ``o_t..o_{t+K}`` (states: ``[B, K+1, D]`` float32).
+        actions: ``[B, K]`` int64 full-space actions (Box actions: ``[B, K, D]`` float32).
         value_prefix_horizon: the value-prefix LSTM state resets after every this many steps.
         hidden_grad_scale: gradient multiplier on each unrolled latent (0.5 in MuZero/EfficientZero).
         do_augment: apply random shift + intensity to the inputs.
@@ -230,7 +231,8 @@ class Learner:
         out = unroll(self.net, obs, actions, self.value_prefix_horizon, self.loss_cfg.hidden_grad_scale, self.augment,
                      decode="reconstruction" in self.needs,
                      target_net=self.target_net if "target_projection" in self.needs else None)
-        out.policy_logits = masked_policy_logits(out.policy_logits, mask)
+        if not self.net.action_dim:  # a Box's Gaussian head has no illegal actions
+            out.policy_logits = masked_policy_logits(out.policy_logits, mask)
         tgt = batch_to_targets(batch, self.device)
         per_sample, parts = total_loss(out, tgt, self.loss_terms)
         w = torch.from_numpy(batch.weights).to(self.device)

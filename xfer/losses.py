@@ -9,6 +9,7 @@ weights samples by importance weights and scales by ``1/K`` (gradient scale of E
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from xfer.config import LossConfig
+from xfer.mcts.gaussian import LOG_STD_MAX, LOG_STD_MIN
 from xfer.nets.support import scalar_to_two_hot
 
 
@@ -54,6 +56,10 @@ class TorchTargets:
     mask_value: torch.Tensor
     mask_policy: torch.Tensor
     mask_obs: torch.Tensor
+    sampled: torch.Tensor | None = None
+    """Box actions (Sampled MuZero): the pre-squash sampled actions each policy target is over,
+    ``[B, K+1, S, D]`` float32 (``policy`` is then ``[B, K+1, S]``, their visit fractions); ``None`` for
+    discrete actions."""
 
 
 def categorical_ce(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
@@ -79,9 +85,29 @@ def value_prefix_term(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:
     return (ce * tgt.mask_value_prefix).sum(1)
 
 
+def gaussian_log_prob(params: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Log-density of pre-squash actions ``u [..., S, D]`` under the Gaussian policy ``params [..., 2D]``
+    (mean, log std clipped to ``[LOG_STD_MIN, LOG_STD_MAX]``, :mod:`xfer.mcts.gaussian`): ``[..., S]``.
+    The tanh squashing's Jacobian is left out: it does not depend on the network."""
+    d = params.shape[-1] // 2
+    mu = params[..., :d].unsqueeze(-2)
+    log_sigma = params[..., d:].clamp(LOG_STD_MIN, LOG_STD_MAX).unsqueeze(-2)
+    z = (u - mu) * torch.exp(-log_sigma)
+    return (-0.5 * z * z - log_sigma - 0.5 * math.log(2.0 * math.pi)).sum(-1)
+
+
 def policy_term(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:
-    """Policy cross-entropy against the search's policy targets, summed over ``K + 1`` steps: ``[B]``."""
-    return (categorical_ce(out.policy_logits, tgt.policy) * tgt.mask_policy).sum(1)
+    """Policy cross-entropy against the search's policy targets, summed over ``K + 1`` steps: ``[B]``.
+
+    Box actions (``tgt.sampled`` given; Sampled MuZero, Hubert et al. 2021, sec. 4): the target is the
+    visit fractions ``w_i`` of the ``S`` sampled actions and the term ``-sum_i w_i log pi(a_i | s)`` with
+    the Gaussian policy's density (:func:`gaussian_log_prob`), so only the sampled actions are scored.
+    """
+    if tgt.sampled is not None:
+        ce = -(tgt.policy * gaussian_log_prob(out.policy_logits, tgt.sampled)).sum(-1)
+    else:
+        ce = categorical_ce(out.policy_logits, tgt.policy)
+    return (ce * tgt.mask_policy).sum(1)
 
 
 def consistency_term(out: UnrollOutputs, tgt: TorchTargets) -> torch.Tensor:

@@ -126,13 +126,28 @@ class EnvSpec:
                 Sampled MuZero; set ``mcts.backend`` to one that supports it).
         """
         if not isinstance(self.action_space, Discrete):
-            raise ValueError(f"{self.suite}/{self.task} has continuous actions {self.action_space}; the discrete "
-                             "search and policy head handle Discrete(n) only: Box actions need the sampled search "
-                             "(Sampled MuZero), a search backend chosen with mcts.backend (the Meta-World work adds it)")
+            raise ValueError(f"{self.suite}/{self.task} has continuous actions {self.action_space}: no discrete "
+                             "policy head width; its network has a Gaussian policy over action_dim entries and its "
+                             "search samples actions (Sampled MuZero, mcts.num_samples)")
         return self.action_space.n
 
+    @property
+    def action_dim(self) -> int:
+        """``D``, the entries of one action of a :class:`Box` space (its shape's product); 0 for
+        :class:`Discrete` (the network is then built with ``num_actions`` instead)."""
+        return int(np.prod(self.action_space.shape)) if isinstance(self.action_space, Box) else 0
+
+    @property
+    def policy_actions(self) -> int:
+        """The network's ``num_actions``: :attr:`num_actions` for a :class:`Discrete` space, 0 for a
+        :class:`Box` (whose network is sized by :attr:`action_dim`)."""
+        return self.num_actions if isinstance(self.action_space, Discrete) else 0
+
     def action_mask(self) -> np.ndarray:
-        """``[num_actions]`` bool, True at :attr:`legal_actions` (raises like :attr:`num_actions` for Box)."""
+        """``[num_actions]`` bool, True at :attr:`legal_actions`; ``[0]`` for a :class:`Box` (no action
+        ids, nothing illegal)."""
+        if isinstance(self.action_space, Box):
+            return np.zeros(0, dtype=bool)
         mask = np.zeros(self.num_actions, dtype=bool)
         mask[list(self.legal_actions or ())] = True
         return mask

@@ -32,8 +32,8 @@ import numpy as np
 
 from xfer.config import SearchConfig
 from xfer.mcts.completed_q import completed_q_policy
-from xfer.mcts.edges import DiscreteEdges
-from xfer.mcts.tree import TIE_EPS, Tree, masked_softmax
+from xfer.mcts.edges import DiscreteEdges, SampledEdges
+from xfer.mcts.tree import TIE_EPS, Tree
 
 
 @dataclass
@@ -92,57 +92,24 @@ class SearchResult:
     ``SearchConfig.policy_target = "completed_q"`` the completed-Q improved policy
     (:func:`xfer.mcts.completed_q.completed_q_policy`). Agents act on the visit counts, or on the
     completed-Q policy under that target (:func:`xfer.acting.acting_scores`).
+
+    A sampled search (Sampled MuZero) gives these over its ``K`` root edges (``A = K``) and the sampled
+    set itself: ``actions [B, K, D]`` float32 in the Box (what the environment steps with) and
+    ``samples [B, K, D]`` float32 their pre-squash values (what the policy loss scores); ``None`` for a
+    discrete search.
     """
 
     visit_counts: np.ndarray
     root_value: np.ndarray
     root_q: np.ndarray
     policy: np.ndarray
-
-
-def root_prior(
-    logits: np.ndarray,
-    mask: np.ndarray,
-    rng: np.random.Generator,
-    add_noise: bool,
-    alpha: float,
-    fraction: float,
-) -> np.ndarray:
-    """Root prior ``[B, A]`` float64: legal-only softmax, optionally mixed with Dirichlet noise.
-
-    The Dirichlet sample over each row's legal actions is drawn as normalised independent
-    ``Gamma(alpha, 1)`` variables (exactly ``Dirichlet(alpha, ..., alpha)`` over the legal
-    subset), so rows with different numbers of legal actions are drawn in one vectorised call.
-    Illegal actions keep prior 0. Consumes the generator only when noise is added.
-    """
-    prior = masked_softmax(logits, mask)
-    if add_noise and fraction > 0.0:
-        g = rng.standard_gamma(alpha, size=prior.shape) * mask
-        tot = g.sum(axis=1, keepdims=True)
-        bad = tot[:, 0] <= 0.0  # every gamma underflowed (tiny alpha): use uniform legal noise
-        if bad.any():
-            g[bad] = mask[bad]
-            tot[bad] = mask[bad].sum(axis=1, keepdims=True)
-        prior = (1.0 - fraction) * prior + fraction * (g / tot)
-    return prior
-
-
-def _check_inputs(root: RootInputs) -> tuple[np.ndarray, np.ndarray]:
-    logits = np.asarray(root.policy_logits)
-    mask = np.asarray(root.action_mask, dtype=bool)
-    value = np.asarray(root.value)
-    if logits.ndim != 2 or mask.shape != logits.shape or value.shape != logits.shape[:1]:
-        raise ValueError(
-            f"root shapes must be value [B], policy_logits [B, A], action_mask [B, A]; got "
-            f"{value.shape}, {logits.shape}, {mask.shape}"
-        )
-    if not mask.any(axis=1).all():
-        raise ValueError("every root needs at least one legal action (action_mask row all False)")
-    return logits, mask
+    actions: np.ndarray | None = None
+    samples: np.ndarray | None = None
 
 
 def run_search(
-    model: SearchModel, root: RootInputs, cfg: SearchConfig, rng: np.random.Generator, add_noise: bool
+    model: SearchModel, root: RootInputs, cfg: SearchConfig, rng: np.random.Generator, add_noise: bool,
+    edges: DiscreteEdges | SampledEdges | None = None,
 ) -> SearchResult:
     """Run ``cfg.num_simulations`` EfficientZero simulations over ``B`` roots in lock-step.
 
@@ -153,19 +120,30 @@ def run_search(
         rng: source of the Dirichlet noise and of the tie-breaking jitter; the result is a
             deterministic function of the model, the inputs and the generator state.
         add_noise: mix Dirichlet noise into the root prior (acting during training).
+        edges: what the edges are (:mod:`xfer.mcts.edges`): ``None`` = :class:`DiscreteEdges` over the
+            ``A`` columns of ``root.policy_logits``; a :class:`SampledEdges` for Sampled MuZero, whose
+            ``root.policy_logits`` and the model's ``policy_logits`` are then Gaussian parameters
+            ``[B, 2D]`` and whose actions are ``[B, D]`` float32 vectors.
 
     Returns:
-        :class:`SearchResult` (float32 / int32 arrays).
+        :class:`SearchResult` (float32 / int32 arrays; ``[B, K]`` over the sampled edges and with the
+        sampled ``actions`` for a sampled search).
+
+    Raises:
+        ValueError: inputs of the wrong shape, a root with no legal action, or a sampled search with
+            ``policy_target = "completed_q"`` (it needs the prior over the whole action space).
     """
-    logits, mask = _check_inputs(root)
-    B, A = logits.shape
+    if edges is None:
+        edges = DiscreteEdges(np.shape(root.policy_logits)[-1])
+    if isinstance(edges, SampledEdges) and cfg.policy_target != "visits":
+        raise ValueError("the sampled search's policy target is the visit fractions of the sampled actions; "
+                         "set mcts.policy_target: visits")
+    prior, mask = edges.root(root.value, root.policy_logits, root.action_mask, rng, add_noise, cfg)
+    B, A = prior.shape
     S = int(cfg.num_simulations)
     tree = Tree(B, S, A, cfg, reuse_buffers=True)
     try:
-        tree.set_roots(
-            root_prior(logits, mask, rng, add_noise, cfg.dirichlet_alpha, cfg.exploration_fraction), mask
-        )
-        edges = DiscreteEdges(A)  # edge k = action k; a sampled search stores its actions here
+        tree.set_roots(prior, mask)
         child = np.empty(B, np.int32)
         zero_i32 = np.zeros(B, np.int32)
         zero_i64 = np.zeros(B, np.int64)
@@ -183,9 +161,12 @@ def run_search(
                     parent = np.where(e, sel.parent, zero_i32)
                     out = model.recurrent(parent, edges.actions(parent, np.where(e, sel.edge, zero_i64)), child,
                                           np.where(e, sel.reset_lstm, True))
-                tree.expand(s, out.value_prefix, out.value, out.policy_logits)
+                tree.expand(s, out.value_prefix, out.value, edges.node_logits(s + 1, out.policy_logits, rng))
             tree.backup()
-        return _result(tree, root, cfg)
+        result = _result(tree, root, cfg)
+        if isinstance(edges, SampledEdges):
+            result.actions, result.samples = edges.actions_[0].copy(), edges.samples[0].astype(np.float32)
+        return result
     finally:
         tree.release()
 

@@ -7,6 +7,11 @@ state is ``[B, channels, ceil(S / 16), ceil(S / 16)]`` float32 (``6 x 6`` at 96 
 configuration). Actions are ids in ``0 .. num_actions - 1`` (Atari: the full 18-action space), fed
 to the dynamics as a constant plane ``a / num_actions`` (EfficientZero) or
 as ``num_actions`` one-hot planes (MuZero appendix F), per ``NetSpec.action_encoding``.
+
+Continuous actions (a ``Box`` of ``D`` dims, Meta-World; Sampled MuZero, Hubert et al. 2021): built
+with ``action_dim = D`` (and ``num_actions = 0``), the policy head outputs a diagonal Gaussian's mean
+and log standard deviation ``[B, 2D]`` (:mod:`xfer.mcts.gaussian`) and the dynamics network takes the
+action vector ``[B, D]`` float32 as ``D`` constant planes holding its entries.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ class RootOutput:
     """Result of :meth:`EfficientZeroNet.initial_inference` for B observations.
 
     latent ``[B, C, 6, 6]``; lstm_state zeros ``([1, B, H], [1, B, H])``; value ``[B]`` raw scalar;
-    value_logits ``[B, 2S+1]``; policy_logits ``[B, A]``. All float32.
+    value_logits ``[B, 2S+1]``; policy_logits ``[B, A]`` (a Box network: Gaussian parameters ``[B, 2D]``).
+    All float32.
     """
 
     latent: torch.Tensor
@@ -155,30 +161,39 @@ class EfficientZeroNet(nn.Module):
 
     Args:
         spec: a :class:`NetSpec` (see :data:`xfer.nets.sizes.SIZES`).
-        num_actions: policy-head width and action-plane scale (``EnvSpec.num_actions``; 18 for Atari).
+        num_actions: policy-head width and action-plane scale (``EnvSpec.num_actions``; 18 for Atari);
+            0 for continuous actions.
         obs_shape: one observation (``EnvSpec.observation.shape``): pixels ``(C, S, S)`` (Atari:
             3 RGB x 4 frames at 96 pixels) get the convolutional representation network, a state
             vector ``(D,)`` the MLP one (:class:`StateRepresentation`, latent ``[C, 1, 1]``).
+        action_dim: ``D`` of a ``Box`` action space (0: discrete actions): the policy head is then a
+            Gaussian ``[B, 2D]`` and actions enter the dynamics as ``D`` planes of their values.
 
     Raises:
-        ValueError: an ``obs_shape`` that is neither ``(C, S, S)`` nor ``(D,)``.
+        ValueError: an ``obs_shape`` that is neither ``(C, S, S)`` nor ``(D,)``; not exactly one of
+            ``num_actions``, ``action_dim`` positive.
     """
 
-    def __init__(self, spec: NetSpec, num_actions: int, obs_shape: tuple[int, ...]):
+    def __init__(self, spec: NetSpec, num_actions: int, obs_shape: tuple[int, ...], action_dim: int = 0):
         super().__init__()
         obs_shape = tuple(int(d) for d in obs_shape)
         if not (len(obs_shape) == 1 or (len(obs_shape) == 3 and obs_shape[1] == obs_shape[2])):
             raise ValueError(f"observations must be square pixels (C, S, S) or a state vector (D,), got {obs_shape}")
+        if (num_actions > 0) == (action_dim > 0):
+            raise ValueError(f"give num_actions (discrete) or action_dim (Box), not both or neither: got "
+                             f"num_actions={num_actions}, action_dim={action_dim}")
         self.spec = spec
         self.num_actions = num_actions
+        self.action_dim = action_dim
         self.obs_shape = obs_shape
         self.pixels = len(obs_shape) == 3
         # pixels: two stride-2 convs and two stride-2 pools; states: a 1 x 1 latent
         self.latent_hw = -(-obs_shape[1] // 16) if self.pixels else 1
         self.representation_net = (Representation(obs_shape[0], spec) if self.pixels
                                    else StateRepresentation(obs_shape[0], spec))
-        self.dynamics_net = Dynamics(spec, self.latent_hw, num_actions if spec.action_encoding == "one_hot" else 1)
-        self.prediction_net = Prediction(spec, self.latent_hw, num_actions)
+        planes = action_dim or (num_actions if spec.action_encoding == "one_hot" else 1)
+        self.dynamics_net = Dynamics(spec, self.latent_hw, planes)
+        self.prediction_net = Prediction(spec, self.latent_hw, 2 * action_dim or num_actions)
         flat = spec.channels * self.latent_hw * self.latent_hw
         self.projection = mlp([flat, spec.proj_hidden, spec.proj_hidden, spec.proj_out], final_bn=True)
         self.projection_head = mlp([spec.proj_out, spec.pred_hidden, spec.proj_out])
@@ -236,8 +251,11 @@ class EfficientZeroNet(nn.Module):
         """(latent ``[B,C,6,6]``, lstm state, action ``[B]`` int64 full ids) -> (next latent, state, value-prefix logits).
 
         The action enters as constant planes ``[B, P, 6, 6]`` float32: ``P = 1`` holding
-        ``a / num_actions``, or ``P = num_actions`` one-hot (``spec.action_encoding``)."""
-        if self.spec.action_encoding == "one_hot":
+        ``a / num_actions``, or ``P = num_actions`` one-hot (``spec.action_encoding``); a Box network
+        takes ``action [B, D]`` float32 as ``P = D`` planes of its entries."""
+        if self.action_dim:
+            planes = action.to(latent.dtype).view(-1, self.action_dim)
+        elif self.spec.action_encoding == "one_hot":
             planes = torch.nn.functional.one_hot(action, self.num_actions).to(latent.dtype)
         else:
             planes = (action.to(latent.dtype) / self.num_actions).view(-1, 1)
@@ -317,7 +335,7 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str
 
 def build_network(spec: NetSpec, num_actions: int, obs_shape: tuple[int, ...], precision: str = "fp32",
                   device: str | torch.device = "cpu", zero_init_heads: bool = False,
-                  seed: int | None = None) -> EfficientZeroNet:
+                  seed: int | None = None, action_dim: int = 0) -> EfficientZeroNet:
     """Construct an :class:`EfficientZeroNet` with ``num_actions`` actions for observations of
     ``obs_shape`` (pixels ``(C, S, S)`` or a state vector ``(D,)``) on ``device``, computing its representation network in ``precision``
     (``fp32``, ``bf16`` or ``auto``, see :func:`resolve_precision`); ``zero_init_heads`` see
@@ -329,13 +347,15 @@ def build_network(spec: NetSpec, num_actions: int, obs_shape: tuple[int, ...], p
     they are reproducible only if the caller seeded it; a network whose weights are loaded
     right after (a copy for acting or reanalyse) needs no seed.
 
+    ``action_dim``: ``D`` of a Box action space (then ``num_actions = 0``), see :class:`EfficientZeroNet`.
+
     Raises:
-        ValueError: ``obs_shape`` is neither ``(C, S, S)`` nor ``(D,)``.
+        ValueError: ``obs_shape`` is neither ``(C, S, S)`` nor ``(D,)``, or the action arguments.
     """
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        net = EfficientZeroNet(spec, num_actions, obs_shape)
+        net = EfficientZeroNet(spec, num_actions, obs_shape, action_dim)
     if zero_init_heads:
         net.zero_init_heads()
     return net.set_precision(resolve_precision(precision, device)).to(device)

@@ -5,6 +5,8 @@ Used for resume state (``arrays.npz``) and as the payload of offline dataset sha
 (``actions``, ``rewards``, ``raw_rewards``, ``cuts``, ``root_values``, ``visit_dist [sum T, A]``);
 ``frames [sum (T + stack), 3, H, W]`` uint8; per-segment ``terminal [S]``, ``first_step [S]``,
 ``stack [S]``, ``final_value [S]`` float32, ``action_mask [S, A]``; game names as a fixed-width unicode array ``games [S]``.
+State observations store ``frames [sum (T + 1), D]`` float32, Box actions ``actions [sum T, D]`` float32
+and their roots' sampled actions ``sampled [sum T, S, D]`` (present only then).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def segments_to_arrays(segments: list[Segment]) -> dict[str, np.ndarray]:
     if not segments:
         return {"lengths": np.zeros(0, dtype=np.int64)}
     out = {name: np.concatenate([getattr(s, name) for s in segments]) for name in PER_STEP}
+    if segments[0].sampled is not None:
+        out["sampled"] = np.concatenate([s.sampled for s in segments])
     out["frames"] = np.concatenate([s.frames for s in segments])
     out["lengths"] = np.asarray([len(s) for s in segments], dtype=np.int64)
     out["terminal"] = np.asarray([s.terminal for s in segments], dtype=bool)
@@ -49,6 +53,8 @@ def segments_from_arrays(arrays: dict[str, np.ndarray]) -> list[Segment]:
     step = frame = 0
     for i, (t, stack) in enumerate(zip(lengths.tolist(), stacks.tolist())):
         fields = {name: arrays[name][step : step + t] for name in PER_STEP}
+        if "sampled" in arrays:
+            fields["sampled"] = arrays["sampled"][step : step + t]
         segments.append(
             Segment(
                 frames=arrays["frames"][frame : frame + t + stack],

@@ -14,6 +14,13 @@ For a sample starting at step ``t`` of a segment with ``T`` steps and ``K`` unro
 - policy targets for ``k = 0..K``: the stored root visit distribution, or for the reanalysed
   fraction of samples a fresh search with the latest network (MuZero Reanalyse).
 Masks mark which entries exist. Shapes below use ``B`` samples, ``A`` actions.
+
+Box actions (Sampled MuZero): the policy targets are over each root's ``S`` sampled actions, which
+come with them (``Batch.sampled``). Reanalyse *resamples*: the fresh search draws a new set of
+``S`` actions from the reanalysing network's policy and its visit fractions over that set replace
+both the stored set and its distribution (a re-search of the stored set would keep scoring actions
+the current policy no longer proposes). Past a segment's end the unroll repeats the segment's last
+action (masked like the random legal actions of the discrete case).
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from xfer.replay.segment import Segment
 
 ValueFn = Callable[[np.ndarray], np.ndarray]  # obs [M, C, H, W] uint8 -> values [M] float32
 BootstrapFn = Callable[[list[tuple[Segment, int]]], np.ndarray]  # (segment, position) pairs -> values [M]
-PolicyFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (obs [M,C,H,W], mask [M,A]) -> [M, A]
+PolicyFn = Callable[[np.ndarray, np.ndarray], np.ndarray | tuple[np.ndarray, np.ndarray]]
+"""(obs [M, ...], mask [M, A]) -> policy targets [M, A]; Box actions: (visit fractions [M, S], their
+pre-squash sampled actions [M, S, D])."""
 
 
 @dataclass
@@ -40,6 +49,10 @@ class Batch:
     mask_value_prefix ``[B, K]``, mask_value ``[B, K+1]``, mask_policy ``[B, K+1]``,
     mask_obs ``[B, K+1]`` (observation real, usable as consistency target); weights ``[B]``
     float32 importance weights; action_mask ``[B, A]`` bool; segment_ids/positions ``[B]`` int64.
+
+    State observations: obs ``[B, K+1, D]`` float32. Box actions: actions ``[B, K, D]`` float32, policy
+    ``[B, K+1, S]`` over ``sampled [B, K+1, S, D]`` float32 (pre-squash sampled actions), action_mask
+    ``[B, 0]``; ``sampled`` is ``None`` for discrete actions.
     """
 
     obs: np.ndarray
@@ -55,13 +68,15 @@ class Batch:
     action_mask: np.ndarray
     segment_ids: np.ndarray
     positions: np.ndarray
+    sampled: np.ndarray | None = None
 
 
 def concat_batches(batches: list[Batch]) -> Batch:
     """Concatenate batches along the sample axis (every field ``[B_i, ...]`` -> ``[sum B_i, ...]``);
     all batches need the same ``K`` and action count."""
     fields = Batch.__dataclass_fields__
-    return Batch(**{f: np.concatenate([getattr(b, f) for b in batches]) for f in fields})
+    return Batch(**{f: None if getattr(batches[0], f) is None else np.concatenate([getattr(b, f) for b in batches])
+                    for f in fields})
 
 
 def td_horizon(age: np.ndarray, td_steps: int, age_scale: int) -> np.ndarray:
@@ -175,9 +190,11 @@ def build_batch(
     B = len(index.segments)
     seg0 = index.segments[0]
     A = seg0.visit_dist.shape[1]
-    obs_shape = seg0.obs(0).shape
-    obs = np.zeros((B, K + 1, *obs_shape), dtype=np.uint8)
-    actions = np.zeros((B, K), dtype=np.int64)
+    obs0 = seg0.obs(0)
+    obs = np.zeros((B, K + 1, *obs0.shape), dtype=obs0.dtype)
+    box = seg0.sampled is not None
+    actions = np.zeros((B, K, *seg0.actions.shape[1:]), dtype=seg0.actions.dtype)
+    sampled = np.zeros((B, K + 1, *seg0.sampled.shape[1:]), np.float32) if box else None
     rewards = np.zeros((B, K), dtype=np.float32)
     mask_vp = np.zeros((B, K), dtype=np.float32)
     value = np.zeros((B, K + 1), dtype=np.float32)
@@ -209,6 +226,8 @@ def build_batch(
                     actions[b, k] = seg.actions[p]
                     rewards[b, k] = seg.rewards[p]
                     mask_vp[b, k] = 1.0
+                elif box:
+                    actions[b, k] = seg.actions[min(p, len(seg) - 1)]
                 else:
                     actions[b, k] = rng.choice(legal)
             if p < T:
@@ -218,6 +237,8 @@ def build_batch(
                     re_slots.append((b, k))
                 else:
                     policy[b, k] = seg.visit_dist[p]
+                    if box:
+                        sampled[b, k] = seg.sampled[p]
             if p <= T:
                 mask_value[b, k] = 1.0
                 if p == T:
@@ -235,6 +256,10 @@ def build_batch(
             value[b, k] += disc * vb
     if re_obs:
         fresh = policy_fn(np.stack(re_obs), action_mask[[b for b, _ in re_slots]])
+        if box:
+            fresh, fresh_sampled = fresh
+            for (b, k), u in zip(re_slots, fresh_sampled):
+                sampled[b, k] = u
         for (b, k), pi in zip(re_slots, fresh):
             policy[b, k] = pi
 
@@ -252,6 +277,7 @@ def build_batch(
         action_mask=action_mask,
         segment_ids=index.segment_ids,
         positions=index.positions,
+        sampled=sampled,
     )
 
 
@@ -262,7 +288,12 @@ def behaviour_cloning_targets(batch: Batch) -> Batch:
     Position ``k < K`` gets ``one_hot(actions[:, k])`` where the action is real
     (``mask_value_prefix[:, k] == 1``, not a random action past the segment's end or a terminal);
     every other position, and ``k = K`` (no action), is masked. Shapes as in :class:`Batch`.
+
+    Raises:
+        ValueError: a batch of Box actions (behaviour cloning is XTRA's Atari baseline).
     """
+    if batch.sampled is not None:
+        raise ValueError("behaviour cloning targets are one-hot over discrete actions; this batch has Box actions")
     B, K = batch.actions.shape
     A = batch.policy.shape[2]
     policy = np.zeros((B, K + 1, A), dtype=np.float32)
