@@ -26,6 +26,8 @@ EPILOG_TRAIN = """examples:
   xfer train --suite procgen --game coinrun --set env.num_levels=200 --out runs/coinrun   # Procgen, hard mode
   xfer train --suite procgen --game coinrun --set agent.kind=ql --set loss.policy=0 --set replay.unroll_steps=1
       # the controlled Q-learning baseline (seed 000 A.2); the Procgen pipeline: xfer params --pipeline procgen
+  xfer train --suite metaworld --game reach-v3 --env-steps 4000 --out runs/reach   # Meta-World from states,
+      # Sampled MuZero (continuous actions); evaluations log success rates; --set env.benchmark=ML1 for ML1's goals
 
 Rerunning the same command with the same --out resumes from the last checkpoint in OUT/state.
 Agent steps: on Atari 1 agent step = 4 emulator frames (Atari100k budget = 100k agent steps); on
@@ -37,7 +39,8 @@ def _train(args: argparse.Namespace) -> int:
     from xfer.train import run_training, task_spec
 
     overrides = parse_overrides(args.set or [])
-    overrides.setdefault("env", {}).update({"game": args.game, **({"suite": args.suite} if args.suite != "atari" else {})})
+    task_key = "task" if args.suite == "metaworld" else "game"  # Meta-World names tasks (reach-v3)
+    overrides.setdefault("env", {}).update({task_key: args.game, **({"suite": args.suite} if args.suite != "atari" else {})})
     overrides.setdefault("net", {})
     if args.size:
         overrides["net"]["size"] = args.size
@@ -106,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "Procgen game (hard mode, the training levels of env.num_levels) "
                        "with periodic evaluation, metrics TSVs, a learning-curve PNG and resumable checkpoints.",
                        epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("--suite", default="atari", choices=["atari", "procgen"], help="environment suite (default atari)")
-    t.add_argument("--game", required=True, help="the suite's game: ALE names (Pong, Breakout, MsPacman) or "
-                   "Procgen's (coinrun, bigfish, starpilot, ...)")
+    t.add_argument("--suite", default="atari", choices=["atari", "procgen", "metaworld"],
+                   help="environment suite (default atari); metaworld acts by Sampled MuZero (continuous actions)")
+    t.add_argument("--game", required=True, help="the suite's game: ALE names (Pong, Breakout, MsPacman), "
+                   "Procgen's (coinrun, bigfish, starpilot, ...) or a Meta-World task (reach-v3, push-v3, ...)")
     t.add_argument("--env-steps", type=int, help="agent steps to collect (default: preset's, 100000)")
     t.add_argument("--size", choices=["tiny", "ez", "ez-l"], help="network size (default: preset's)")
     t.add_argument("--device", choices=["cpu", "cuda"], help="torch device (default cpu)")

@@ -397,6 +397,27 @@ class LoopConfig(_Frozen):
     checkpoint_every: int = Field(2_000, ge=1, description="agent steps between resume checkpoints")
 
 
+BOX_SUITES = ("metaworld",)
+"""Suites whose actions are a ``Box`` (continuous control): they act by the sampled search."""
+
+
+def check_box_actions(env: BaseModel, agent: AgentConfig, mcts: MCTSConfig) -> None:
+    """Refuse settings a continuous-action (``Box``) suite cannot run, naming the key to change.
+
+    Raises:
+        ValueError: the Q-learning agent (epsilon-greedy over discrete actions) or completed-Q policy
+            targets (a prior over the whole action space) with a Box suite.
+    """
+    if getattr(env, "suite", "atari") not in BOX_SUITES:
+        return
+    if agent.kind != "muzero":
+        raise ValueError(f"{env.suite} has continuous actions: agent.kind must be muzero (the sampled search); the "
+                         "Q-learning baseline acts epsilon-greedy over discrete actions")
+    if mcts.policy_target != "visits":
+        raise ValueError(f"{env.suite} has continuous actions: set mcts.policy_target: visits (the sampled search's "
+                         "target is the visit fractions of its sampled actions; completed_q needs every action's prior)")
+
+
 class TrainConfig(LoopConfig):
     """Single-task online EfficientZero (``xfer train``). Steps are agent steps (1 step = 4 frames).
     The loop's settings are those of :class:`LoopConfig`."""
@@ -432,6 +453,7 @@ class TrainConfig(LoopConfig):
                 raise ValueError("agent.kind ql learns no policy: set loss.policy: 0 (the ql presets do)")
             if self.replay.td_steps < 2:
                 raise ValueError("agent.kind ql needs replay.td_steps >= 2 (n-step Q targets, Eq. 1 of seed 000 A.2)")
+        check_box_actions(self.env, self.agent, self.mcts)
         return self
 
     @property

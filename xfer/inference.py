@@ -51,7 +51,9 @@ class NetworkSearchModel:
         latent = self.latents[self.batch, parent_t]
         h = (self.h[self.batch, parent_t] * keep).unsqueeze(0)
         c = (self.c[self.batch, parent_t] * keep).unsqueeze(0)
-        act = torch.from_numpy(np.asarray(action, dtype=np.int64)).to(dev)
+        # action ids [B] int64, or a Box network's action vectors [B, D] float32 (never cast to ids)
+        dtype = np.float32 if self.net.action_dim else np.int64
+        act = torch.from_numpy(np.asarray(action, dtype=dtype)).to(dev)
         out = self.net.recurrent_inference(latent, (h, c), act)
         self.latents[self.batch, child_t] = out.latent
         self.h[self.batch, child_t] = out.lstm_state[0][0]

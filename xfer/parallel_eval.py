@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from xfer.actor import evaluate, evaluate_random
-from xfer.config import AtariConfig, SearchConfig
+from xfer.acting import Acting
+from xfer.actor import Episodes, evaluate_episodes, evaluate_random_episodes
+from xfer.config import EnvConfig
 from xfer.nets.efficientzero import EfficientZeroNet
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,8 @@ class EvalJob:
 
     key: str
     net: EfficientZeroNet | None
-    env: AtariConfig
-    search: SearchConfig | None
+    env: EnvConfig
+    search: Acting | None
     episodes: int
     max_steps: int
     seed: int
@@ -58,15 +59,15 @@ class EvalJob:
         return self.episodes * self.max_steps * (1 if self.net is None else 50)
 
 
-def _run_one(job: EvalJob, device: str) -> np.ndarray:
-    """Scores ``[episodes]`` float64 of one job, with one torch thread (restored afterwards)."""
+def _run_one(job: EvalJob, device: str) -> Episodes:
+    """Scores (and successes) of one job's episodes, with one torch thread (restored afterwards)."""
     threads = torch.get_num_threads()
     if device == "cpu":
         torch.set_num_threads(1)
     try:
         if job.net is None:
-            return evaluate_random(job.env, job.episodes, job.max_steps, job.seed)
-        return evaluate(job.net, job.env, job.search, job.episodes, job.max_steps, job.seed, device=device)
+            return evaluate_random_episodes(job.env, job.episodes, job.max_steps, job.seed)
+        return evaluate_episodes(job.net, job.env, job.search, job.episodes, job.max_steps, job.seed, device=device)
     finally:
         torch.set_num_threads(threads)
 
@@ -84,10 +85,18 @@ def available_cores() -> int:
 
 
 def run_evaluations(jobs: list[EvalJob], device: str = "cpu", workers: int | None = None) -> dict[str, np.ndarray]:
+    """Run ``jobs`` (:func:`run_episode_evaluations`); returns ``key -> scores [episodes]`` float64 (raw
+    episode scores), in the order of ``jobs``."""
+    return {k: v.scores for k, v in run_episode_evaluations(jobs, device, workers).items()}
+
+
+def run_episode_evaluations(jobs: list[EvalJob], device: str = "cpu",
+                            workers: int | None = None) -> dict[str, Episodes]:
     """Run ``jobs``, up to ``workers`` at a time (default: one per available core; 1 on CUDA).
 
-    Returns ``key -> scores [episodes]`` float64 (raw episode scores), in the order of ``jobs``.
-    The scores do not depend on ``workers`` (see the module docstring).
+    Returns ``key -> Episodes`` (raw episode scores ``[episodes]`` float64, and successes where the
+    suite reports them, :class:`xfer.actor.Episodes`), in the order of ``jobs``. The results do not
+    depend on ``workers`` (see the module docstring).
 
     Raises:
         ValueError: two jobs with the same key.
@@ -101,11 +110,11 @@ def run_evaluations(jobs: list[EvalJob], device: str = "cpu", workers: int | Non
     workers = max(1, min(workers, len(jobs)))
     order = sorted(jobs, key=lambda j: -j.cost())
     start = time.time()
-    results: dict[str, np.ndarray] = {}
+    results: dict[str, Episodes] = {}
     if workers == 1:
         for job in order:
             results[job.key] = _run_one(job, device)
-            log.info("evaluated %s: %.1f (%d episodes, %.0f s)", job.key, results[job.key].mean(),
+            log.info("evaluated %s: %.1f (%d episodes, %.0f s)", job.key, results[job.key].scores.mean(),
                      job.episodes, time.time() - start)
     else:
         ctx = multiprocessing.get_context("spawn")
@@ -114,5 +123,5 @@ def run_evaluations(jobs: list[EvalJob], device: str = "cpu", workers: int | Non
             for job in order:
                 results[job.key] = futures[job.key].result()
                 log.info("evaluated %s: %.1f (%d episodes, %.0f s, %d workers)", job.key,
-                         results[job.key].mean(), job.episodes, time.time() - start, workers)
+                         results[job.key].scores.mean(), job.episodes, time.time() - start, workers)
     return {k: results[k] for k in keys}

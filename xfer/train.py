@@ -29,7 +29,7 @@ from tqdm import tqdm
 from xfer import checkpoint as ckpt
 from xfer import training_state
 from xfer.acting import Acting, QActing
-from xfer.actor import SelfPlay, evaluate_random, temperature_at
+from xfer.actor import SelfPlay, evaluate_random_episodes, temperature_at
 from xfer.agent import build_agent, build_model
 from xfer.agent import model_meta as agent_model_meta
 from xfer.config import TrainConfig, config_hash
@@ -39,7 +39,7 @@ from xfer.inference import reanalyse_policy_fn
 from xfer.learner import Learner, StepResult
 from xfer.loop import GradientStep, equal_weights, run_steps
 from xfer.metrics import TsvLog, plot_curves
-from xfer.parallel_eval import EvalJob, run_evaluations
+from xfer.parallel_eval import EvalJob, run_episode_evaluations
 from xfer.qlearning import one_step_q_values
 from xfer.replay.buffer import PrioritizedReplay
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
@@ -159,6 +159,7 @@ class Trainer:
                  resume_key: str | None = None) -> None:
         spec = task_spec(cfg)  # an unknown game fails before any heavy work
         self.legal = spec.action_mask()
+        self.success = spec.reports_success  # Meta-World: success rates logged beside scores
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
         self.cfg = cfg
@@ -189,10 +190,12 @@ class Trainer:
         # A resumed run keeps the rows up to its checkpoint; a fresh run starts empty logs.
         keep = self.counters.env_steps if self.resumed else -1
         # the columns come from the learner's active loss terms and the tasks of a step
-        self.train_columns = ["env_steps", "train_steps", *self.learner.step_metric_names(self.num_tasks()),
-                              "episode_return"]
+        self.metric_names = self.learner.step_metric_names(self.num_tasks())
+        self.train_columns = ["env_steps", "train_steps", *self.metric_names, "episode_return",
+                              *(["episode_success"] if self.success else [])]
         self.train_log = TsvLog(self.out / "metrics" / "train.tsv", self.train_columns, "env_steps", keep)
-        self.eval_log = TsvLog(self.out / "metrics" / "eval.tsv", EVAL_COLUMNS, "env_steps", keep)
+        self.eval_log = TsvLog(self.out / "metrics" / "eval.tsv",
+                               EVAL_COLUMNS + (["success_rate"] if self.success else []), "env_steps", keep)
         if self.tasks is not None:
             self.tasks.open(self.out, self.counters.train_steps if self.resumed else -1)
         if init is not None and not self.resumed:
@@ -303,14 +306,16 @@ class Trainer:
         # `self_play_refresh` schedule (how often a run evaluates would change what it trains on).
         self.eval_net.load_state_dict(self.learner.net.state_dict())
         # one thread, in this process: scores independent of the host's core count
-        scores = run_evaluations([EvalJob("eval", self.eval_net, cfg.env, self.acting(1.0, explore=False), cfg.eval_episodes,
-                                          cfg.eval_max_steps, cfg.seed + 10_000 + self.counters.env_steps)],
-                                 device=cfg.device, workers=1)["eval"]
+        episodes = run_episode_evaluations(
+            [EvalJob("eval", self.eval_net, cfg.env, self.acting(1.0, explore=False), cfg.eval_episodes,
+                     cfg.eval_max_steps, cfg.seed + 10_000 + self.counters.env_steps)], device=cfg.device, workers=1)["eval"]
+        scores = episodes.scores
         c = self.counters
         self.eval_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps,
                               "mean_score": float(scores.mean()), "std_score": float(scores.std()),
                               "min_score": float(scores.min()), "max_score": float(scores.max()),
-                              "episodes": len(scores)})
+                              "episodes": len(scores),
+                              **({"success_rate": float(episodes.successes.mean())} if self.success else {})})
         ckpt.save_model(self.out / "model.safetensors", self.learner.net, model_meta(cfg, c))
         if cfg.keep_eval_models:
             ckpt.save_model(self.out / "evals" / f"model_{c.env_steps}.safetensors", self.learner.net, model_meta(cfg, c))
@@ -332,11 +337,24 @@ class Trainer:
             saved = json.loads(path.read_text())
             if saved.get("protocol") == protocol:
                 return float(saved["mean_score"])
-        scores = evaluate_random(cfg.env, cfg.eval_episodes, cfg.eval_max_steps, seed=cfg.seed + 20_000)
+        episodes = evaluate_random_episodes(cfg.env, cfg.eval_episodes, cfg.eval_max_steps, seed=cfg.seed + 20_000)
+        scores = episodes.scores
         path.parent.mkdir(parents=True, exist_ok=True)
+        extra = {} if episodes.successes is None else {"success_rate": float(episodes.successes.mean())}
         path.write_text(json.dumps({"protocol": protocol, "mean_score": float(scores.mean()),
-                                    "scores": scores.tolist()}, indent=2))
+                                    "scores": scores.tolist(), **extra}, indent=2))
         return float(scores.mean())
+
+    def _success_summary(self, rows: list[dict]) -> dict:
+        """Meta-World's figures: the final and best evaluation success rates and the random agent's
+        (``{}`` for suites that report no success)."""
+        if not self.success:
+            return {}
+        rates = [float(r["success_rate"]) for r in rows if r.get("success_rate") not in (None, "")]
+        path = self.out / "metrics" / "random.json"
+        rnd = json.loads(path.read_text()).get("success_rate") if path.exists() else None
+        return {"final_eval_success": rates[-1] if self.final_eval and rates else None,
+                "best_eval_success": max(rates) if rates else None, "random_eval_success": rnd}
 
     def _plot(self) -> None:
         rows = self.eval_log.read()
@@ -405,11 +423,12 @@ class Trainer:
                     while c.train_debt >= 1.0:
                         metrics = self._train_step()
                         c.train_debt -= 1.0
-                for ret in outcome.episode_returns:
+                for i, ret in enumerate(outcome.episode_returns):
                     recent = (recent + [ret])[-10:]
+                    success = {"episode_success": outcome.episode_successes[i]} if self.success else {}
                     self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps,
-                                           **{k: metrics.get(k, "") for k in self.train_columns[2:-1]},
-                                           "episode_return": ret})
+                                           **{k: metrics.get(k, "") for k in self.metric_names},
+                                           "episode_return": ret, **success})
                 if metrics and c.train_steps % 50 == 0:
                     self.train_log.append({"env_steps": c.env_steps, "train_steps": c.train_steps, **metrics})
                 bar.set_postfix(loss=f"{metrics.get('loss', float('nan')):.3f}", train=c.train_steps,
@@ -442,6 +461,7 @@ class Trainer:
             "final_eval_score": scores[-1] if self.final_eval and scores else None,
             "best_eval_score": max(scores) if scores else None,
             "random_eval_score": self._random_baseline(),
+            **self._success_summary(rows),
             "wall_seconds_this_session": round(time.time() - start, 1),
             "config_hash": config_hash(cfg),
         }

@@ -168,7 +168,8 @@ def metaworld_spec(protocol: MetaWorldProtocol, task: str) -> EnvSpec:
     else:
         observation = ObservationSpec("state", (STATE_SIZE + protocol.reward_history,))
     return EnvSpec(suite="metaworld", task=task, observation=observation, action_space=ACTION_SPACE,
-                   legal_actions=None, max_episode_steps=EPISODE_STEPS, score_range=None)
+                   legal_actions=None, max_episode_steps=EPISODE_STEPS, score_range=None,
+                   reports_success=True)
 
 
 @functools.lru_cache(maxsize=8)

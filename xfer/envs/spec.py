@@ -98,6 +98,8 @@ class EnvSpec:
         max_episode_steps: episode cap in agent steps.
         score_range: ``(low, high)`` raw scores that normalise to 0 and 1 (random and human for
             Atari), ``None`` where the suite has none.
+        reports_success: the suite's environments say whether each episode succeeded
+            (``VectorStep.episode_success``; Meta-World), so runs log success rates beside scores.
     """
 
     suite: str
@@ -107,6 +109,7 @@ class EnvSpec:
     legal_actions: tuple[int, ...] | None
     max_episode_steps: int
     score_range: tuple[float, float] | None = None
+    reports_success: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.action_space, Discrete):
