@@ -14,7 +14,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from xfer.nets.sizes import NetSpec, net_spec
 
@@ -122,18 +122,28 @@ class MetaWorldProtocol(_Frozen):
 
 
 class MetaWorldConfig(MetaWorldProtocol):
-    """The Meta-World protocol for one task and split: ``train`` plays the task's goal variations of
-    the benchmark's training set, ``test`` those of its test set (ML10 / ML45: the held-out tasks;
-    ML1: other goals of the same task)."""
+    """The Meta-World protocol for one task (or several) and a split: ``train`` plays the task's goal
+    variations of the benchmark's training set, ``test`` those of its test set (ML10 / ML45: the
+    held-out tasks; ML1: other goals of the same task)."""
 
-    task: str = "reach-v3"
+    task: str | list[str] = Field(
+        "reach-v3", description="a task (reach-v3), a list of tasks (copy i of the vector env plays task i mod n: "
+        "one agent trained on several tasks, seed 000's ML10 / ML45 pretraining) or 'all' (every task of the split)")
     split: Literal["train", "test"] = "train"
     clip_rewards: bool = Field(False, description="learn from sign(r) (dense rewards in [0, 10]: keep False)")
 
+    @field_validator("task")
+    @classmethod
+    def _one_or_more(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
+            raise ValueError(f"a task list must be non-empty and without repeats, got {v}")
+        return v[0] if isinstance(v, list) and len(v) == 1 else v
+
     @property
     def game(self) -> str:
-        """The task (the name self-play, evaluation and ``xfer train`` read from every suite's config)."""
-        return self.task
+        """The task's name (what self-play, evaluation and ``xfer train`` read from every suite's
+        config): a list of tasks reads as their names joined by ``+``."""
+        return "+".join(self.task) if isinstance(self.task, list) else self.task
 
 
 def _env_suite(value: Any) -> str:

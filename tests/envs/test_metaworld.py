@@ -143,8 +143,8 @@ def test_the_same_seed_plays_the_same_goals_and_observations():
     assert all(np.array_equal(a, b) for a, b in zip(runs[0], runs[1]))
     assert not np.array_equal(runs[0][0], runs[2][0]) and not np.array_equal(runs[0][1], runs[2][1])
     # ML1's test goals are other goals of the same task
-    _, train = mw.goal_tasks(REACH)
-    _, test = mw.goal_tasks(REACH.model_copy(update={"split": "test"}))
+    _, train = mw.goal_tasks(REACH, "reach-v3")
+    _, test = mw.goal_tasks(REACH.model_copy(update={"split": "test"}), "reach-v3")
     assert len(train) == len(test) == 50 and not {t.data for t in train} & {t.data for t in test}
 
 
@@ -195,3 +195,22 @@ def test_no_working_gl_backend_says_what_was_tried(monkeypatch):
             mw.select_gl_backend()
     finally:
         mw.select_gl_backend.cache_clear()
+
+
+def test_a_task_list_or_all_spreads_the_tasks_over_the_copies():
+    cfg = MetaWorldConfig(benchmark="ML10", task=["reach-v3", "push-v3"])
+    assert cfg.game == "reach-v3+push-v3"
+    assert MetaWorldConfig(benchmark="ML10", task=["reach-v3"]).task == "reach-v3"  # a list of one is that task
+    with make_vector_env(cfg, 3, 0) as env:
+        obs, _ = env.reset()
+        assert env.copy_tasks == ["reach-v3", "push-v3", "reach-v3"]
+        assert [type(e).__name__ for e in env.envs] == ["SawyerReachEnvV3", "SawyerPushEnvV3", "SawyerReachEnvV3"]
+        assert obs.shape == (3, 39)
+    assert mw.task_list("ML10", "test", "all") == mw.benchmark_tasks("ML10", "test")
+    assert env_spec("metaworld", cfg, cfg.game).task == "reach-v3+push-v3"
+    with pytest.raises(ValueError, match="ML1 has one task and different goals"):
+        mw.task_list("ML1", "train", "reach-v3+push-v3")
+    with pytest.raises(ValueError, match="ML10 test task, not a train task"):
+        env_spec("metaworld", cfg, "reach-v3+drawer-open-v3")
+    with pytest.raises(ValidationError, match="without repeats"):
+        MetaWorldConfig(benchmark="ML10", task=["reach-v3", "reach-v3"])

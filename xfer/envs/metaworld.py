@@ -146,6 +146,22 @@ def validate_task(benchmark: str, split: str | None, task: str, pixels: bool = F
     raise ValueError(f"unknown Meta-World task {task!r} for {where}{hint}; {where} tasks: {', '.join(valid)}")
 
 
+def task_list(benchmark: str, split: str | None, task: str, pixels: bool = False) -> tuple[str, ...]:
+    """The tasks a task name stands for: ``"all"`` every task of ``split`` of ``benchmark`` (ML10 / ML45),
+    ``"a+b"`` the tasks ``a`` and ``b`` (:attr:`xfer.config.MetaWorldConfig.game` of a task list), any
+    other name itself; each validated (:func:`validate_task`).
+
+    Raises:
+        ValueError: an unknown task or one of the other split; ``"all"`` or several tasks on ML1 (one
+            task, different goals) or without a split.
+    """
+    names = benchmark_tasks(benchmark, split or "train", pixels) if task == "all" else tuple(task.split("+"))
+    if len(names) > 1 and (benchmark == "ML1" or split is None and task == "all"):
+        raise ValueError(f"{benchmark} {'has one task and different goals' if benchmark == 'ML1' else 'needs a split'}"
+                         f": choose one task, not {task!r}")
+    return tuple(validate_task(benchmark, split, t, pixels) for t in names)
+
+
 def metaworld_spec(protocol: MetaWorldProtocol, task: str) -> EnvSpec:
     """The :class:`~xfer.envs.spec.EnvSpec` of ``task``: states float32 ``[39 + reward_history]`` or
     pixels uint8 ``[C * stack, S, S]`` (C = 3, or 4 with the reward plane), ``Box(-1, 1, (4,))``, 500
@@ -160,7 +176,7 @@ def metaworld_spec(protocol: MetaWorldProtocol, task: str) -> EnvSpec:
             does not import under the ``MUJOCO_GL`` set.
     """
     pixels = protocol.observation == "pixels"
-    validate_task(protocol.benchmark, getattr(protocol, "split", None), task, pixels)
+    task_list(protocol.benchmark, getattr(protocol, "split", None), task, pixels)
     if pixels:
         size = protocol.frame_size
         channels = 3 + (protocol.reward_history > 0)
@@ -182,13 +198,13 @@ def benchmark(name: str, task: str | None, seed: int) -> Any:
     return metaworld.ML1(task, seed=seed) if name == "ML1" else getattr(metaworld, name)(seed=seed)
 
 
-def goal_tasks(cfg: MetaWorldConfig) -> tuple[type, list[Any]]:
-    """``(env class, goal variations)`` of ``cfg.task`` on ``cfg.split``: the ``metaworld.Task`` objects
-    of the split whose ``env_name`` is the task (50 for every benchmark)."""
-    bench = benchmark(cfg.benchmark, cfg.task if cfg.benchmark == "ML1" else None, cfg.benchmark_seed)
+def goal_tasks(cfg: MetaWorldConfig, task: str) -> tuple[type, list[Any]]:
+    """``(env class, goal variations)`` of ``task`` (one of ``cfg``'s) on ``cfg.split``: the
+    ``metaworld.Task`` objects of the split whose ``env_name`` is the task (50 for every benchmark)."""
+    bench = benchmark(cfg.benchmark, task if cfg.benchmark == "ML1" else None, cfg.benchmark_seed)
     classes, tasks = ((bench.train_classes, bench.train_tasks) if cfg.split == "train"
                       else (bench.test_classes, bench.test_tasks))
-    return classes[cfg.task], [t for t in tasks if t.env_name == cfg.task]
+    return classes[task], [t for t in tasks if t.env_name == task]
 
 
 _LIVE: weakref.WeakSet[VectorMetaWorld] = weakref.WeakSet()
@@ -204,7 +220,8 @@ def _close_live_at_exit() -> None:
 
 class VectorMetaWorld:
     """``num_envs`` copies of one Meta-World task as a :class:`~xfer.envs.vector.VectorEnv`, stepped in
-    a Python loop.
+    a Python loop. With several tasks (a task list or ``"all"``, :func:`task_list`) copy ``i`` plays
+    task ``i mod n`` (:attr:`copy_tasks`): one agent collects from all of them at once.
 
     Seeding: copy ``i`` draws each episode's goal variation with ``numpy.random.default_rng(seed + i)``
     (and seeds its simulator with ``seed + i``), so a run is reproducible from ``seed``;
@@ -221,10 +238,13 @@ class VectorMetaWorld:
     """
 
     def __init__(self, cfg: MetaWorldConfig, num_envs: int, seed: int) -> None:
-        self.spec = metaworld_spec(cfg, cfg.task)
+        self.spec = metaworld_spec(cfg, cfg.game)
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.cfg, self.num_envs, self.seed = cfg, num_envs, seed
+        tasks = task_list(cfg.benchmark, cfg.split, cfg.game, cfg.observation == "pixels")
+        self.copy_tasks = [tasks[i % len(tasks)] for i in range(num_envs)]
+        """The task each copy plays."""
         self.action_mask = None
         self.pixels = cfg.observation == "pixels"
         self.stack = cfg.stack if self.pixels else 1
@@ -237,19 +257,21 @@ class VectorMetaWorld:
         self.goal_index = np.zeros(num_envs, np.int64)
 
     def _make(self) -> list[Any]:
-        cls, self._goals = goal_tasks(self.cfg)
+        made = {t: goal_tasks(self.cfg, t) for t in dict.fromkeys(self.copy_tasks)}
+        self._goals = [made[t][1] for t in self.copy_tasks]
         render = (dict(render_mode="rgb_array", camera_name=self.cfg.camera, width=self.cfg.frame_size,
                        height=self.cfg.frame_size) if self.pixels else {})
-        envs = [cls(**render) for _ in range(self.num_envs)]
+        envs = [made[t][0](**render) for t in self.copy_tasks]
         _LIVE.add(self)
         return envs
 
     def _start_episode(self, i: int) -> np.ndarray:
         """Reset copy ``i`` onto a newly drawn goal; returns its first frame (clears its bookkeeping)."""
         rng = self._rngs[i]
-        self.goal_index[i] = rng.integers(len(self._goals))
+        goals = self._goals[i]
+        self.goal_index[i] = rng.integers(len(goals))
         env = self.envs[i]
-        env.set_task(self._goals[self.goal_index[i]])
+        env.set_task(goals[self.goal_index[i]])
         state, _ = env.reset(seed=int(rng.integers(2**31)))
         self._return[i], self._length[i], self._success[i] = 0.0, 0, False
         self._rewards[i] = 0.0
