@@ -155,3 +155,48 @@ def test_fixed_learning_rate_overrides_the_schedule():
     learner.lr_override = 1e-4
     assert learner.step(real_batch(1)).metrics["lr"] == pytest.approx(1e-4)
     assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
+def box_batch(seed=0, K=5, S=5):
+    """A Box batch (Sampled MuZero) for :data:`tests.test_acting_box.BOX` built the way self-play and
+    replay build one: a :class:`SegmentBuilder` fed ``[39]`` states, ``[4]`` actions in ``[-1, 1]`` and each
+    root's ``[S, 4]`` sampled set with visit fractions over it, then :func:`build_batch`."""
+    from xfer.replay.buffer import SampleIndex
+    from xfer.replay.segment import SegmentBuilder
+
+    rng = np.random.default_rng(seed)
+    builder = SegmentBuilder(stack=1, segment_length=8, action_mask=np.zeros(0, bool), game="reach")
+    builder.start(rng.normal(size=39).astype(np.float32), first_step=0)
+    segments = []
+    for t in range(16):
+        u = rng.normal(size=(S, 4)).astype(np.float32)
+        visits = rng.multinomial(8, np.full(S, 1 / S)).astype(np.float32)
+        s = rng.normal(size=39).astype(np.float32)
+        seg = builder.add(np.tanh(u[visits.argmax()]), float(rng.random()), 0.0, False, 0.0, visits / 8, s,
+                          False, False, s, t + 1, sampled=u)
+        if seg is not None:
+            segments.append(seg)
+    positions = np.array([0, 3, 6], np.int64)
+    idx = SampleIndex([segments[0], segments[0], segments[1]], np.array([0, 0, 1]), positions,
+                      np.ones(3, np.float32), positions)
+    zero = network_bootstrap(lambda o: np.zeros(len(o), np.float32))
+    return build_batch(idx, K, 5, 10**9, 16, 0.997, 5, 0.0, zero, None, rng)
+
+
+def test_a_box_learner_step_trains_the_gaussian_policy_head():
+    from tests.test_acting_box import BOX
+    from xfer.agent import build_agent
+    from xfer.config import NetConfig
+
+    batch = box_batch()
+    assert batch.obs.shape == (3, 6, 39) and batch.actions.shape == (3, 5, 4)
+    assert batch.sampled.shape == (3, 6, 5, 4)
+    optim = OptimConfig(kind="adam", lr=1e-3, warmup_fraction=0.0)
+    agent = build_agent(BOX, NetConfig(size="tiny", precision="fp32"), optim, LossConfig(),
+                        value_prefix_horizon=5, train_steps=10, seed=0)
+    head = agent.net.prediction_net.policy_head
+    before = [p.detach().clone() for p in head.parameters()]
+    result = agent.learner.step(batch)
+    assert all(np.isfinite(v) for v in result.metrics.values())
+    assert result.metrics["loss_policy"] != 0 and result.priorities.shape == (3,)
+    assert any(not torch.equal(b, p) for b, p in zip(before, head.parameters()))
