@@ -84,6 +84,9 @@ def _params(args: argparse.Namespace) -> int:
     if args.pipeline == "procgen":
         print(f"wrote {out}: preset {args.preset}, games {data['games']}, levels {data['levels']}, "
               f"variants {list(data['variants'])}, seeds {data['seeds']}")
+    elif args.pipeline == "metaworld":
+        print(f"wrote {out}: preset {args.preset}, {data['benchmark']} training tasks {data['train_tasks']}, "
+              f"test tasks {data['test_tasks']}, variants {list(data['variants'])}, seeds {data['seeds']}")
     else:
         print(f"wrote {out}: preset {args.preset}, pretraining {data['pretrain_games']}, targets {data['targets']}")
     return 0
@@ -133,15 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "--set pretrain_games=[Assault,Carnival,Centipede,DemonAttack]\n"
                         "  xfer params --preset default --set finetune.env_steps=4000\n"
                         "  xfer params --pipeline procgen --preset default     # procgen/params.yaml, CPU\n"
-                        "  xfer params --pipeline procgen --preset paper --set games=[coinrun,bigfish]",
+                        "  xfer params --pipeline procgen --preset paper --set games=[coinrun,bigfish]\n"
+                        "  xfer params --pipeline metaworld --preset default   # metaworld/params.yaml, CPU\n"
+                        "  xfer params --pipeline metaworld --preset paper_ml45 --set seeds=[0]",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    pp.add_argument("--pipeline", choices=("xtra", "procgen"), default="xtra",
+    pp.add_argument("--pipeline", choices=("xtra", "procgen", "metaworld"), default="xtra",
                     help="xtra: the XTRA pipeline (dvc.yaml, presets/*.yaml, params.yaml); procgen: the Procgen "
-                    "pipeline (procgen/dvc.yaml, presets/procgen/*.yaml, procgen/params.yaml)")
+                    "pipeline (procgen/dvc.yaml, presets/procgen/*.yaml, procgen/params.yaml); metaworld: the "
+                    "Meta-World pipeline (metaworld/dvc.yaml, presets/metaworld/*.yaml, metaworld/params.yaml)")
     pp.add_argument("--preset", default="default", help="xtra: default | cpu-demo | shooter | maze | diverse; "
-                    "procgen: default | paper | planning (files in presets/, presets/procgen/)")
+                    "procgen: default | paper | planning; metaworld: default | paper_ml10 | paper_ml45 (files in "
+                    "presets/, presets/procgen/, presets/metaworld/)")
     pp.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, YAML value (repeatable)")
-    pp.add_argument("--out", default=None, help="file to write (default params.yaml, procgen: procgen/params.yaml)")
+    pp.add_argument("--out", default=None, help="file to write (default params.yaml; procgen: procgen/params.yaml; "
+                    "metaworld: metaworld/params.yaml)")
     pp.set_defaults(func=_params)
 
     st = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)",

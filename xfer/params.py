@@ -19,8 +19,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from xfer.config import PipelineConfig, ProcgenPipelineConfig, deep_merge, describe_validation_error
+from xfer.config import (
+    MetaWorldPipelineConfig,
+    PipelineConfig,
+    ProcgenPipelineConfig,
+    deep_merge,
+    describe_validation_error,
+)
 from xfer.envs.atari import validate_game
+from xfer.envs.metaworld import check_metaworld_tasks
 from xfer.fileio import atomic_write_text
 from xfer.presets import parse_overrides
 
@@ -119,9 +126,11 @@ def write_params(preset: str, overrides: list[str], out: Path = Path("params.yam
 
 
 PIPELINES: dict[str, tuple[type, Any]] = {"xtra": (PipelineConfig, check_games),
-                                          "procgen": (ProcgenPipelineConfig, check_procgen_games)}
+                                          "procgen": (ProcgenPipelineConfig, check_procgen_games),
+                                          "metaworld": (MetaWorldPipelineConfig, check_metaworld_tasks)}
 """pipeline -> (its params model, its game check)."""
 
 PIPELINE_FILES: dict[str, tuple[Path, Path]] = {"xtra": (PRESET_DIR, Path("params.yaml")),
-                                                "procgen": (PRESET_DIR / "procgen", Path("procgen/params.yaml"))}
+                                                "procgen": (PRESET_DIR / "procgen", Path("procgen/params.yaml")),
+                                                "metaworld": (PRESET_DIR / "metaworld", Path("metaworld/params.yaml"))}
 """pipeline -> (its preset folder, its params file), relative to the repository root."""

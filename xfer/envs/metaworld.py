@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from xfer.config import MetaWorldConfig, MetaWorldProtocol
+from xfer.config import MetaWorldConfig, MetaWorldPipelineConfig, MetaWorldProtocol
 from xfer.envs.spec import Box, EnvSpec, ObservationSpec
 from xfer.envs.vector import VectorStep
 
@@ -186,6 +186,21 @@ def metaworld_spec(protocol: MetaWorldProtocol, task: str) -> EnvSpec:
     return EnvSpec(suite="metaworld", task=task, observation=observation, action_space=ACTION_SPACE,
                    legal_actions=None, max_episode_steps=EPISODE_STEPS, score_range=None,
                    reports_success=True)
+
+
+def check_metaworld_tasks(cfg: MetaWorldPipelineConfig) -> None:
+    """Check ``train_tasks`` and ``test_tasks`` against the benchmark's training and test splits (no
+    simulator starts).
+
+    Raises:
+        ValueError: an unknown task or one of the other split, naming the key and the valid choices.
+    """
+    for key, split in (("train_tasks", "train"), ("test_tasks", "test")):
+        tasks = cfg.tasks(split)
+        try:
+            task_list(cfg.benchmark, split, tasks if isinstance(tasks, str) else "+".join(tasks))
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=8)

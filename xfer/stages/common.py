@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from xfer.checkpoint import CheckpointError
 from xfer.config import (
+    MetaWorldPipelineConfig,
     PipelineConfig,
     ProcgenPipelineConfig,
     TrainConfig,
@@ -91,6 +92,24 @@ def load_procgen_params(path: Path = Path("params.yaml")) -> ProcgenPipelineConf
     try:
         for game in cfg.games:
             validate_procgen_game(game)
+    except ValueError as exc:
+        raise ParamsError(f"{path}: {exc}") from exc
+    return cfg
+
+
+def load_metaworld_params(path: Path = Path("params.yaml")) -> MetaWorldPipelineConfig:
+    """Read and validate the Meta-World pipeline's ``params.yaml`` (``metaworld/params.yaml``), tasks
+    included (each against its split of the benchmark, without starting a simulator).
+
+    Raises:
+        ParamsError: missing file, bad YAML, unknown keys, bad values or unknown tasks (named with the
+            valid choices).
+    """
+    from xfer.envs.metaworld import check_metaworld_tasks
+
+    cfg = _read_params(path, MetaWorldPipelineConfig, "default --pipeline metaworld")
+    try:
+        check_metaworld_tasks(cfg)
     except ValueError as exc:
         raise ParamsError(f"{path}: {exc}") from exc
     return cfg
