@@ -847,8 +847,8 @@ class MetaWorldPipelineConfig(_Frozen):
             if not re.fullmatch(r"[a-z0-9_]+", name):
                 raise ValueError(f"variant name {name!r}: use lower-case letters, digits and _ (it names run folders)")
             try:
-                self.run_config(name, "test", self.seeds[0])
-                self.run_config(name, "train", self.seeds[0])
+                self.pretrain_config(name, self.seeds[0])
+                self.finetune_config(name, self.seeds[0])
             except ValidationError as exc:
                 raise ValueError(f"variants.{name} does not validate over pretrain (and finetune): "
                                  f"{describe_validation_error(exc)}") from None
@@ -861,18 +861,24 @@ class MetaWorldPipelineConfig(_Frozen):
         """``train_tasks`` or ``test_tasks`` as an env config's ``task`` (a list, or ``all``)."""
         return self.train_tasks if split == "train" else self.test_tasks
 
-    def run_config(self, variant: str, split: Literal["train", "test"], seed: int) -> TrainConfig:
-        """The :class:`TrainConfig` of one run: ``pretrain`` with the variant's keys over it, for ``split``
-        ``test`` (finetuning, and its scratch baseline) also ``finetune``'s; then the split's tasks, the
-        benchmark, the seed and the device.
+    def pretrain_config(self, variant: str, seed: int) -> TrainConfig:
+        """The :class:`TrainConfig` of a pretraining run: ``pretrain`` with the variant's keys over it, on
+        ``train_tasks`` of the training split, with the benchmark, the seed and the device.
 
         Raises:
             KeyError: an unknown variant. pydantic.ValidationError: keys that do not validate.
         """
-        merged = deep_merge(self.pretrain.model_dump(), self.variants[variant])
-        if split == "test":
-            merged = deep_merge(merged, self.finetune)
-        env = {"task": self.tasks(split), "split": split, "benchmark": self.benchmark}
+        return self._run_config(self.variants[variant], {}, self.train_tasks, "train", seed)
+
+    def finetune_config(self, variant: str, seed: int) -> TrainConfig:
+        """The :class:`TrainConfig` of a finetuning run (and of its scratch baseline): as
+        :meth:`pretrain_config` with ``finetune``'s keys over the variant's, on ``test_tasks`` of the test
+        split."""
+        return self._run_config(self.variants[variant], self.finetune, self.test_tasks, "test", seed)
+
+    def _run_config(self, keys: dict, more: dict, tasks: str | list[str], split: str, seed: int) -> TrainConfig:
+        merged = deep_merge(deep_merge(self.pretrain.model_dump(), keys), more)
+        env = {"task": tasks, "split": split, "benchmark": self.benchmark}
         return TrainConfig.model_validate(deep_merge(merged, {"env": env, "seed": seed, "device": self.device}))
 
 

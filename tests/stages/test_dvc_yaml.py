@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # every pipeline's dvc.yaml, by the prefix `dvc repro` names its stages with from the repo root
-DVC_FILES = {"": ROOT / "dvc.yaml", "procgen/dvc.yaml:": ROOT / "procgen" / "dvc.yaml"}
+DVC_FILES = {"": ROOT / "dvc.yaml", "procgen/dvc.yaml:": ROOT / "procgen" / "dvc.yaml",
+             "metaworld/dvc.yaml:": ROOT / "metaworld" / "dvc.yaml"}
+ROOT_MODELS = {"procgen/": "ProcgenPipelineConfig", "metaworld/": "MetaWorldPipelineConfig"}
+"""dvc.yaml folder -> the params model of its pipeline (the root's: PipelineConfig)."""
 
 
 def _stages() -> dict[str, dict]:
@@ -207,6 +210,9 @@ ITEM_CHECKS = {
                  "seed"},  # train_config's default seed, replaced by --seed
     # the variant's entry is declared: variants.${item.variant}
     "procgen/dvc.yaml:train": {"games", "levels", "seeds", "variants"},
+    "metaworld/dvc.yaml:pretrain": {"seeds", "variants"},
+    "metaworld/dvc.yaml:finetune": {"seeds", "variants"},
+    "metaworld/dvc.yaml:scratch": {"seeds", "variants"},
 }
 
 
@@ -214,7 +220,7 @@ ITEM_CHECKS = {
 def test_stage_declares_exactly_the_params_it_reads(name):
     stage = _stages()[name]
     declared = {k for k in stage.get("params", []) if isinstance(k, str)} | ITEM_CHECKS.get(name, set())
-    root = "ProcgenPipelineConfig" if name.startswith("procgen/") else "PipelineConfig"
+    root = next((m for d, m in ROOT_MODELS.items() if name.startswith(d)), "PipelineConfig")
     reads = params_read(Path(f"xfer/stages/{stage['cmd'].split()[2]}.py"), root)
     undeclared = sorted(r for r in reads if not any(r == d or r.startswith(d + ".") for d in declared))
     unused = sorted(d for d in declared

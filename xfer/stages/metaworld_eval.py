@@ -44,10 +44,12 @@ def task_success(net: EfficientZeroNet | None, cfg: TrainConfig, split: str, tas
 
 
 def cumulative_regret(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """The cumulative regret of a run's self-play episodes, from its ``train.tsv`` rows: at each finished
-    episode, ``(agent steps so far [E] float64, number of failed episodes so far [E] float64)``, regret 1
-    per episode that did not succeed (seed 000 Figure 6's measure of how much finetuning costs)."""
+    """The cumulative regret of a run's self-play episodes, from its ``train.tsv`` rows: at each agent step
+    where episodes finished, ``(agent steps so far [E] float64, number of failed episodes so far [E]
+    float64)``, regret 1 per episode that did not succeed (seed 000 Figure 6's measure of how much
+    finetuning costs); episodes that end at the same step (copies started together) count at once."""
     ep = [r for r in rows if r.get("episode_success") not in (None, "")]
     steps = np.array([float(r["env_steps"]) for r in ep])
-    failed = np.array([1.0 - float(r["episode_success"]) for r in ep])
-    return steps, np.cumsum(failed)
+    regret = np.cumsum([1.0 - float(r["episode_success"]) for r in ep])
+    last = np.r_[steps[1:] != steps[:-1], True] if len(steps) else np.zeros(0, bool)  # the last row of each step
+    return steps[last], regret[last]

@@ -75,13 +75,15 @@ def run(p: MetaWorldPipelineConfig, variant: str, seed: int, start: str, out: Pa
         init = WeightsInit(pretrained_model(variant, seed))
         check_action_space(init.path, 4)
     probe_writable([out])
-    trainer, summary = train_run(p, stage, variant, seed, "test", work, progress, init)
+    trainer, summary = train_run(p, stage, p.finetune_config(variant, seed), variant, seed, work, progress, init)
     cfg, net, acting = trainer.cfg, trainer.learner.net, trainer.acting(1.0, explore=False)
     finetuned = task_success(net, cfg, "test", p.test_tasks, acting, p.eval_episodes, seed + 70_000)
-    steps, regret = cumulative_regret(read_tsv(work / "metrics" / "train.tsv"))
+    train_rows = read_tsv(work / "metrics" / "train.tsv")
+    steps, regret = cumulative_regret(train_rows)
+    episodes = sum(r.get("episode_success") not in (None, "") for r in train_rows)
     summary.update({"variant": variant, "seed": seed, "start": start, "benchmark": p.benchmark,
                     "frames": summary["env_steps"], "finetuned": finetuned,
-                    "cumulative_regret": float(regret[-1]) if len(regret) else 0.0, "episodes": int(len(regret))})
+                    "cumulative_regret": float(regret[-1]) if len(regret) else 0.0, "episodes": int(episodes)})
     rows = [{"env_steps": int(s), "cumulative_regret": int(r)} for s, r in zip(steps, regret)]
     what = "finetuning from pretraining" if start == "pretrained" else "training from scratch"
     publish_run(out, work, summary, {"test tasks (greedy evaluation)": success_curve(work)},

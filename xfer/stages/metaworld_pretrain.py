@@ -23,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from xfer.config import MetaWorldPipelineConfig, config_hash, metaworld_run_name
+from xfer.config import MetaWorldPipelineConfig, TrainConfig, config_hash, metaworld_run_name
 from xfer.metrics import TsvLog, plot_curves, read_tsv
 from xfer.stages.common import (
     StageInputError,
@@ -54,11 +54,11 @@ def check_item(p: MetaWorldPipelineConfig, stage: str, variant: str, seed: int) 
             raise StageInputError(f"metaworld {stage}: {what} {value!r} is not in params.yaml's {allowed}")
 
 
-def train_run(p: MetaWorldPipelineConfig, stage: str, variant: str, seed: int, split: str, work: Path,
+def train_run(p: MetaWorldPipelineConfig, stage: str, cfg: TrainConfig, variant: str, seed: int, work: Path,
               progress: bool, init: WeightsInit | None = None) -> tuple[Trainer, dict]:
-    """Train (or resume) the ``split`` run of ``variant`` and ``seed`` in ``work``: returns the trainer
-    and its summary (host figures removed). Its resume state is keyed on the stage's params and code."""
-    cfg = p.run_config(variant, split, seed)
+    """Train (or resume) ``cfg``, the run of ``variant`` and ``seed`` in ``stage``, in ``work``: returns the
+    trainer and its summary (host figures removed). Its resume state is keyed on the stage's params and
+    code."""
     item = {"variant": variant, "seed": seed}
     key = resume_key(params_hash(p, stage, item, extra={"train": config_hash(cfg)}), stage)
     trainer = Trainer(cfg, work, progress, init=init, restart_stale=True, random_baseline=False, resume_key=key)
@@ -103,7 +103,7 @@ def run(p: MetaWorldPipelineConfig, variant: str, seed: int, out: Path, work: Pa
     """
     check_item(p, "pretrain", variant, seed)
     probe_writable([out])
-    trainer, summary = train_run(p, "pretrain", variant, seed, "train", work, progress)
+    trainer, summary = train_run(p, "pretrain", p.pretrain_config(variant, seed), variant, seed, work, progress)
     cfg, net, acting = trainer.cfg, trainer.learner.net, trainer.acting(1.0, explore=False)
     train = task_success(net, cfg, "train", p.train_tasks, acting, p.eval_episodes, seed + 40_000)
     zero_shot = task_success(net, cfg, "test", p.test_tasks, acting, p.eval_episodes, seed + 50_000)
