@@ -79,9 +79,25 @@ def test_acting_without_search_takes_one_of_the_policy_samples(net, obs):
         _row_of(actions, out.actions)
 
 
-def test_q_learning_acting_refuses_a_box_network(net, obs):
-    with pytest.raises(ValueError, match="epsilon-greedy acting is for discrete actions"):
-        act(net, obs, NO_MASK, QActing(0.1, 0.9), np.random.default_rng(0), explore=True)
+def test_q_learning_acts_greedily_over_a_uniform_sample_of_box_actions(net, obs):
+    """Seed 000 A.2 on continuous actions: the maximum is taken over a sample (ours: uniform in the box)."""
+    from xfer.qlearning import one_step_q_values
+
+    actions, out = act(net, obs, NO_MASK, QActing(0.0, 0.9, num_samples=6), np.random.default_rng(0), explore=True)
+    assert actions.shape == (B, 4) and actions.dtype == np.float32 and out.actions.shape == (B, 6, 4)
+    assert (np.abs(out.actions) <= 1.0).all() and out.policy.shape == (B, 6)
+    with torch.no_grad():
+        q = one_step_q_values(net, net.initial_inference(torch.from_numpy(obs)).latent, 0.9,
+                              torch.from_numpy(out.actions)).numpy()
+    best = q.argmax(axis=1)
+    np.testing.assert_array_equal(actions, out.actions[np.arange(B), best])  # epsilon 0: the greedy sample
+    np.testing.assert_allclose(out.root_value, q.max(axis=1), rtol=1e-5)
+    np.testing.assert_array_equal(out.policy, np.eye(6, dtype=np.float32)[best])
+    np.testing.assert_allclose(np.tanh(out.samples), out.actions, atol=1e-5)
+    # epsilon 1: a uniform draw among the candidates, spread over them
+    _, explore = act(net, np.repeat(obs[:1], 64, 0), np.ones((64, 0), bool), QActing(1.0, 0.9, num_samples=6),
+                     np.random.default_rng(1), explore=True)
+    np.testing.assert_allclose(explore.policy, 1 / 6)
 
 
 def test_the_search_steps_the_dynamics_with_the_sampled_action_vectors(net, obs, monkeypatch):

@@ -47,3 +47,14 @@ def test_a_metaworld_run_trains_evaluates_and_resumes(tmp_path, caplog):
     assert (again["env_steps"], again["train_steps"]) == (120, summary["train_steps"])
     assert (out / "metrics" / "eval.tsv").read_text().splitlines()[:3] == evals
     assert json.loads((out / "summary.json").read_text())["train_steps"] == summary["train_steps"]
+
+
+def test_the_q_learning_baseline_trains_on_metaworld_over_sampled_actions(tmp_path):
+    """Seed 000 A.2 adapted to continuous actions: epsilon-greedy on one-step Q over a uniform sample of
+    ``mcts.num_samples`` actions, Eq. 2 targets bootstrapped on the sample's max Q."""
+    from xfer.config import deep_merge
+
+    cfg = build_train_config("cpu", deep_merge(TINY_METAWORLD, {
+        "agent": {"kind": "ql"}, "loss": {"policy": 0.0}, "replay": {"unroll_steps": 1}}))
+    summary = run_training(cfg, tmp_path / "ql", progress=False)
+    assert summary["train_steps"] > 0 and math.isfinite(summary["final_eval_score"])

@@ -26,7 +26,7 @@ from xfer.config import SearchConfig
 from xfer.inference import PolicyOutput, search_policy
 from xfer.mcts import select_action
 from xfer.nets.efficientzero import EfficientZeroNet
-from xfer.qlearning import epsilon_greedy, one_step_q_values
+from xfer.qlearning import box_candidates, epsilon_greedy, one_step_q_values
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,13 @@ class QActing:
     """Epsilon-greedy acting on one-step Q-values (seed 000 appendix A.2).
 
     ``epsilon``: probability of a uniform legal action; ``discount``: per agent step (``Q = r_hat +
-    discount * V``).
+    discount * V``); ``num_samples``: on a Box action space, the uniform sample of actions the maximum is
+    taken over (:func:`xfer.qlearning.box_candidates`).
     """
 
     epsilon: float
     discount: float
+    num_samples: int = 20
 
 
 Acting = SearchConfig | QActing
@@ -58,11 +60,20 @@ def q_policy(net: EfficientZeroNet, obs: np.ndarray, mask: np.ndarray, acting: Q
              device: str | torch.device = "cpu") -> tuple[np.ndarray, PolicyOutput]:
     """Epsilon-greedy actions ``[B]`` int64 and the step's :class:`PolicyOutput`: ``policy`` the
     epsilon-greedy distribution ``[B, A]`` over legal actions, ``root_value`` ``max_a Q`` (legal),
-    ``visit_counts`` zeros, ``prior_value`` the value head. ``obs`` as :func:`search_policy`."""
+    ``visit_counts`` zeros, ``prior_value`` the value head. ``obs`` as :func:`search_policy`.
+
+    A Box network scores ``acting.num_samples`` uniform actions per state instead (``mask`` unused) and
+    returns actions ``[B, D]`` float32, with the candidates as the output's ``actions`` (and their
+    pre-squash values as ``samples``) and the distribution over them as ``policy``."""
     net.eval()
     o = torch.from_numpy(obs).to(device)
     root = net.initial_inference(o)
-    q = one_step_q_values(net, root.latent, acting.discount).float().cpu().numpy()
+    cand = None
+    if net.action_dim:
+        cand = box_candidates(rng, len(obs), acting.num_samples, net.action_dim)
+        mask = np.ones((len(obs), acting.num_samples), bool)
+    q = one_step_q_values(net, root.latent, acting.discount,
+                          None if cand is None else torch.from_numpy(cand)).float().cpu().numpy()
     q_legal = np.where(mask, q, -np.inf)
     greedy = q_legal.argmax(axis=1)
     legal_n = mask.sum(axis=1, keepdims=True)
@@ -70,7 +81,11 @@ def q_policy(net: EfficientZeroNet, obs: np.ndarray, mask: np.ndarray, acting: Q
     policy[np.arange(len(q)), greedy] += 1.0 - acting.epsilon
     actions = epsilon_greedy(q, mask, acting.epsilon, rng)
     value = root.value.float().cpu().numpy()
-    return actions, PolicyOutput(policy, q_legal.max(axis=1).astype(np.float32), np.zeros(q.shape, np.int32), value)
+    out = PolicyOutput(policy, q_legal.max(axis=1).astype(np.float32), np.zeros(q.shape, np.int32), value)
+    if cand is not None:
+        out.actions, out.samples = cand, np.arctanh(np.clip(cand, -1 + 1e-6, 1 - 1e-6)).astype(np.float32)
+        return cand[np.arange(len(obs)), actions], out
+    return actions, out
 
 
 def act(net: EfficientZeroNet, obs: np.ndarray, mask: np.ndarray, acting: Acting, rng: np.random.Generator,
@@ -87,9 +102,6 @@ def act(net: EfficientZeroNet, obs: np.ndarray, mask: np.ndarray, acting: Acting
     evaluation (no noise, argmax; Q-learning: the epsilon it was given). Draws from ``rng``.
     """
     if isinstance(acting, QActing):
-        if net.action_dim:
-            raise ValueError("the Q-learning baseline's epsilon-greedy acting is for discrete actions; "
-                             "a Box action space acts by the sampled search (agent.kind: muzero)")
         return q_policy(net, obs, mask, acting, rng, device)
     searched = acting.search_for_acting if explore else acting.search_at_eval
     out = search_policy(net, obs, mask, acting, rng, add_noise=explore, use_search=searched, device=device)

@@ -424,14 +424,11 @@ def check_box_actions(env: BaseModel, agent: AgentConfig, mcts: MCTSConfig) -> N
     """Refuse settings a continuous-action (``Box``) suite cannot run, naming the key to change.
 
     Raises:
-        ValueError: the Q-learning agent (epsilon-greedy over discrete actions) or completed-Q policy
-            targets (a prior over the whole action space) with a Box suite.
+        ValueError: completed-Q policy targets (a prior over the whole action space) with a Box suite
+            (the Q-learning agent needs none: it learns no policy).
     """
-    if getattr(env, "suite", "atari") not in BOX_SUITES:
+    if getattr(env, "suite", "atari") not in BOX_SUITES or agent.kind == "ql":
         return
-    if agent.kind != "muzero":
-        raise ValueError(f"{env.suite} has continuous actions: agent.kind must be muzero (the sampled search); the "
-                         "Q-learning baseline acts epsilon-greedy over discrete actions")
     if mcts.policy_target != "visits":
         raise ValueError(f"{env.suite} has continuous actions: set mcts.policy_target: visits (the sampled search's "
                          "target is the visit fractions of its sampled actions; completed_q needs every action's prior)")

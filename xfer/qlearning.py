@@ -13,7 +13,12 @@ is trained on
     V_target = sum_{i=1}^{n-1} gamma^{i-1} r_{t+i} + gamma^{n-1} max_a Q_xi(s_{t+n}, a)          (Eq. 2)
 
 with the value cross-entropy of MuZero. ``QL`` trains the dynamics one step; ``QL+Model`` unrolls
-``K = 5`` value-equivalent steps. Units: agent steps; rewards as stored for learning (clipped or not
+``K = 5`` value-equivalent steps.
+
+Continuous actions (Meta-World): the maximum over the whole action space is out of reach, so, as the
+paper does after Sampled MuZero, it is taken over a sample of ``K`` actions (:func:`box_candidates`).
+The paper does not say where the sample comes from; the baseline learns no policy (its policy loss is
+0), so ours is uniform over the box, drawn afresh for every state (acting and every bootstrap). Units: agent steps; rewards as stored for learning (clipped or not
 by the suite's protocol).
 """
 
@@ -25,22 +30,36 @@ import torch
 from xfer.nets.efficientzero import EfficientZeroNet
 
 
-def one_step_q_values(net: EfficientZeroNet, latent: torch.Tensor, discount: float) -> torch.Tensor:
+def one_step_q_values(net: EfficientZeroNet, latent: torch.Tensor, discount: float,
+                      candidates: torch.Tensor | None = None) -> torch.Tensor:
     """``Q(s, a) = r_hat(s, a) + discount * V(g(s, a))`` for every action, by a one-step expansion.
 
     Args:
         latent: ``[B, C, h, w]`` float32 latent states (from the representation network).
         discount: per agent step.
+        candidates: for a Box network, the actions to score, ``[B, K, D]`` float32 in ``[-1, 1]``
+            (:func:`box_candidates`); ``None`` for a discrete one (every action id).
 
     Returns:
-        ``[B, A]`` float32 (``A = net.num_actions``); the reward is the value prefix of one step from
-        a fresh LSTM state, i.e. the first step's reward.
+        ``[B, A]`` float32 (``A = net.num_actions``; ``[B, K]`` over the candidates of a Box network); the
+        reward is the value prefix of one step from a fresh LSTM state, i.e. the first step's reward.
     """
-    B, A = latent.shape[0], net.num_actions
+    B = latent.shape[0]
+    if candidates is None:
+        A = net.num_actions
+        actions = torch.arange(A, device=latent.device).repeat(B)
+    else:
+        A = candidates.shape[1]
+        actions = candidates.reshape(B * A, -1).to(latent.device)
     rep = latent.repeat_interleave(A, dim=0)  # [B * A, ...]: every action of sample b together
-    actions = torch.arange(A, device=latent.device).repeat(B)
     out = net.recurrent_inference(rep, net.initial_lstm_state(B * A, latent.device), actions)
     return (out.value_prefix + discount * out.value).view(B, A)
+
+
+def box_candidates(rng: np.random.Generator, batch: int, k: int, dim: int) -> np.ndarray:
+    """``k`` actions per state, uniform in the normalised box: ``[batch, k, dim]`` float32 in ``[-1, 1]``
+    (the Q-learning baseline's sample to maximise over on a Box action space)."""
+    return rng.uniform(-1.0, 1.0, size=(batch, k, dim)).astype(np.float32)
 
 
 def epsilon_greedy(q: np.ndarray, legal: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:

@@ -40,7 +40,7 @@ from xfer.learner import Learner, StepResult
 from xfer.loop import GradientStep, equal_weights, run_steps
 from xfer.metrics import TsvLog, plot_curves
 from xfer.parallel_eval import EvalJob, run_episode_evaluations
-from xfer.qlearning import one_step_q_values
+from xfer.qlearning import box_candidates, one_step_q_values
 from xfer.replay.buffer import PrioritizedReplay
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
 from xfer.resume import discard_stale_state, load_state, save_state
@@ -268,14 +268,19 @@ class Trainer:
 
     def _q_bootstrap(self, obs: np.ndarray) -> np.ndarray:
         """``max_a Q_xi(s, a)`` over the task's legal actions ``[M]`` from the target network (Eq. 1's
-        bootstrap; ``obs`` ``[M, *observation]``)."""
+        bootstrap; ``obs`` ``[M, *observation]``); on a Box action space over ``mcts.num_samples``
+        uniform actions per state (:func:`xfer.qlearning.box_candidates`, drawn from the run's generator)."""
         cfg, net = self.cfg, self.learner.target_net
         out = []
         with torch.no_grad():
             for i in range(0, len(obs), 256):
                 latent = net.initial_inference(torch.from_numpy(obs[i:i + 256]).to(cfg.device)).latent
-                out.append(one_step_q_values(net, latent, cfg.discount).float().cpu().numpy())
+                cand = (torch.from_numpy(box_candidates(self.rng, len(latent), cfg.mcts.num_samples, net.action_dim))
+                        if net.action_dim else None)
+                out.append(one_step_q_values(net, latent, cfg.discount, cand).float().cpu().numpy())
         q = np.concatenate(out)
+        if net.action_dim:
+            return q.max(axis=1).astype(np.float32)
         return np.where(self.legal, q, -np.inf).max(axis=1).astype(np.float32)
 
     def acting(self, progress: float, explore: bool = True) -> Acting:
@@ -283,7 +288,8 @@ class Trainer:
         ``agent.kind = ql`` epsilon-greedy on Q (``agent.epsilon_at(progress)``; evaluation: ``eval_epsilon``)."""
         cfg = self.cfg
         if cfg.agent.kind == "ql":
-            return QActing(cfg.agent.epsilon_at(progress) if explore else cfg.agent.eval_epsilon, cfg.discount)
+            return QActing(cfg.agent.epsilon_at(progress) if explore else cfg.agent.eval_epsilon, cfg.discount,
+                           cfg.mcts.num_samples)
         return cfg.search
 
     def _learn(self, learner: Learner, batches: list[Batch], rng: np.random.Generator) -> StepResult:

@@ -50,7 +50,6 @@ def test_every_metaworld_preset_validates_and_the_params_file_is_the_default_pre
     ("benchmark=ML1", "ML1 is one task with different goals"),
     ("benchmark=ML5", "benchmark: Input should be 'ML1', 'ML10' or 'ML45'"),
     ("pretrain.mcts.policy_target=completed_q", "continuous actions: set mcts.policy_target: visits"),
-    ("variants={ql: {agent: {kind: ql}, loss: {policy: 0.0}}}", "agent.kind must be muzero"),
     ("variants={'MZ big': {}}", "variant name 'MZ big'"),
     ("reference={nope: {train: 0.5}}", "reference names variants that do not exist: ['nope']"),
     ("pretrain.env.suite=procgen", "pretrain.env"),
