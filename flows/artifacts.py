@@ -1,4 +1,4 @@
-"""Prefect artifacts of a pipeline (XTRA, Procgen): the report (markdown, plots inlined) and the metrics summary
+"""Prefect artifacts of a pipeline (XTRA, Procgen, Meta-World): the report (markdown, plots inlined) and the metrics summary
 (tables), published on the flow run that ran the report stage. Pure helpers plus :func:`publish_artifacts`.
 """
 
@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 REPORT_MD = Path("reports/report.md")
 SUMMARY_JSON = Path("metrics/summary.json")
 # Each pipeline's folder in the repo (where its dvc.yaml is): the XTRA pipeline at the root.
-PIPELINE_DIRS: dict[str, Path] = {"xtra": Path("."), "procgen": Path("procgen")}
+PIPELINE_DIRS: dict[str, Path] = {"xtra": Path("."), "procgen": Path("procgen"), "metaworld": Path("metaworld")}
 
 
 def summary_rows(data: Any) -> list[dict[str, Any]]:
@@ -60,8 +60,11 @@ def summary_tables(data: Any, pipeline: str = "xtra") -> dict[str, list[dict[str
 
     The XTRA report writes ``{"runs": {target-run: {...}}, "aggregate": {run: {...}}, ...}`` and the Procgen
     report ``{"games": {game/variant/levels: {...}}, "aggregate": {variant/levels: {...}}, ...}``: that gives
-    ``<pipeline>-summary`` (one row per run or game) and ``<pipeline>-aggregate``. Any other shape (e.g.
-    ``{run: {game: number}}``) becomes one ``<pipeline>-summary`` table via :func:`summary_rows`.
+    ``<pipeline>-summary`` (one row per run or game) and ``<pipeline>-aggregate``. The Meta-World report's
+    ``{"variants": {variant: {...}}, "tasks": {variant/column/task: success}, ...}`` gives
+    ``<pipeline>-summary`` (one row per variant and task, see :func:`task_rows`) and ``<pipeline>-aggregate``
+    (one row per variant, see :func:`variant_rows`). Any other shape (e.g. ``{run: {game: number}}``)
+    becomes one ``<pipeline>-summary`` table via :func:`summary_rows`.
     """
     rows_key = next((k for k in ("runs", "games") if isinstance(data, dict) and isinstance(data.get(k), dict)), None)
     if rows_key is not None:
@@ -69,8 +72,39 @@ def summary_tables(data: Any, pipeline: str = "xtra") -> dict[str, list[dict[str
         if isinstance(data.get("aggregate"), dict):
             tables[f"{pipeline}-aggregate"] = summary_rows(data["aggregate"])
         return {k: v for k, v in tables.items() if v}
+    if isinstance(data, dict) and isinstance(data.get("variants"), dict):
+        tables = {f"{pipeline}-summary": task_rows(data["tasks"]) if isinstance(data.get("tasks"), dict) else [],
+                  f"{pipeline}-aggregate": variant_rows(data["variants"])}
+        return {k: v for k, v in tables.items() if v}
     rows = summary_rows(data)
     return {f"{pipeline}-summary": rows} if rows else {}
+
+
+def variant_rows(variants: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Meta-World report's ``variants`` -> one row per variant: each figure's mean and standard error
+    (``train.mean``, ``train.se``, ``zero_shot.mean``, ..., differences as ``.difference``, ``.se``, ``.z``)
+    in the report's order; the per-seed values (``seeds``) are left to the JSON."""
+
+    def drop_seeds(v: Any) -> Any:
+        return {k: drop_seeds(x) for k, x in v.items() if k != "seeds"} if isinstance(v, dict) else v
+
+    return summary_rows({name: drop_seeds(row) for name, row in variants.items()})
+
+
+def task_rows(tasks: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Meta-World report's ``tasks`` (``{"mz/train/reach-v3": 0.5, "mz/zero_shot/door-close-v3": 0.0, ...}``)
+    -> one row per variant and task with a column per figure (``[{"name": "mz/reach-v3", "train": 0.5,
+    "zero_shot": None, ...}, ...]``; a training task has only ``train``). Keys without three parts keep a
+    row of their own (``value``)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for key, value in tasks.items():
+        parts = str(key).split("/")
+        if len(parts) == 3:
+            variant, column, task = parts
+            rows.setdefault(f"{variant}/{task}", {})[column] = value
+        else:
+            rows.setdefault(str(key), {})["value"] = value
+    return summary_rows(rows)
 
 
 def embed_images(md: str, folder: Path) -> str:
@@ -95,10 +129,11 @@ def publish_artifacts(repo: str, pipeline: str = "xtra") -> dict[str, str | None
     """Publish the pipeline's ``reports/report.md`` as a markdown artifact (key ``<pipeline>-report``) and
     its ``metrics/summary.json`` as table artifacts (key ``<pipeline>-summary``, plus
     ``<pipeline>-aggregate`` for the report stage's aggregates) on the current flow run; ``pipeline``:
-    ``xtra`` (files at the repo root) or ``procgen`` (under ``procgen/``). Missing files are skipped with
-    a warning. Returns the artifact ids by key."""
+    ``xtra`` (files at the repo root), ``procgen`` (under ``procgen/``) or ``metaworld`` (under
+    ``metaworld/``); another name is taken as the folder. Missing files are skipped with a warning.
+    Returns the artifact ids by key."""
     log = get_run_logger()
-    root = Path(repo) / PIPELINE_DIRS[pipeline]
+    root = Path(repo) / PIPELINE_DIRS.get(pipeline, Path(pipeline))
     out: dict[str, str | None] = {f"{pipeline}-report": None, f"{pipeline}-summary": None}
     if (root / REPORT_MD).is_file():
         md = embed_images((root / REPORT_MD).read_text(encoding="utf-8", errors="replace"), (root / REPORT_MD).parent)

@@ -40,6 +40,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from flows.artifacts import publish_artifacts
+from flows.metaworld_params import MetaWorldParams
 from flows.procgen_params import ProcgenParams
 
 # Stage groups in pipeline order; DVC names per-item stages "group@item". Unknown groups run after
@@ -53,7 +54,8 @@ REPRO_SCRIPT = Path(__file__).resolve().with_name("dvc_repro.py")
 LOCAL_GROUPS: frozenset[str] = frozenset({"code"})
 # Groups that need an accelerator: routed to the gpu work pool in distributed mode; the rest go to cpu.
 HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "bc", "offline_rl", "finetune",
-                                          "procgen/dvc.yaml:train"})
+                                          "procgen/dvc.yaml:train", "metaworld/dvc.yaml:pretrain",
+                                          "metaworld/dvc.yaml:finetune", "metaworld/dvc.yaml:scratch"})
 # Deployments (flow name/deployment name, see prefect.yaml) that run one stage on a pool's worker.
 STAGE_DEPLOYMENTS: dict[str, str] = {"gpu": "xtra-stage/gpu", "cpu": "xtra-stage/cpu"}
 # xfer's exit code for bad input (bad params, corrupt data, missing files): retrying cannot help.
@@ -207,14 +209,16 @@ class ParamsFailed(RuntimeError):
 # helpers (plain functions: easy to test and to adapt)
 
 
-AnyParams = Annotated[PipelineParams | ProcgenParams, Field(discriminator="pipeline")]
-"""A run's params: the XTRA pipeline's or the Procgen pipeline's (told apart by ``pipeline``)."""
+SomeParams = PipelineParams | ProcgenParams | MetaWorldParams
+"""The params of a run of any pipeline (XTRA, Procgen, Meta-World)."""
+AnyParams = Annotated[SomeParams, Field(discriminator="pipeline")]
+"""A run's params as a flow parameter: the XTRA, Procgen or Meta-World pipeline's (told apart by ``pipeline``)."""
 
 
-def params_command(params: PipelineParams | ProcgenParams) -> list[str]:
+def params_command(params: SomeParams) -> list[str]:
     """argv that writes the pipeline's params file for ``params`` (run in the repo root).
 
-    ``xfer params [--pipeline procgen] --preset NAME --set key=value ...``; values are JSON, which the
+    ``xfer params [--pipeline procgen|metaworld] --preset NAME --set key=value ...``; values are JSON, which the
     ``--set`` parser reads as YAML (so strings stay strings and lists stay lists).
     """
     which = [] if params.pipeline == "xtra" else ["--pipeline", params.pipeline]
@@ -231,12 +235,17 @@ def stage_group(stage: str) -> str:
 
 
 def stage_pipeline(stage: str) -> str:
-    """The pipeline a stage belongs to: ``procgen`` for ``procgen/dvc.yaml:...``, else ``xtra``."""
-    return "procgen" if stage.startswith("procgen/dvc.yaml:") else "xtra"
+    """The pipeline a stage belongs to: its dvc.yaml's folder for ``<dir>/dvc.yaml:<stage>``
+    (``procgen/dvc.yaml:report`` -> ``procgen``, ``metaworld/dvc.yaml:pretrain@mz-0`` -> ``metaworld``),
+    else ``xtra`` (the root dvc.yaml's stages)."""
+    dvcfile, sep, _ = stage.partition(":")
+    folder, slash, name = dvcfile.rpartition("/")
+    return folder if sep and slash and folder and name == "dvc.yaml" else "xtra"
 
 
 def pool_for_stage(stage: str) -> Literal["gpu", "cpu"]:
-    """Which work pool a stage belongs on: heavy groups (collect, teacher, distill, bc, offline_rl, finetune) -> gpu."""
+    """Which work pool a stage belongs on: heavy groups (collect, teacher, distill, bc, offline_rl, finetune;
+    Procgen's train; Meta-World's pretrain, finetune, scratch) -> gpu."""
     return "gpu" if stage_group(stage) in HEAVY_GROUPS else "cpu"
 
 
@@ -321,9 +330,9 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
 
 
 @task(name="apply-params", cache_policy=NO_CACHE)
-def apply_params(params: PipelineParams | ProcgenParams, repo: str) -> dict[str, Any]:
+def apply_params(params: SomeParams, repo: str) -> dict[str, Any]:
     """Write the pipeline's params file in ``repo`` from the preset and overrides (``xfer params``):
-    ``params.yaml`` (XTRA) or ``procgen/params.yaml`` (Procgen)."""
+    ``params.yaml`` (XTRA), ``procgen/params.yaml`` (Procgen) or ``metaworld/params.yaml`` (Meta-World)."""
     log = get_run_logger()
     argv = params_command(params)
     code, lines = _stream(argv, repo, log.info)
@@ -403,13 +412,14 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
     """Run one DVC stage on whichever worker picks this run up (multi-host operation).
 
     With ``params``, params.yaml is first written the same way the parent flow wrote it, so the stage
-    sees the same parameters on every host (the XTRA or the Procgen pipeline's, by ``params.pipeline``).
+    sees the same parameters on every host (the XTRA, Procgen or Meta-World pipeline's, by ``params.pipeline``).
     ``pull``: restore missing upstream outputs from the DVC remote
     and run-cache first; ``push``: push outputs and the run-cache entry afterwards. The report stage also
     publishes the report/summary artifacts here (the parent's checkout does not hold them).
 
     Args:
-        stage: the DVC stage to run, e.g. "collect@Assault", "report" or "procgen/dvc.yaml:report".
+        stage: the DVC stage to run, e.g. "collect@Assault", "report", "procgen/dvc.yaml:report" or
+            "metaworld/dvc.yaml:pretrain@mz-0".
         repo: the xfer checkout to run in on this host; "." is the worker's XFER_REPO.
         pull: restore missing upstream outputs from the DVC remote and run-cache first.
         push: push the stage's outputs and run-cache entry to the DVC remote afterwards.
@@ -426,7 +436,7 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
     return summary
 
 
-def _run_remote(stage: str, params: PipelineParams | ProcgenParams, pull: bool, push: bool) -> dict[str, Any]:
+def _run_remote(stage: str, params: SomeParams, pull: bool, push: bool) -> dict[str, Any]:
     """Run ``stage`` as a run of its pool's xtra-stage deployment; wait; raise naming it if it failed."""
     from prefect.deployments import run_deployment
 
@@ -464,7 +474,7 @@ def xtra_pipeline(params: PipelineParams = PipelineParams(), repo: str = ".",  #
     return run_stages(list_stages(repo), params, repo, distributed, "XTRA pipeline")
 
 
-def run_stages(stages: list[str], params: PipelineParams | ProcgenParams, repo: str, distributed: bool,
+def run_stages(stages: list[str], params: SomeParams, repo: str, distributed: bool,
                title: str) -> dict[str, Any]:
     """Run ``stages`` in order, here (one task each) or on the pools' workers (``distributed``), with a
     progress artifact; then publish the pipeline's report and summary artifacts. Returns the flow's summary."""
@@ -544,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_flow_cli(xtra_pipeline, params, args.repo, args.distributed, "pipeline")
 
 
-def run_flow_cli(pipeline_flow, params: PipelineParams | ProcgenParams, repo: str, distributed: bool,
+def run_flow_cli(pipeline_flow, params: SomeParams, repo: str, distributed: bool,
                  name: str) -> int:
     """Run a pipeline flow from a command line: its JSON summary on stdout and exit 0, or the failed
     state on stderr and exit 1."""

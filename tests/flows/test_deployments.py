@@ -1,4 +1,4 @@
-"""prefect.yaml against a real Prefect API server: `prefect deploy --all` creates the four deployments
+"""prefect.yaml against a real Prefect API server: `prefect deploy --all` creates the five deployments
 with the typed parameter form; (slow) distributed mode with real process workers on two checkouts that
 exchange outputs only through a DVC remote and run-cache."""
 
@@ -18,7 +18,7 @@ from tests.flows.toyrepo import PIPELINE_ORDER, make_toy_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = {"xtra-pipeline/default": "cpu", "xtra-stage/gpu": "gpu", "xtra-stage/cpu": "cpu",
-               "procgen-pipeline/default": "cpu"}
+               "procgen-pipeline/default": "cpu", "metaworld-pipeline/default": "cpu"}
 DEPLOYING_HOST_REPO = "/home/deployer/xfer"  # a checkout path that exists only on the deploying host
 
 
@@ -73,6 +73,16 @@ def test_prefect_yaml_deploys_every_deployment_with_a_typed_form(deployed):
     form = procgen["definitions"]["ProcgenParams"]["properties"]
     assert {"preset", "games", "levels", "seeds", "env_steps", "push", "pull"} <= set(form)
     assert form["preset"]["enum"] == ["default", "paper", "planning"]
+    metaworld = deps["metaworld-pipeline/default"].parameter_openapi_schema
+    assert deps["metaworld-pipeline/default"].global_concurrency_limit.limit == 1
+    assert set(metaworld["properties"]) == {"params", "repo", "distributed"}
+    form = metaworld["definitions"]["MetaWorldParams"]["properties"]
+    assert {"preset", "benchmark", "train_tasks", "test_tasks", "seeds", "device", "pretrain_env_steps",
+            "finetune_env_steps", "push", "pull", "write_params"} <= set(form)
+    assert form["preset"]["enum"] == ["default", "paper_ml10", "paper_ml45"]
+    # a stage run takes any pipeline's params, told apart by `pipeline`
+    stage_defs = deps["xtra-stage/gpu"].parameter_openapi_schema["definitions"]
+    assert {"PipelineParams", "ProcgenParams", "MetaWorldParams"} <= set(stage_defs)
 
 
 def test_pull_steps_cd_into_the_workers_checkout(deployed, tmp_path):
