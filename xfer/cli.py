@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="single-task online EfficientZero on a real Atari or Procgen game",
+    t = sub.add_parser("train", help="single-task online EfficientZero on a real Atari or Procgen game or Meta-World task",
                        description="Train EfficientZero online on one Atari game (Atari100k protocol) or one "
                        "Procgen game (hard mode, the training levels of env.num_levels) "
                        "with periodic evaluation, metrics TSVs, a learning-curve PNG and resumable checkpoints.",

@@ -1,4 +1,4 @@
-"""Single-task online EfficientZero on a real game of any suite: Atari or Procgen (``xfer train``).
+"""Single-task online EfficientZero on a real game of any suite: Atari, Procgen or Meta-World (``xfer train``).
 
 The loop interleaves vectorised self-play (one batched search per agent step) with training steps
 at ``train_ratio`` per agent step once ``start_transitions`` were collected; reanalyse refreshes
@@ -70,7 +70,7 @@ def planned_train_steps(cfg: TrainConfig) -> int:
 
 
 def task_spec(cfg: TrainConfig) -> EnvSpec:
-    """The environment spec of the run's game (``cfg.env``: one game of its suite, e.g. Atari or Procgen).
+    """The environment spec of the run's game (``cfg.env``: one game of its suite, e.g. Atari, Procgen or Meta-World).
 
     Raises:
         ValueError: an unknown game (the message lists the suite's games).
