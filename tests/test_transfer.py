@@ -87,3 +87,52 @@ def test_a_window_missing_its_last_step_does_not_carry_counts_over():
     assert tw.as_dict() == {"A": 0.5}
     with pytest.raises(ValueError, match="cosines"):
         tw.observe(30, np.array([1.0, 1.0]))
+
+
+FINE_PARTS = ["encoder", "dynamics", "reward_head", "prior_heads"]
+# which state-dict keys (by prefix) each exploration-transfer part owns (Walker et al. 2023's names)
+OWNERS = {"encoder": ("representation_net.", "projection.", "projection_head."),
+          "dynamics": ("dynamics_net.conv.", "dynamics_net.bn.", "dynamics_net.blocks."),
+          "reward_head": ("dynamics_net.reward_conv.", "dynamics_net.reward_bn.", "dynamics_net.lstm.",
+                          "dynamics_net.lstm_bn.", "dynamics_net.value_prefix_head."),
+          "prior_heads": ("prediction_net.",)}
+
+
+@pytest.mark.parametrize("subset", [[p for i, p in enumerate(FINE_PARTS) if mask >> i & 1] for mask in range(16)],
+                         ids=lambda s: "+".join(s) or "none")
+def test_each_subset_of_exploration_parts_copies_exactly_its_tensors(subset):
+    torch.manual_seed(0)
+    src = build_network(net_spec("tiny"), *ATARI_INPUT)
+    with torch.no_grad():  # every tensor differs (batch-norm scales and statistics too), so a copy is seen
+        for t in src.state_dict().values():
+            if t.is_floating_point():
+                t.add_(0.5)
+    torch.manual_seed(1)
+    dst = build_network(net_spec("tiny"), *ATARI_INPUT)
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    transfer_parts(dst, src, subset)
+    s, d = src.state_dict(), dst.state_dict()
+    owned = set()
+    for key in d:
+        owners = [p for p, prefixes in OWNERS.items() if key.startswith(prefixes)]
+        assert len(owners) == 1, f"{key} belongs to {owners}: every tensor is in exactly one part"
+        owned.add(key)
+        if owners[0] in subset:
+            assert torch.equal(d[key], s[key]), f"{key} of {owners[0]} not copied"
+        else:
+            assert torch.equal(d[key], before[key]), f"{key} of {owners[0]} changed though not transferred"
+            if d[key].is_floating_point() and d[key].numel() > 1:
+                assert not torch.equal(d[key], s[key]), f"{key}: source and fresh net coincide, test is void"
+    assert owned == set(d)
+
+
+def test_xtra_parts_and_exploration_parts_name_the_same_modules():
+    torch.manual_seed(0)
+    src = build_network(net_spec("tiny"), *ATARI_INPUT)
+    a, b = build_network(net_spec("tiny"), *ATARI_INPUT), build_network(net_spec("tiny"), *ATARI_INPUT)
+    b.load_state_dict(a.state_dict())
+    transfer_parts(a, src, ["h", "g", "f"])
+    transfer_parts(b, src, FINE_PARTS)
+    for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), k
+    assert transfer_parts(a, src, ["g", "g", "dynamics"])[0] == "dynamics_net"

@@ -1,8 +1,11 @@
 """Transfer of pretrained world-model parts and XTRA's periodic task re-weighting.
 
-- :func:`transfer_parts` copies the representation ``h`` (with its SimSiam projection), dynamics
-  ``g`` and/or prediction ``f`` networks from a pretrained model; the rest keeps its fresh
-  initialisation (XTRA Fig. 8).
+- :func:`transfer_parts` copies parts of a pretrained model; the rest keeps its fresh
+  initialisation. XTRA's parts (Fig. 8): the representation ``h`` (with its SimSiam projection),
+  dynamics ``g`` (with its value-prefix head) and prediction ``f`` networks. The finer parts of
+  reward-free exploration then transfer (Walker et al. 2023; reference.md section 6): ``encoder``
+  (= ``h``), ``dynamics`` (g's trunk: the next-latent convolutions), ``reward_head`` (g's value-prefix
+  head: the "dynamics heads") and ``prior_heads`` (= ``f``: policy and value).
 - :func:`freeze_representation` stops gradients into ``h`` (XTRA Fig. 7b).
 - :class:`TaskWeights` implements Appendix B: cycles of ``T`` gradient steps; during the first
   ``N`` steps of a cycle, count the steps where the cosine similarity between the target-task
@@ -19,27 +22,41 @@ import numpy as np
 from xfer.config import TaskWeightConfig
 from xfer.nets.efficientzero import EfficientZeroNet
 
-PARTS = {
-    "h": ("representation_net", "projection", "projection_head"),
+_ENCODER = ("representation_net", "projection", "projection_head")
+_DYNAMICS = ("dynamics_net.conv", "dynamics_net.bn", "dynamics_net.blocks")
+_REWARD_HEAD = ("dynamics_net.reward_conv", "dynamics_net.reward_bn", "dynamics_net.lstm", "dynamics_net.lstm_bn",
+                "dynamics_net.value_prefix_head")
+PARTS: dict[str, tuple[str, ...]] = {
+    "h": _ENCODER,
     "g": ("dynamics_net",),
     "f": ("prediction_net",),
+    "encoder": _ENCODER,
+    "dynamics": _DYNAMICS,
+    "reward_head": _REWARD_HEAD,
+    "prior_heads": ("prediction_net",),
 }
+"""Transfer part -> the modules (dotted paths in :class:`EfficientZeroNet`) it copies. ``dynamics`` and
+``reward_head`` together are ``g``; the decoder of the reconstruction loss is in no part."""
 
 
 def transfer_parts(dst: EfficientZeroNet, src: EfficientZeroNet, parts: list[str]) -> list[str]:
-    """Copy the modules of ``parts`` (subset of ``h``, ``g``, ``f``) from ``src`` into ``dst``.
+    """Copy the modules of ``parts`` (names of :data:`PARTS`) from ``src`` into ``dst``: parameters and
+    batch-norm statistics, exactly; every other tensor of ``dst`` stays as it was.
 
-    Returns the copied module names. Raises ``ValueError`` for unknown parts or specs that differ.
+    Returns the copied module paths, in order, each once (``["g", "dynamics"]`` copies the dynamics
+    network once). Raises ``ValueError`` for unknown parts or architectures that differ.
     """
     unknown = set(parts) - set(PARTS)
     if unknown:
-        raise ValueError(f"unknown transfer parts {sorted(unknown)}; choose from h, g, f")
-    if dst.spec != src.spec or dst.num_actions != src.num_actions:
+        raise ValueError(f"unknown transfer parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    if dst.spec != src.spec or dst.num_actions != src.num_actions or dst.action_dim != src.action_dim:
         raise ValueError(f"cannot transfer between different architectures: {src.spec} vs {dst.spec}")
-    copied = []
+    copied: list[str] = []
     for part in parts:
         for name in PARTS[part]:
-            getattr(dst, name).load_state_dict(getattr(src, name).state_dict())
+            if name in copied or any(name.startswith(c + ".") for c in copied):
+                continue
+            dst.get_submodule(name).load_state_dict(src.get_submodule(name).state_dict())
             copied.append(name)
     return copied
 
