@@ -27,6 +27,7 @@ import argparse
 import collections
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -269,6 +270,12 @@ def _env() -> dict[str, str]:
     return env
 
 
+def worker_info() -> dict[str, str | None]:
+    """Where a stage runs: this host and the GPUs it may use (``CUDA_VISIBLE_DEVICES``, which
+    ``flows/gpu_workers.py`` sets per worker; None when unset: every GPU, or none)."""
+    return {"host": socket.gethostname(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
 def _dvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
 
@@ -416,6 +423,8 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
     ``pull``: restore missing upstream outputs from the DVC remote
     and run-cache first; ``push``: push outputs and the run-cache entry afterwards. The report stage also
     publishes the report/summary artifacts here (the parent's checkout does not hold them).
+    Returns :func:`run_stage`'s summary plus ``worker``: the host and ``CUDA_VISIBLE_DEVICES`` it ran
+    with (:func:`worker_info`; also logged first).
 
     Args:
         stage: the DVC stage to run, e.g. "collect@Assault", "report", "procgen/dvc.yaml:report" or
@@ -428,9 +437,13 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
             Off (the default): upstream stages must be restored from the DVC remote (or be unchanged
             here); one that would run stops this run with NotRestored.
     """
+    worker = worker_info()
+    get_run_logger().info("stage %s on host %s, CUDA_VISIBLE_DEVICES=%s", stage, worker["host"],
+                          worker["cuda_visible_devices"] if worker["cuda_visible_devices"] is not None else "(unset)")
     if params is not None and params.write_params:
         apply_params(params, repo)
     summary = run_stage(stage, repo, pull, push, single_item=single_item, restore_upstream=pull and not single_item)
+    summary["worker"] = worker
     if stage_group(stage).split(":")[-1] == "report":
         summary["artifacts"] = publish_artifacts(repo, stage_pipeline(stage))
     return summary

@@ -5,51 +5,17 @@ exchange outputs only through a DVC remote and run-cache."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.flows.toyrepo import PIPELINE_ORDER, make_toy_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = {"xtra-pipeline/default": "cpu", "xtra-stage/gpu": "gpu", "xtra-stage/cpu": "cpu",
                "procgen-pipeline/default": "cpu", "metaworld-pipeline/default": "cpu"}
-DEPLOYING_HOST_REPO = "/home/deployer/xfer"  # a checkout path that exists only on the deploying host
-
-
-def _prefect_env(api_url: str, home: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, PREFECT_API_URL=api_url, PREFECT_HOME=str(home), DVC_NO_ANALYTICS="1", **extra)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
-
-
-@pytest.fixture(scope="module")
-def deployed(prefect_server, tmp_path_factory):
-    """Work pools gpu and cpu (process type) plus `prefect deploy --all --no-prompt` from the repo root."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-
-    with get_client(sync_client=True) as client:
-        for pool in ("gpu", "cpu"):
-            try:
-                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-            except ObjectAlreadyExists:
-                pass
-    home = tmp_path_factory.mktemp("prefect-home")
-    # XFER_REPO set in the deploying shell must not be frozen into the deployments (issue 13)
-    proc = subprocess.run([sys.executable, "-m", "prefect", "deploy", "--all", "--no-prompt"], cwd=ROOT,
-                          env=_prefect_env(prefect_server, home, XFER_REPO=DEPLOYING_HOST_REPO),
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {"api_url": prefect_server, "home": home}
-
-
 def test_prefect_yaml_deploys_every_deployment_with_a_typed_form(deployed):
     from prefect.client.orchestration import get_client
 
@@ -57,7 +23,7 @@ def test_prefect_yaml_deploys_every_deployment_with_a_typed_form(deployed):
         deps = {name: client.read_deployment_by_name(name) for name in DEPLOYMENTS}
     for name, pool in DEPLOYMENTS.items():
         assert deps[name].work_pool_name == pool
-        assert deps[name].pull_steps and DEPLOYING_HOST_REPO not in str(deps[name].pull_steps)
+        assert deps[name].pull_steps and deployed.deploying_host_repo not in str(deps[name].pull_steps)
     assert deps["xtra-pipeline/default"].global_concurrency_limit.limit == 1  # one pipeline run at a time
     schema = deps["xtra-pipeline/default"].parameter_openapi_schema
     assert set(schema["properties"]) == {"params", "repo", "distributed"}
@@ -95,7 +61,7 @@ def test_pull_steps_cd_into_the_workers_checkout(deployed, tmp_path):
               "from prefect.deployments.steps.core import run_steps\n"
               "asyncio.run(run_steps(json.loads(sys.argv[1])))\n"
               "print(os.getcwd())\n")
-    env = _prefect_env(deployed["api_url"], deployed["home"], XFER_REPO=str(ROOT))
+    env = deployed.env(XFER_REPO=str(ROOT))
     res = subprocess.run([sys.executable, "-c", script, json.dumps(steps)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
@@ -107,8 +73,7 @@ def test_pull_steps_cd_into_the_workers_checkout(deployed, tmp_path):
 
 
 def _start_worker(pool: str, checkout: Path, deployed, log: Path) -> subprocess.Popen:
-    env = _prefect_env(deployed["api_url"], deployed["home"], XFER_REPO=str(checkout),
-                       PREFECT_WORKER_QUERY_SECONDS="1", XFER_STAGE_POLL_SECONDS="1")
+    env = deployed.env(XFER_REPO=str(checkout), PREFECT_WORKER_QUERY_SECONDS="1", XFER_STAGE_POLL_SECONDS="1")
     with open(log, "w") as fh:
         return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool],
                                 cwd=checkout, env=env, stdout=fh, stderr=subprocess.STDOUT)
