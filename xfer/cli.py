@@ -87,6 +87,9 @@ def _params(args: argparse.Namespace) -> int:
     elif args.pipeline == "metaworld":
         print(f"wrote {out}: preset {args.preset}, {data['benchmark']} training tasks {data['train_tasks']}, "
               f"test tasks {data['test_tasks']}, variants {list(data['variants'])}, seeds {data['seeds']}")
+    elif args.pipeline == "explore":
+        print(f"wrote {out}: preset {args.preset}, games {data['games']}, agents {list(data['agents'])}, intrinsic "
+              f"{data['intrinsic']['kind']}, transfers {list(data['transfers'])}, seeds {data['seeds']}")
     else:
         print(f"wrote {out}: preset {args.preset}, pretraining {data['pretrain_games']}, targets {data['targets']}")
     return 0
@@ -138,15 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "  xfer params --pipeline procgen --preset default     # procgen/params.yaml, CPU\n"
                         "  xfer params --pipeline procgen --preset paper --set games=[coinrun,bigfish]\n"
                         "  xfer params --pipeline metaworld --preset default   # metaworld/params.yaml, CPU\n"
-                        "  xfer params --pipeline metaworld --preset paper_ml45 --set seeds=[0]",
+                        "  xfer params --pipeline metaworld --preset paper_ml45 --set seeds=[0]\n"
+                        "  xfer params --pipeline explore --preset default     # explore/params.yaml, CPU",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    pp.add_argument("--pipeline", choices=("xtra", "procgen", "metaworld"), default="xtra",
+    pp.add_argument("--pipeline", choices=("xtra", "procgen", "metaworld", "explore"), default="xtra",
                     help="xtra: the XTRA pipeline (dvc.yaml, presets/*.yaml, params.yaml); procgen: the Procgen "
                     "pipeline (procgen/dvc.yaml, presets/procgen/*.yaml, procgen/params.yaml); metaworld: the "
-                    "Meta-World pipeline (metaworld/dvc.yaml, presets/metaworld/*.yaml, metaworld/params.yaml)")
+                    "Meta-World pipeline (metaworld/dvc.yaml, presets/metaworld/*.yaml, metaworld/params.yaml); explore: "
+                    "reward-free exploration then transfer (explore/dvc.yaml, presets/explore/*.yaml, explore/params.yaml)")
     pp.add_argument("--preset", default="default", help="xtra: default | cpu-demo | shooter | maze | diverse; "
-                    "procgen: default | paper | planning; metaworld: default | paper_ml10 | paper_ml45 (files in "
-                    "presets/, presets/procgen/, presets/metaworld/)")
+                    "procgen: default | paper | planning; metaworld: default | paper_ml10 | paper_ml45; explore: default | "
+                    "gpu_atari | gpu_procgen | gpu_metaworld (files in presets/, presets/procgen/, presets/metaworld/, "
+                    "presets/explore/)")
     pp.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, YAML value (repeatable)")
     pp.add_argument("--out", default=None, help="file to write (default params.yaml; procgen: procgen/params.yaml; "
                     "metaworld: metaworld/params.yaml)")

@@ -28,6 +28,8 @@ from xfer.config import (
 )
 from xfer.envs.atari import validate_game
 from xfer.envs.metaworld import check_metaworld_tasks
+from xfer.envs.suites import env_spec
+from xfer.exploration.config import ExplorePipelineConfig
 from xfer.fileio import atomic_write_text
 from xfer.presets import parse_overrides
 
@@ -100,6 +102,21 @@ def check_procgen_games(cfg: ProcgenPipelineConfig) -> None:
             raise ValueError(f"games: {exc}") from exc
 
 
+def check_explore_games(cfg: ExplorePipelineConfig) -> None:
+    """Check ``games`` against the suite of ``train.env`` (Atari's ALE registry, Procgen's 16 games,
+    Meta-World's tasks), without starting a simulator.
+
+    Raises:
+        ValueError: an unknown game, with the suite's message (close matches, valid choices).
+    """
+    for game in cfg.games:
+        try:
+            env_spec(cfg.train.env.suite, cfg.explore_config(game, next(iter(cfg.agents)), cfg.seeds[0]).env,
+                     game)
+        except ValueError as exc:
+            raise ValueError(f"games: {exc}") from exc
+
+
 def check_games(cfg: PipelineConfig) -> None:
     """Check every game name of ``cfg`` against the ALE registry (what the stages would check, but
     before ``dvc repro`` has removed any stage's outputs).
@@ -127,10 +144,12 @@ def write_params(preset: str, overrides: list[str], out: Path = Path("params.yam
 
 PIPELINES: dict[str, tuple[type, Any]] = {"xtra": (PipelineConfig, check_games),
                                           "procgen": (ProcgenPipelineConfig, check_procgen_games),
-                                          "metaworld": (MetaWorldPipelineConfig, check_metaworld_tasks)}
+                                          "metaworld": (MetaWorldPipelineConfig, check_metaworld_tasks),
+                                          "explore": (ExplorePipelineConfig, check_explore_games)}
 """pipeline -> (its params model, its game check)."""
 
 PIPELINE_FILES: dict[str, tuple[Path, Path]] = {"xtra": (PRESET_DIR, Path("params.yaml")),
                                                 "procgen": (PRESET_DIR / "procgen", Path("procgen/params.yaml")),
-                                                "metaworld": (PRESET_DIR / "metaworld", Path("metaworld/params.yaml"))}
+                                                "metaworld": (PRESET_DIR / "metaworld", Path("metaworld/params.yaml")),
+                                                "explore": (PRESET_DIR / "explore", Path("explore/params.yaml"))}
 """pipeline -> (its preset folder, its params file), relative to the repository root."""

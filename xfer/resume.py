@@ -29,9 +29,15 @@ def save_state(
     cfg_hash: str,
     replay: PrioritizedReplay | None = None,
     extra: dict[str, Any] | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Atomically write the full training state (see module docstring) to ``directory``."""
+    """Atomically write the full training state (see module docstring) to ``directory``.
+
+    ``extra``: JSON-able state of the loop's parts (task weights); ``extra_tensors``: their tensors (an
+    intrinsic reward's networks, optimiser and statistics), stored beside the weights.
+    """
     tensors = {f"net.{k}": v for k, v in learner.net.state_dict().items()}
+    tensors.update({f"extra.{k}": v for k, v in (extra_tensors or {}).items()})
     tensors.update({f"target.{k}": v for k, v in learner.target_net.state_dict().items()})
     opt_tensors, opt_meta = training_state.optimizer_state_to_flat(learner.optimizer.state_dict())
     tensors.update(opt_tensors)
@@ -53,9 +59,11 @@ def save_state(
 
 
 def load_state(
-    directory: Path, learner: Learner, cfg_hash: str, replay: PrioritizedReplay | None = None
+    directory: Path, learner: Learner, cfg_hash: str, replay: PrioritizedReplay | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, Any], np.random.Generator, dict[str, Any]]:
-    """Restore a state written by :func:`save_state`; returns ``(counters, rng, extra)``.
+    """Restore a state written by :func:`save_state`; returns ``(counters, rng, extra)``. A dict passed
+    as ``extra_tensors`` is filled with the saved ``extra_tensors``.
 
     Raises:
         xfer.checkpoint.CheckpointError: corrupt state, or a state from another configuration.
@@ -78,6 +86,8 @@ def load_state(
     training_state.restore_torch_rng_state(tensors)
     if replay is not None and meta["replay"] is not None:
         replay.load_state(arrays, meta["replay"])
+    if extra_tensors is not None:
+        extra_tensors.update(sub("extra."))
     return meta["counters"], training_state.rng_state_from_json(meta["numpy_rng"]), meta.get("extra", {})
 
 

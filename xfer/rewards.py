@@ -15,9 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,33 @@ class RewardHook(Protocol):
     """``hook(step) -> [N]`` float32 rewards to learn from."""
 
     def __call__(self, step: StepRewards) -> np.ndarray: ...
+
+
+class RewardPart(Protocol):
+    """A reward hook with a life of its own in a run (an intrinsic reward that learns as the agent
+    explores, e.g. :class:`xfer.exploration.reward.ExplorationReward`): the online loop
+    (:class:`xfer.train.Trainer`) passes it to self-play, lets it log, and saves and restores it with
+    the resume state, so a resumed run continues it exactly."""
+
+    def __call__(self, step: StepRewards) -> np.ndarray:
+        """``[N]`` float32 rewards to learn from (and learn from the step)."""
+        ...
+
+    def open(self, out_dir: Path, keep: int) -> None:
+        """Open its logs under ``out_dir``; rows up to agent step ``keep`` survive (-1: none)."""
+        ...
+
+    def record(self, env_steps: int) -> None:
+        """Called after each agent step with the run's agent steps: log what is due."""
+        ...
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Everything a resumed run needs, as tensors."""
+        ...
+
+    def load(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state` returned."""
+        ...
 
 
 def extrinsic(step: StepRewards) -> np.ndarray:

@@ -44,6 +44,7 @@ from xfer.qlearning import box_candidates, one_step_q_values
 from xfer.replay.buffer import PrioritizedReplay
 from xfer.replay.targets import Batch, build_batch, network_bootstrap
 from xfer.resume import discard_stale_state, load_state, save_state
+from xfer.rewards import RewardPart
 from xfer.transfer import transfer_parts
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,9 @@ class Trainer:
     - ``random_baseline``: measure a uniform-random agent under the evaluation protocol once
       (``metrics/random.json``, a dashed line in the learning curve, ``random_eval_score`` in the
       summary); off where a later stage measures it (the pipeline's ``evaluate``).
+    - ``reward``: the reward self-play stores for learning, as a part with state
+      (:class:`xfer.rewards.RewardPart`: reward-free exploration's intrinsic reward); None: the
+      suite protocol's extrinsic reward. Scores, evaluations and ``episode_return`` stay extrinsic.
 
     Raises:
         ValueError: an unknown game.
@@ -156,7 +160,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, out_dir: Path, progress: bool = True, init: WeightsInit | None = None,
                  restart_stale: bool = False, freeze_representation: bool = False, initial_eval: bool = True,
                  final_eval: bool = True, random_baseline: bool = True, tasks: StepTasks | None = None,
-                 resume_key: str | None = None) -> None:
+                 resume_key: str | None = None, reward: RewardPart | None = None) -> None:
         spec = task_spec(cfg)  # an unknown game fails before any heavy work
         self.legal = spec.action_mask()
         self.success = spec.reports_success  # Meta-World: success rates logged beside scores
@@ -165,6 +169,7 @@ class Trainer:
         self.cfg = cfg
         self.initial_eval, self.final_eval, self.random_baseline = initial_eval, final_eval, random_baseline
         self.tasks = tasks
+        self.reward = reward
         self.resume_key = resume_key
         self.out = Path(out_dir)
         self.progress = progress
@@ -198,6 +203,8 @@ class Trainer:
                                EVAL_COLUMNS + (["success_rate"] if self.success else []), "env_steps", keep)
         if self.tasks is not None:
             self.tasks.open(self.out, self.counters.train_steps if self.resumed else -1)
+        if self.reward is not None:
+            self.reward.open(self.out, keep)
         if init is not None and not self.resumed:
             self._initialise(init)
         self.actor_net.load_state_dict(self.learner.net.state_dict())
@@ -228,13 +235,21 @@ class Trainer:
 
     def _save_state(self) -> None:
         save_state(self.state_dir, self.learner, dict(self.counters.__dict__), self.rng, self.state_hash(),
-                   self.replay, extra=self.tasks.state() if self.tasks is not None else {})
+                   self.replay, extra=self.tasks.state() if self.tasks is not None else {},
+                   extra_tensors=self.reward.state() if self.reward is not None else None)
 
     def _load_state(self) -> None:
-        counters, self.rng, extra = load_state(self.state_dir, self.learner, self.state_hash(), self.replay)
+        reward_state: dict = {}
+        counters, self.rng, extra = load_state(self.state_dir, self.learner, self.state_hash(), self.replay,
+                                               extra_tensors=reward_state)
         self.counters = Counters(**counters)
         if self.tasks is not None:
             self.tasks.load(extra)
+        if self.reward is not None:
+            if not reward_state:
+                raise ckpt.CheckpointMismatchError(f"{self.state_dir} holds no state of the run's reward part; "
+                                                   "delete that state directory to start over")
+            self.reward.load(reward_state)
         log.info("resumed from %s at %d agent steps, %d training steps", self.state_dir,
                  self.counters.env_steps, self.counters.train_steps)
 
@@ -407,7 +422,7 @@ class Trainer:
         """Train until ``env_steps`` agent steps were collected; returns the summary dict."""
         cfg, c = self.cfg, self.counters
         start = time.time()
-        selfplay = SelfPlay(cfg.env, cfg.num_envs, cfg.seed + c.env_steps, cfg.replay.segment_length)
+        selfplay = SelfPlay(cfg.env, cfg.num_envs, cfg.seed + c.env_steps, cfg.replay.segment_length, self.reward)
         selfplay.steps = self.replay.total_added
         if c.env_steps == 0 and self.initial_eval:
             self._evaluate()
@@ -424,6 +439,8 @@ class Trainer:
                     self.replay.add(seg)
                 c.env_steps += cfg.num_envs
                 bar.update(cfg.num_envs)
+                if self.reward is not None:
+                    self.reward.record(c.env_steps)
                 if len(self.replay) >= cfg.start_transitions:
                     c.train_debt += cfg.num_envs * cfg.train_ratio
                     while c.train_debt >= 1.0:

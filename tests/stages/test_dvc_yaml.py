@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # every pipeline's dvc.yaml, by the prefix `dvc repro` names its stages with from the repo root
 DVC_FILES = {"": ROOT / "dvc.yaml", "procgen/dvc.yaml:": ROOT / "procgen" / "dvc.yaml",
-             "metaworld/dvc.yaml:": ROOT / "metaworld" / "dvc.yaml"}
-ROOT_MODELS = {"procgen/": "ProcgenPipelineConfig", "metaworld/": "MetaWorldPipelineConfig"}
+             "metaworld/dvc.yaml:": ROOT / "metaworld" / "dvc.yaml", "explore/dvc.yaml:": ROOT / "explore" / "dvc.yaml"}
+ROOT_MODELS = {"procgen/": "ProcgenPipelineConfig", "metaworld/": "MetaWorldPipelineConfig",
+               "explore/": "ExplorePipelineConfig"}
 """dvc.yaml folder -> the params model of its pipeline (the root's: PipelineConfig)."""
 
 
@@ -97,12 +98,15 @@ def test_cached_outputs_are_ignored_by_git_not_committed():
 PYDANTIC_WHOLE = {"model_dump", "model_copy", "model_dump_json"}  # methods that read a whole section
 
 
+CONFIG_MODULES = ("xfer/config.py", "xfer/exploration/config.py")
+"""The modules that hold params models (the exploration pipeline's import xfer/config.py's)."""
+
+
 def _config_classes() -> dict[str, dict]:
-    """xfer/config.py's models: fields (name -> model class name or None for a leaf) and methods or
-    properties (name -> attributes of ``self`` they read), bases merged in."""
-    tree = ast.parse((ROOT / "xfer/config.py").read_text())
+    """The params models of :data:`CONFIG_MODULES`: fields (name -> model class name or None for a leaf)
+    and methods or properties (name -> attributes of ``self`` they read), bases merged in."""
     classes: dict[str, dict] = {}
-    for node in tree.body:
+    for node in (n for m in CONFIG_MODULES for n in ast.parse((ROOT / m).read_text()).body):
         if not isinstance(node, ast.ClassDef):
             continue
         fields: dict[str, str | None] = {}
@@ -213,6 +217,11 @@ ITEM_CHECKS = {
     "metaworld/dvc.yaml:pretrain": {"seeds", "variants"},
     "metaworld/dvc.yaml:finetune": {"seeds", "variants"},
     "metaworld/dvc.yaml:scratch": {"seeds", "variants"},
+    # the agent's and transfer's entries are declared: agents.${item.agent}, transfers.${item.transfer}
+    "explore/dvc.yaml:explore": {"games", "seeds", "agents", "transfers"},
+    "explore/dvc.yaml:random": {"games", "seeds", "transfers"},
+    "explore/dvc.yaml:transfer": {"games", "seeds", "agents", "transfers"},
+    "explore/dvc.yaml:scratch": {"games", "seeds", "agents", "transfers"},
 }
 
 

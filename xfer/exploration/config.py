@@ -1,4 +1,5 @@
-"""Typed settings of reward-free exploration (seed 001: Walker et al. 2023; reference.md section 6).
+"""Typed settings of reward-free exploration (seed 001: Walker et al. 2023; reference.md section 6)
+and of its pipeline (:class:`ExplorePipelineConfig`, ``explore/params.yaml``).
 
 :class:`IntrinsicConfig` chooses the intrinsic reward the exploring agent learns from (Random
 Network Distillation by default, ensemble disagreement as the alternative) and how it is
@@ -8,11 +9,12 @@ measure). Frozen pydantic models like every section of :mod:`xfer.config`: unkno
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
 
-from xfer.config import _Frozen
+from xfer.config import TrainConfig, _Frozen, deep_merge, describe_validation_error
 
 
 class RNDConfig(_Frozen):
@@ -60,7 +62,7 @@ class IntrinsicConfig(_Frozen):
     normalise_returns: bool = Field(True, description="divide r_int by the running std of its discounted return")
     return_discount: float = Field(0.99, gt=0.0, lt=1.0, description="discount of the intrinsic return, per agent step "
                                    "(RND's gamma_int)")
-    frame_size: int = Field(48, ge=8, description="pixels: the last frame is area-downsampled to this height and width "
+    frame_size: int = Field(48, ge=36, description="pixels: the last frame is area-downsampled to this height and width "
                             "before the bonus networks (the paper: 84)")
     rnd: RNDConfig = RNDConfig()
     disagreement: DisagreementConfig = DisagreementConfig()
@@ -77,3 +79,100 @@ class CoverageConfig(_Frozen):
     levels: int = Field(8, ge=2, le=256, description="pixels: grey levels of a cell image")
     state_resolution: float = Field(0.05, gt=0.0, description="state vectors: grid size of a cell")
     every: int = Field(250, ge=1, description="agent steps between two points of the coverage curve")
+
+
+# ---- the exploration pipeline (explore/params.yaml) -----------------------------------------------
+
+TransferPart = Literal["encoder", "dynamics", "reward_head", "prior_heads"]
+"""Parts of a model transferred from exploration (Walker et al. 2023's observation encoder, model,
+dynamics heads and prior heads; :data:`xfer.transfer.PARTS`)."""
+
+_NAME = r"[a-z0-9_]+"
+
+
+class ExplorePipelineConfig(_Frozen):
+    """The whole ``explore/params.yaml`` of the exploration pipeline (seed 001; reference.md section 6).
+
+    Per ``game`` x ``agent`` x ``seed``: ``explore@<game>-<agent>-<seed>`` trains the agent reward-free
+    on the ``intrinsic`` reward for ``explore``'s budget; ``random@<game>-<seed>`` plays a uniform-random
+    agent for the same budget (the exploration floor: distinct cells, extrinsic reward collected) and
+    under the evaluation protocol; ``transfer@<game>-<agent>-<transfer>-<seed>`` starts from the
+    exploration checkpoint with the transfer's parts (the rest fresh) and finetunes on the extrinsic
+    reward, ``scratch@<game>-<agent>-<seed>`` does the same from fresh weights; ``report`` pools them.
+
+    ``train`` is a complete :class:`TrainConfig` of any suite (``env.game``, ``seed`` and ``device`` are
+    set per run); each ``agents`` entry is a dict of TrainConfig keys over it (``mz: {}`` the MuZero
+    agent, ``ql: {agent: {kind: ql}, ...}`` the controlled Q-learning baseline, which explores with the
+    same intrinsic reward); ``explore`` and ``finetune`` are TrainConfig keys over that for the two
+    phases (budgets: ``env_steps`` in agent steps). Unknown keys anywhere are errors.
+    """
+
+    preset: str = "explore"
+    games: list[str] = Field(min_length=1, description="tasks of train.env's suite (Atari games, Procgen games, "
+                             "Meta-World tasks)")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    device: Literal["cpu", "cuda"] = "cpu"
+    train: TrainConfig = TrainConfig()
+    agents: dict[str, dict[str, Any]] = Field(min_length=1, description="agent name -> TrainConfig keys over train")
+    explore: dict[str, Any] = Field(default_factory=dict, description="TrainConfig keys of the exploration phase")
+    finetune: dict[str, Any] = Field(default_factory=dict, description="TrainConfig keys of the transfer and "
+                                     "scratch runs")
+    intrinsic: IntrinsicConfig = IntrinsicConfig()
+    coverage: CoverageConfig = CoverageConfig()
+    transfers: dict[str, list[TransferPart]] = Field(
+        min_length=1, description="transfer name -> the parts copied from the exploration checkpoint "
+        "(the rest keeps its fresh initialisation); scratch runs are always there to compare with")
+    random_episodes: int = Field(16, ge=1, description="evaluation episodes of the uniform-random agent per game "
+                                 "and seed")
+
+    @model_validator(mode="after")
+    def _check(self) -> ExplorePipelineConfig:
+        for key, values in (("games", self.games), ("seeds", self.seeds)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{key} has duplicates: {values}")
+        if min(self.seeds) < 0:
+            raise ValueError(f"seeds must be non-negative, got {self.seeds}")
+        for kind, names in (("agent", self.agents), ("transfer", self.transfers)):
+            for name in names:
+                if not re.fullmatch(_NAME, name):
+                    raise ValueError(f"{kind} name {name!r}: use lower-case letters, digits and _ (it names run "
+                                     "folders)")
+        if "scratch" in self.transfers:
+            raise ValueError("transfers: 'scratch' names the runs from fresh weights, which always run; name the "
+                             "transfer otherwise")
+        for name, parts in self.transfers.items():
+            if not parts or len(set(parts)) != len(parts):
+                raise ValueError(f"transfers.{name} must list distinct parts (scratch runs are separate): {parts}")
+        for agent in self.agents:
+            for phase, build in (("explore", self.explore_config), ("finetune", self.finetune_config)):
+                try:
+                    build(self.games[0], agent, self.seeds[0])
+                except ValidationError as exc:
+                    raise ValueError(f"agents.{agent} with {phase} does not validate over train: "
+                                     f"{describe_validation_error(exc)}") from None
+        return self
+
+    def explore_config(self, game: str, agent: str, seed: int) -> TrainConfig:
+        """The :class:`TrainConfig` of an exploration run: ``train``, the agent's keys, ``explore``'s keys,
+        then the game, the seed and the device.
+
+        Raises:
+            KeyError: an unknown agent. pydantic.ValidationError: keys that do not validate.
+        """
+        return self._run_config(game, self.agents[agent], self.explore, seed)
+
+    def finetune_config(self, game: str, agent: str, seed: int) -> TrainConfig:
+        """The :class:`TrainConfig` of a transfer or scratch run: as :meth:`explore_config` with
+        ``finetune``'s keys in place of ``explore``'s."""
+        return self._run_config(game, self.agents[agent], self.finetune, seed)
+
+    def _run_config(self, game: str, agent_keys: dict, phase_keys: dict, seed: int) -> TrainConfig:
+        merged = deep_merge(deep_merge(self.train.model_dump(), agent_keys), phase_keys)
+        env = {"task": game} if self.train.env.suite == "metaworld" else {"game": game}
+        return TrainConfig.model_validate(deep_merge(merged, {"env": env, "seed": seed, "device": self.device}))
+
+
+def explore_run_name(game: str, agent: str, seed: int, transfer: str | None = None) -> str:
+    """``<game>-<agent>-<seed>`` (explore and scratch runs) or ``<game>-<agent>-<transfer>-<seed>``
+    (transfer runs): a run's folder and DVC item name."""
+    return f"{game}-{agent}-{seed}" if transfer is None else f"{game}-{agent}-{transfer}-{seed}"

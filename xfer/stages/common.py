@@ -32,6 +32,7 @@ from xfer.data.format import DatasetError
 from xfer.envs.atari import validate_game
 from xfer.envs.spec import EnvSpec
 from xfer.envs.suites import env_spec
+from xfer.exploration.config import ExplorePipelineConfig
 from xfer.fileio import atomic_write_text
 from xfer.stages.guard import StageBusyError, exclusive_lock, stop_when_parent_dies
 
@@ -110,6 +111,23 @@ def load_metaworld_params(path: Path = Path("params.yaml")) -> MetaWorldPipeline
     cfg = _read_params(path, MetaWorldPipelineConfig, "default --pipeline metaworld")
     try:
         check_metaworld_tasks(cfg)
+    except ValueError as exc:
+        raise ParamsError(f"{path}: {exc}") from exc
+    return cfg
+
+
+def load_explore_params(path: Path = Path("params.yaml")) -> ExplorePipelineConfig:
+    """Read and validate the exploration pipeline's ``params.yaml`` (``explore/params.yaml``), games
+    included (against the suite of ``train.env``).
+
+    Raises:
+        ParamsError: missing file, bad YAML, unknown keys, bad values or unknown games.
+    """
+    from xfer.params import check_explore_games
+
+    cfg = _read_params(path, ExplorePipelineConfig, "default --pipeline explore")
+    try:
+        check_explore_games(cfg)
     except ValueError as exc:
         raise ParamsError(f"{path}: {exc}") from exc
     return cfg
