@@ -1,5 +1,6 @@
-"""Prefect artifacts of a pipeline (XTRA, Procgen, Meta-World): the report (markdown, plots inlined) and the metrics summary
-(tables), published on the flow run that ran the report stage. Pure helpers plus :func:`publish_artifacts`.
+"""Prefect artifacts of a pipeline (XTRA, Procgen, Meta-World, exploration): the report (markdown, plots
+inlined) and the metrics summary (tables), published on the flow run that ran the report stage. Pure helpers
+plus :func:`publish_artifacts`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 REPORT_MD = Path("reports/report.md")
 SUMMARY_JSON = Path("metrics/summary.json")
 # Each pipeline's folder in the repo (where its dvc.yaml is): the XTRA pipeline at the root.
-PIPELINE_DIRS: dict[str, Path] = {"xtra": Path("."), "procgen": Path("procgen"), "metaworld": Path("metaworld")}
+PIPELINE_DIRS: dict[str, Path] = {"xtra": Path("."), "procgen": Path("procgen"), "metaworld": Path("metaworld"),
+                                  "explore": Path("explore")}
 
 
 def summary_rows(data: Any) -> list[dict[str, Any]]:
@@ -129,9 +131,9 @@ def publish_artifacts(repo: str, pipeline: str = "xtra") -> dict[str, str | None
     """Publish the pipeline's ``reports/report.md`` as a markdown artifact (key ``<pipeline>-report``) and
     its ``metrics/summary.json`` as table artifacts (key ``<pipeline>-summary``, plus
     ``<pipeline>-aggregate`` for the report stage's aggregates) on the current flow run; ``pipeline``:
-    ``xtra`` (files at the repo root), ``procgen`` (under ``procgen/``) or ``metaworld`` (under
-    ``metaworld/``); another name is taken as the folder. Missing files are skipped with a warning.
-    Returns the artifact ids by key."""
+    ``xtra`` (files at the repo root), ``procgen`` (under ``procgen/``), ``metaworld`` (under
+    ``metaworld/``) or ``explore`` (under ``explore/``); another name is taken as the folder. Missing files
+    are skipped with a warning. Returns the artifact ids by key."""
     log = get_run_logger()
     root = Path(repo) / PIPELINE_DIRS.get(pipeline, Path(pipeline))
     out: dict[str, str | None] = {f"{pipeline}-report": None, f"{pipeline}-summary": None}

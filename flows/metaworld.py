@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # `python flows/metaworld.py`: make `flows` impor
 from prefect import flow
 
 from flows.metaworld_params import MetaWorldParams
-from flows.pipeline import _csv, add_run_options, apply_params, list_stages, run_flow_cli, run_stages
+from flows.pipeline import _csv, add_run_options, pipeline_main, run_pipeline
 
 DVCFILE = "metaworld/dvc.yaml"
 
@@ -46,9 +46,7 @@ def metaworld_pipeline(params: MetaWorldParams = MetaWorldParams(), repo: str = 
         distributed: send each pretrain, finetune and scratch stage to the xtra-stage/gpu deployment and the
             report to xtra-stage/cpu instead of running them here; hosts exchange outputs through the DVC remote.
     """
-    if params.write_params:
-        apply_params(params, repo)
-    return run_stages(["code", *list_stages(repo, DVCFILE)], params, repo, distributed, "Meta-World pipeline")
+    return run_pipeline(params, repo, distributed, DVCFILE, "Meta-World pipeline")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,18 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def params_from_args(args: argparse.Namespace) -> MetaWorldParams:
+    """The flow's params from :func:`build_parser`'s arguments (raises ValueError on bad values)."""
+    return MetaWorldParams(preset=args.preset, benchmark=args.benchmark, train_tasks=args.train_tasks,
+                           test_tasks=args.test_tasks, seeds=args.seeds, device=args.device,
+                           pretrain_env_steps=args.pretrain_env_steps, finetune_env_steps=args.finetune_env_steps,
+                           push=args.push, pull=args.pull, write_params=not args.keep_params)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        params = MetaWorldParams(preset=args.preset, benchmark=args.benchmark, train_tasks=args.train_tasks,
-                                 test_tasks=args.test_tasks, seeds=args.seeds, device=args.device,
-                                 pretrain_env_steps=args.pretrain_env_steps,
-                                 finetune_env_steps=args.finetune_env_steps, push=args.push, pull=args.pull,
-                                 write_params=not args.keep_params)
-    except ValueError as exc:
-        print(f"metaworld pipeline: error: {exc}", file=sys.stderr)
-        return 2
-    return run_flow_cli(metaworld_pipeline, params, args.repo, args.distributed, "metaworld pipeline")
+    return pipeline_main(build_parser(), params_from_args, metaworld_pipeline, "metaworld pipeline", argv)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,6 +42,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from flows.artifacts import publish_artifacts
+from flows.explore_params import ExploreParams
 from flows.metaworld_params import MetaWorldParams
 from flows.procgen_params import ProcgenParams
 
@@ -56,7 +58,9 @@ LOCAL_GROUPS: frozenset[str] = frozenset({"code"})
 # Groups that need an accelerator: routed to the gpu work pool in distributed mode; the rest go to cpu.
 HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "bc", "offline_rl", "finetune",
                                           "procgen/dvc.yaml:train", "metaworld/dvc.yaml:pretrain",
-                                          "metaworld/dvc.yaml:finetune", "metaworld/dvc.yaml:scratch"})
+                                          "metaworld/dvc.yaml:finetune", "metaworld/dvc.yaml:scratch",
+                                          "explore/dvc.yaml:explore", "explore/dvc.yaml:transfer",
+                                          "explore/dvc.yaml:scratch"})
 # Deployments (flow name/deployment name, see prefect.yaml) that run one stage on a pool's worker.
 STAGE_DEPLOYMENTS: dict[str, str] = {"gpu": "xtra-stage/gpu", "cpu": "xtra-stage/cpu"}
 # xfer's exit code for bad input (bad params, corrupt data, missing files): retrying cannot help.
@@ -210,17 +214,18 @@ class ParamsFailed(RuntimeError):
 # helpers (plain functions: easy to test and to adapt)
 
 
-SomeParams = PipelineParams | ProcgenParams | MetaWorldParams
-"""The params of a run of any pipeline (XTRA, Procgen, Meta-World)."""
+SomeParams = PipelineParams | ProcgenParams | MetaWorldParams | ExploreParams
+"""The params of a run of any pipeline (XTRA, Procgen, Meta-World, exploration)."""
 AnyParams = Annotated[SomeParams, Field(discriminator="pipeline")]
-"""A run's params as a flow parameter: the XTRA, Procgen or Meta-World pipeline's (told apart by ``pipeline``)."""
+"""A run's params as a flow parameter: the XTRA, Procgen, Meta-World or exploration pipeline's (told apart by
+``pipeline``)."""
 
 
 def params_command(params: SomeParams) -> list[str]:
     """argv that writes the pipeline's params file for ``params`` (run in the repo root).
 
-    ``xfer params [--pipeline procgen|metaworld] --preset NAME --set key=value ...``; values are JSON, which the
-    ``--set`` parser reads as YAML (so strings stay strings and lists stay lists).
+    ``xfer params [--pipeline procgen|metaworld|explore] --preset NAME --set key=value ...``; values are JSON,
+    which the ``--set`` parser reads as YAML (so strings stay strings and lists stay lists).
     """
     which = [] if params.pipeline == "xtra" else ["--pipeline", params.pipeline]
     argv = [sys.executable, "-m", "xfer.cli", "params", *which, "--preset", params.preset]
@@ -237,7 +242,8 @@ def stage_group(stage: str) -> str:
 
 def stage_pipeline(stage: str) -> str:
     """The pipeline a stage belongs to: its dvc.yaml's folder for ``<dir>/dvc.yaml:<stage>``
-    (``procgen/dvc.yaml:report`` -> ``procgen``, ``metaworld/dvc.yaml:pretrain@mz-0`` -> ``metaworld``),
+    (``procgen/dvc.yaml:report`` -> ``procgen``, ``metaworld/dvc.yaml:pretrain@mz-0`` -> ``metaworld``,
+    ``explore/dvc.yaml:random@UpNDown-0`` -> ``explore``),
     else ``xtra`` (the root dvc.yaml's stages)."""
     dvcfile, sep, _ = stage.partition(":")
     folder, slash, name = dvcfile.rpartition("/")
@@ -246,7 +252,8 @@ def stage_pipeline(stage: str) -> str:
 
 def pool_for_stage(stage: str) -> Literal["gpu", "cpu"]:
     """Which work pool a stage belongs on: heavy groups (collect, teacher, distill, bc, offline_rl, finetune;
-    Procgen's train; Meta-World's pretrain, finetune, scratch) -> gpu."""
+    Procgen's train; Meta-World's pretrain, finetune, scratch; the exploration pipeline's explore, transfer,
+    scratch) -> gpu; the rest (evaluate, the reports, the exploration pipeline's random agent) -> cpu."""
     return "gpu" if stage_group(stage) in HEAVY_GROUPS else "cpu"
 
 
@@ -339,7 +346,8 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
 @task(name="apply-params", cache_policy=NO_CACHE)
 def apply_params(params: SomeParams, repo: str) -> dict[str, Any]:
     """Write the pipeline's params file in ``repo`` from the preset and overrides (``xfer params``):
-    ``params.yaml`` (XTRA), ``procgen/params.yaml`` (Procgen) or ``metaworld/params.yaml`` (Meta-World)."""
+    ``params.yaml`` (XTRA), ``procgen/params.yaml`` (Procgen), ``metaworld/params.yaml`` (Meta-World) or
+    ``explore/params.yaml`` (exploration)."""
     log = get_run_logger()
     argv = params_command(params)
     code, lines = _stream(argv, repo, log.info)
@@ -419,7 +427,8 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
     """Run one DVC stage on whichever worker picks this run up (multi-host operation).
 
     With ``params``, params.yaml is first written the same way the parent flow wrote it, so the stage
-    sees the same parameters on every host (the XTRA, Procgen or Meta-World pipeline's, by ``params.pipeline``).
+    sees the same parameters on every host (the XTRA, Procgen, Meta-World or exploration pipeline's, by
+    ``params.pipeline``).
     ``pull``: restore missing upstream outputs from the DVC remote
     and run-cache first; ``push``: push outputs and the run-cache entry afterwards. The report stage also
     publishes the report/summary artifacts here (the parent's checkout does not hold them).
@@ -427,8 +436,8 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
     with (:func:`worker_info`; also logged first).
 
     Args:
-        stage: the DVC stage to run, e.g. "collect@Assault", "report", "procgen/dvc.yaml:report" or
-            "metaworld/dvc.yaml:pretrain@mz-0".
+        stage: the DVC stage to run, e.g. "collect@Assault", "report", "procgen/dvc.yaml:report",
+            "metaworld/dvc.yaml:pretrain@mz-0" or "explore/dvc.yaml:explore@UpNDown-mz-0".
         repo: the xfer checkout to run in on this host; "." is the worker's XFER_REPO.
         pull: restore missing upstream outputs from the DVC remote and run-cache first.
         push: push the stage's outputs and run-cache entry to the DVC remote afterwards.
@@ -485,6 +494,15 @@ def xtra_pipeline(params: PipelineParams = PipelineParams(), repo: str = ".",  #
     if params.write_params:
         apply_params(params, repo)
     return run_stages(list_stages(repo), params, repo, distributed, "XTRA pipeline")
+
+
+def run_pipeline(params: SomeParams, repo: str, distributed: bool, dvcfile: str, title: str) -> dict[str, Any]:
+    """The body of the flow of a pipeline with a dvc.yaml of its own (Procgen, Meta-World, exploration): write
+    its params file from ``params`` (unless ``params.write_params`` is off), then run the root ``code`` stage
+    (each stage's code fingerprint) and every stage of ``dvcfile`` in order (:func:`run_stages`)."""
+    if params.write_params:
+        apply_params(params, repo)
+    return run_stages(["code", *list_stages(repo, dvcfile)], params, repo, distributed, title)
 
 
 def run_stages(stages: list[str], params: SomeParams, repo: str, distributed: bool,
@@ -552,19 +570,31 @@ def add_run_options(p: argparse.ArgumentParser, params_file: str) -> None:
                    help="run stages through the xtra-stage/gpu and xtra-stage/cpu deployments")
 
 
+def params_from_args(args: argparse.Namespace) -> PipelineParams:
+    """The flow's params from :func:`build_parser`'s arguments (raises ValueError on bad values)."""
+    return PipelineParams(preset=args.preset, pretrain_games=args.games, targets=args.targets, seed=args.seed,
+                          seeds=args.seeds, collect_env_steps=args.collect_env_steps,
+                          teacher_train_steps=args.teacher_train_steps, distill_train_steps=args.distill_train_steps,
+                          finetune_env_steps=args.finetune_env_steps, push=args.push, pull=args.pull,
+                          write_params=not args.keep_params)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return pipeline_main(build_parser(), params_from_args, xtra_pipeline, "pipeline", argv)
+
+
+def pipeline_main(parser: argparse.ArgumentParser, make_params: Callable[[argparse.Namespace], SomeParams],
+                  pipeline_flow, name: str, argv: list[str] | None = None) -> int:
+    """A pipeline's command line: parse ``argv`` with ``parser`` (which has :func:`add_run_options`), build the
+    flow's params with ``make_params(args)`` (bad values: the message on stderr and exit 2), run the flow
+    (:func:`run_flow_cli`)."""
+    args = parser.parse_args(argv)
     try:
-        params = PipelineParams(preset=args.preset, pretrain_games=args.games, targets=args.targets,
-                                seed=args.seed, seeds=args.seeds, collect_env_steps=args.collect_env_steps,
-                                teacher_train_steps=args.teacher_train_steps,
-                                distill_train_steps=args.distill_train_steps,
-                                finetune_env_steps=args.finetune_env_steps, push=args.push, pull=args.pull,
-                                write_params=not args.keep_params)
+        params = make_params(args)
     except ValueError as exc:
-        print(f"pipeline: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
-    return run_flow_cli(xtra_pipeline, params, args.repo, args.distributed, "pipeline")
+    return run_flow_cli(pipeline_flow, params, args.repo, args.distributed, name)
 
 
 def run_flow_cli(pipeline_flow, params: SomeParams, repo: str, distributed: bool,

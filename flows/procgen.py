@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # `python flows/procgen.py`: make `flows` importa
 
 from prefect import flow
 
-from flows.pipeline import _csv, add_run_options, apply_params, list_stages, run_flow_cli, run_stages
+from flows.pipeline import _csv, add_run_options, pipeline_main, run_pipeline
 from flows.procgen_params import ProcgenParams
 
 DVCFILE = "procgen/dvc.yaml"
@@ -43,9 +43,7 @@ def procgen_pipeline(params: ProcgenParams = ProcgenParams(), repo: str = ".",  
         distributed: send each train stage to the xtra-stage/gpu deployment and the report to
             xtra-stage/cpu instead of running them here; hosts exchange outputs through the DVC remote.
     """
-    if params.write_params:
-        apply_params(params, repo)
-    return run_stages(["code", *list_stages(repo, DVCFILE)], params, repo, distributed, "Procgen pipeline")
+    return run_pipeline(params, repo, distributed, DVCFILE, "Procgen pipeline")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,16 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def params_from_args(args: argparse.Namespace) -> ProcgenParams:
+    """The flow's params from :func:`build_parser`'s arguments (raises ValueError on bad values)."""
+    return ProcgenParams(preset=args.preset, games=args.games, levels=args.levels, seeds=args.seeds,
+                         env_steps=args.env_steps, push=args.push, pull=args.pull, write_params=not args.keep_params)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        params = ProcgenParams(preset=args.preset, games=args.games, levels=args.levels, seeds=args.seeds,
-                               env_steps=args.env_steps, push=args.push, pull=args.pull,
-                               write_params=not args.keep_params)
-    except ValueError as exc:
-        print(f"procgen pipeline: error: {exc}", file=sys.stderr)
-        return 2
-    return run_flow_cli(procgen_pipeline, params, args.repo, args.distributed, "procgen pipeline")
+    return pipeline_main(build_parser(), params_from_args, procgen_pipeline, "procgen pipeline", argv)
 
 
 if __name__ == "__main__":

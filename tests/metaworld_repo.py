@@ -7,11 +7,9 @@ ML1 rather than ML10: Meta-World builds the benchmark in every stage process, ab
 counts stay at 1: the budgets below are far too small to learn anything, they only exercise every stage.
 """
 
-import shutil
-import sys
 from pathlib import Path
 
-from tests.pipeline_repo import ROOT, sh
+from tests.pipeline_repo import make_pipeline_dir_repo
 
 MICRO = [
     "benchmark=ML1", "train_tasks=[reach-v3]", "test_tasks=[reach-v3]", "seeds=[0]", "device=cpu",
@@ -25,17 +23,4 @@ MICRO = [
 def make_metaworld_repo(d: Path, overrides: list[str] = MICRO) -> Path:
     """Create the checkout in ``d`` (git init, dvc init, the root dvc.yaml for its `code` stage,
     metaworld/dvc.yaml, the default params.yaml, micro metaworld/params.yaml); returns ``d``."""
-    d.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "dvc.yaml", d)
-    (d / "metaworld").mkdir()
-    shutil.copy(ROOT / "metaworld" / "dvc.yaml", d / "metaworld")
-    shutil.copytree(ROOT / "presets", d / "presets")
-    shutil.copytree(ROOT / "xfer", d / "xfer", ignore=shutil.ignore_patterns("__pycache__"))
-    (d / ".gitignore").write_text(".xfer-work/\n")
-    sh("git init -q && git config user.email t@t && git config user.name t && dvc init -q", d)
-    shutil.copy(ROOT / ".dvcignore", d)
-    sh([sys.executable, "-m", "xfer.cli", "params", "--preset", "default"], d)  # the root dvc.yaml's params
-    sh([sys.executable, "-m", "xfer.cli", "params", "--pipeline", "metaworld", "--preset", "default",
-        *sum([["--set", s] for s in overrides], [])], d)
-    sh("git add -A && git commit -qm init", d)
-    return d
+    return make_pipeline_dir_repo(d, "metaworld", overrides)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 MICRO = [
     "pretrain_games=[Assault,Phoenix]", "targets=[DemonAttack]", "seeds=[0,1]",
@@ -49,3 +51,40 @@ def make_pipeline_repo(d: Path) -> Path:
     sh([sys.executable, "-m", "xfer.cli", "params", "--preset", "default", *sum([["--set", s] for s in MICRO], [])], d)
     sh("git add -A && git commit -qm init", d)
     return d
+
+
+def make_pipeline_dir_repo(d: Path, pipeline: str, overrides: list[str], preset: str = "default",
+                           presets: dict[str, dict] | None = None) -> Path:
+    """Create a checkout in ``d`` with the pipeline of ``<pipeline>/dvc.yaml`` (Procgen, Meta-World,
+    exploration): git init, dvc init, the root dvc.yaml (for its `code` stage) with the default params.yaml,
+    ``<pipeline>/dvc.yaml`` and ``<pipeline>/params.yaml`` from ``preset`` plus ``overrides``; ``presets``
+    (name -> params) are written to the checkout's ``presets/<pipeline>/`` first. Returns ``d``."""
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "dvc.yaml", d)
+    (d / pipeline).mkdir()
+    shutil.copy(ROOT / pipeline / "dvc.yaml", d / pipeline)
+    shutil.copytree(ROOT / "presets", d / "presets")
+    for name, data in (presets or {}).items():
+        (d / "presets" / pipeline / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    shutil.copytree(ROOT / "xfer", d / "xfer", ignore=shutil.ignore_patterns("__pycache__"))
+    (d / ".gitignore").write_text(".xfer-work/\n")
+    sh("git init -q && git config user.email t@t && git config user.name t && dvc init -q", d)
+    shutil.copy(ROOT / ".dvcignore", d)
+    sh([sys.executable, "-m", "xfer.cli", "params", "--preset", "default"], d)  # the root dvc.yaml's params
+    sh([sys.executable, "-m", "xfer.cli", "params", "--pipeline", pipeline, "--preset", preset,
+        *sum([["--set", s] for s in overrides], [])], d)
+    sh("git add -A && git commit -qm init", d)
+    return d
+
+
+def published_artifacts() -> dict:
+    """The artifacts on the Prefect API server of this process (PREFECT_API_URL), by key."""
+    import asyncio
+
+    from prefect import get_client
+
+    async def read() -> dict:
+        async with get_client() as client:
+            return {a.key: a for a in await client.read_artifacts()}
+
+    return asyncio.run(read())

@@ -1,11 +1,9 @@
 """A throwaway git + DVC checkout with the Procgen pipeline (procgen/dvc.yaml) and micro params: real
 Procgen games, real stages, a few seconds per run on a 2-core CPU."""
 
-import shutil
-import sys
 from pathlib import Path
 
-from tests.pipeline_repo import ROOT, sh
+from tests.pipeline_repo import make_pipeline_dir_repo
 
 MICRO = [
     "games=[bigfish]", "levels=[5,all]", "seeds=[0]", "random_episodes=2",
@@ -18,17 +16,4 @@ MICRO = [
 def make_procgen_repo(d: Path, overrides: list[str] = MICRO) -> Path:
     """Create the checkout in ``d`` (git init, dvc init, the root dvc.yaml for its `code` stage,
     procgen/dvc.yaml, the default params.yaml, micro procgen/params.yaml); returns ``d``."""
-    d.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "dvc.yaml", d)
-    (d / "procgen").mkdir()
-    shutil.copy(ROOT / "procgen" / "dvc.yaml", d / "procgen")
-    shutil.copytree(ROOT / "presets", d / "presets")
-    shutil.copytree(ROOT / "xfer", d / "xfer", ignore=shutil.ignore_patterns("__pycache__"))
-    (d / ".gitignore").write_text(".xfer-work/\n")
-    sh("git init -q && git config user.email t@t && git config user.name t && dvc init -q", d)
-    shutil.copy(ROOT / ".dvcignore", d)
-    sh([sys.executable, "-m", "xfer.cli", "params", "--preset", "default"], d)  # the root dvc.yaml's params
-    sh([sys.executable, "-m", "xfer.cli", "params", "--pipeline", "procgen", "--preset", "default",
-        *sum([["--set", s] for s in overrides], [])], d)
-    sh("git add -A && git commit -qm init", d)
-    return d
+    return make_pipeline_dir_repo(d, "procgen", overrides)

@@ -1,4 +1,4 @@
-"""prefect.yaml against a real Prefect API server: `prefect deploy --all` creates the five deployments
+"""prefect.yaml against a real Prefect API server: `prefect deploy --all` creates the six deployments
 with the typed parameter form; (slow) distributed mode with real process workers on two checkouts that
 exchange outputs only through a DVC remote and run-cache."""
 
@@ -15,7 +15,8 @@ from tests.flows.toyrepo import PIPELINE_ORDER, make_toy_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = {"xtra-pipeline/default": "cpu", "xtra-stage/gpu": "gpu", "xtra-stage/cpu": "cpu",
-               "procgen-pipeline/default": "cpu", "metaworld-pipeline/default": "cpu"}
+               "procgen-pipeline/default": "cpu", "metaworld-pipeline/default": "cpu",
+               "explore-pipeline/default": "cpu"}
 def test_prefect_yaml_deploys_every_deployment_with_a_typed_form(deployed):
     from prefect.client.orchestration import get_client
 
@@ -46,9 +47,17 @@ def test_prefect_yaml_deploys_every_deployment_with_a_typed_form(deployed):
     assert {"preset", "benchmark", "train_tasks", "test_tasks", "seeds", "device", "pretrain_env_steps",
             "finetune_env_steps", "push", "pull", "write_params"} <= set(form)
     assert form["preset"]["enum"] == ["default", "paper_ml10", "paper_ml45"]
+    explore = deps["explore-pipeline/default"].parameter_openapi_schema
+    assert deps["explore-pipeline/default"].global_concurrency_limit.limit == 1
+    assert set(explore["properties"]) == {"params", "repo", "distributed"}
+    assert "xtra-stage/gpu" in explore["properties"]["distributed"]["description"]
+    form = explore["definitions"]["ExploreParams"]["properties"]
+    assert {"preset", "games", "seeds", "device", "explore_env_steps", "finetune_env_steps", "intrinsic", "push",
+            "pull", "write_params"} <= set(form)
+    assert form["preset"]["enum"] == ["default", "gpu_atari", "gpu_procgen", "gpu_metaworld"]
     # a stage run takes any pipeline's params, told apart by `pipeline`
     stage_defs = deps["xtra-stage/gpu"].parameter_openapi_schema["definitions"]
-    assert {"PipelineParams", "ProcgenParams", "MetaWorldParams"} <= set(stage_defs)
+    assert {"PipelineParams", "ProcgenParams", "MetaWorldParams", "ExploreParams"} <= set(stage_defs)
 
 
 def test_pull_steps_cd_into_the_workers_checkout(deployed, tmp_path):

@@ -13,15 +13,11 @@ from tests.metaworld_repo import make_metaworld_repo
 
 @pytest.mark.timeout(1200)
 def test_flow_runs_the_real_metaworld_pipeline_and_dvc_records_it(prefect_server, tmp_path, monkeypatch):
-    import asyncio
-
-    from prefect import get_client
-
     from flows import metaworld
     from flows.metaworld_params import MetaWorldParams
     from flows.pipeline import params_command
     from tests.metaworld_repo import MICRO
-    from tests.pipeline_repo import sh
+    from tests.pipeline_repo import published_artifacts, sh
 
     # one torch thread in the stage commands: the training loop's two intra-op threads on a 2-core host
     # that also runs the Prefect server and client spin against each other (measured: 4x slower)
@@ -50,12 +46,7 @@ def test_flow_runs_the_real_metaworld_pipeline_and_dvc_records_it(prefect_server
     # every stage is in metaworld/dvc.lock: nothing left to run
     status = sh("dvc status metaworld/dvc.yaml", repo).stdout
     assert "up to date" in status, status
-
-    async def artifacts():
-        async with get_client() as client:
-            return {a.key: a for a in await client.read_artifacts()}
-
-    published = asyncio.run(artifacts())
+    published = published_artifacts()
     assert {"metaworld-report", "metaworld-summary", "metaworld-aggregate"} <= set(published)
     assert set(result["artifacts"]) == {"metaworld-report", "metaworld-summary", "metaworld-aggregate"}
     aggregate = published["metaworld-aggregate"].data

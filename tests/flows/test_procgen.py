@@ -10,13 +10,9 @@ from tests.procgen_repo import make_procgen_repo
 
 @pytest.mark.timeout(1800)
 def test_flow_runs_the_real_procgen_pipeline_and_dvc_records_it(prefect_server, tmp_path):
-    import asyncio
-
-    from prefect import get_client
-
     from flows import procgen
     from flows.procgen_params import ProcgenParams
-    from tests.pipeline_repo import sh
+    from tests.pipeline_repo import published_artifacts, sh
 
     repo = make_procgen_repo(tmp_path / "repo")
     # the form's overrides are written through `xfer params --pipeline procgen` (here: one variant's seed list)
@@ -38,12 +34,7 @@ def test_flow_runs_the_real_procgen_pipeline_and_dvc_records_it(prefect_server, 
     assert "up to date" in status, status
     repro = sh("dvc repro procgen/dvc.yaml", repo).stdout
     assert "Running stage" not in repro, repro
-
-    async def artifacts():
-        async with get_client() as client:
-            return await client.read_artifacts()
-
-    keys = {a.key for a in asyncio.run(artifacts())}
+    keys = set(published_artifacts())
     assert {"procgen-report", "procgen-summary", "procgen-aggregate"} <= keys
 
 
