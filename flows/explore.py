@@ -8,8 +8,9 @@ The flow writes ``explore/params.yaml`` from a preset of ``presets/explore/`` pl
 (each stage's code fingerprint), then every ``explore@<game>-<agent>-<seed>`` (reward-free exploration on
 the intrinsic reward), ``random@<game>-<seed>`` (the uniform-random agent), ``transfer@<game>-<agent>-
 <transfer>-<seed>`` and ``scratch@<game>-<agent>-<seed>`` (finetuning on the game's reward from the
-exploration checkpoint's parts, or from fresh weights) and the ``report``. ``distributed``: the explore,
-transfer and scratch stages go to the ``xtra-stage/gpu`` deployment, the random and report stages to
+exploration checkpoint's parts, or from fresh weights), ``evaluate`` (every final model under one
+protocol) and the ``report``. ``distributed``: the explore, transfer, scratch and evaluate stages go to the
+``xtra-stage/gpu`` deployment (they run on ``params.device``), the random and report stages to
 ``xtra-stage/cpu``; hosts exchange outputs through the DVC remote and run-cache, as in the XTRA pipeline.
 
 Run ``python flows/explore.py --help`` for the command line; docs/prefect.md has the deployment set-up.
@@ -37,7 +38,7 @@ DVCFILE = "explore/dvc.yaml"
 def explore_pipeline(params: ExploreParams = ExploreParams(), repo: str = ".",  # noqa: B008
                      distributed: bool = False) -> dict[str, Any]:
     """The exploration pipeline: write explore/params.yaml, then run the `code` stage and every stage of
-    explore/dvc.yaml in order (explore, random, transfer, scratch, report), one task per stage. Publishes
+    explore/dvc.yaml in order (explore, random, transfer, scratch, evaluate, report), one task per stage. Publishes
     the report (markdown) and the summary (table) as artifacts (keys explore-report, explore-summary).
     Returns a JSON summary.
 
@@ -45,7 +46,7 @@ def explore_pipeline(params: ExploreParams = ExploreParams(), repo: str = ".",  
         params: what to run: a preset of presets/explore/ plus overrides, written to explore/params.yaml first.
         repo: the xfer checkout (git + DVC) to run in, on the host that runs this flow; "." is the
             deployment's working directory (the worker's XFER_REPO).
-        distributed: send each explore, transfer and scratch stage to the xtra-stage/gpu deployment and the
+        distributed: send each explore, transfer, scratch and evaluate stage to the xtra-stage/gpu deployment and the
             random and report stages to xtra-stage/cpu instead of running them here; hosts exchange outputs
             through the DVC remote.
     """

@@ -60,7 +60,7 @@ HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "bc",
                                           "procgen/dvc.yaml:train", "metaworld/dvc.yaml:pretrain",
                                           "metaworld/dvc.yaml:finetune", "metaworld/dvc.yaml:scratch",
                                           "explore/dvc.yaml:explore", "explore/dvc.yaml:transfer",
-                                          "explore/dvc.yaml:scratch"})
+                                          "explore/dvc.yaml:scratch", "explore/dvc.yaml:evaluate"})
 # Deployments (flow name/deployment name, see prefect.yaml) that run one stage on a pool's worker.
 STAGE_DEPLOYMENTS: dict[str, str] = {"gpu": "xtra-stage/gpu", "cpu": "xtra-stage/cpu"}
 # xfer's exit code for bad input (bad params, corrupt data, missing files): retrying cannot help.

@@ -1,6 +1,6 @@
 """A throwaway git + DVC checkout with the exploration pipeline (explore/dvc.yaml) and micro params: real
 UpNDown, real stages, one agent (MuZero), one transfer (every part), one seed: explore, random, transfer,
-scratch and the report, a few seconds of training each on a 2-core CPU.
+scratch, evaluate and the report, a few seconds of training each on a 2-core CPU.
 
 The agents and transfers are dicts that ``--set`` merges into the preset's, so the micro params come from a
 preset of their own (:func:`micro_preset`: the default preset with MuZero and the `all` transfer only),
@@ -19,7 +19,7 @@ MICRO = [
     "train.start_transitions=16", "train.num_envs=2", "train.batch_size=8", "train.eval_every=40",
     "train.eval_episodes=1", "train.eval_max_steps=20", "train.checkpoint_every=40",
     "train.replay.segment_length=10", "train.mcts.num_simulations=2", "coverage.every=10",
-    "intrinsic.frame_size=36",
+    "intrinsic.frame_size=36", "evaluate.episodes=1",
 ]
 
 

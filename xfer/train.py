@@ -128,6 +128,16 @@ class StepTasks(Protocol):
         ...
 
 
+def run_acting(cfg: TrainConfig, progress: float = 1.0, explore: bool = True) -> Acting:
+    """How a run of ``cfg`` acts at training ``progress`` in [0, 1]: its search settings (self-play and
+    evaluation alike; :mod:`xfer.acting`), or for ``agent.kind = ql`` epsilon-greedy on Q with
+    ``agent.epsilon_at(progress)`` (self-play) or ``agent.eval_epsilon`` (``explore=False``: evaluation)."""
+    if cfg.agent.kind == "ql":
+        return QActing(cfg.agent.epsilon_at(progress) if explore else cfg.agent.eval_epsilon, cfg.discount,
+                       cfg.mcts.num_samples)
+    return cfg.search
+
+
 class Trainer:
     """Holds everything a training run needs; :meth:`run` drives it (see module docstring).
 
@@ -299,13 +309,8 @@ class Trainer:
         return np.where(self.legal, q, -np.inf).max(axis=1).astype(np.float32)
 
     def acting(self, progress: float, explore: bool = True) -> Acting:
-        """How the run acts at training ``progress`` in [0, 1]: its search settings, or for
-        ``agent.kind = ql`` epsilon-greedy on Q (``agent.epsilon_at(progress)``; evaluation: ``eval_epsilon``)."""
-        cfg = self.cfg
-        if cfg.agent.kind == "ql":
-            return QActing(cfg.agent.epsilon_at(progress) if explore else cfg.agent.eval_epsilon, cfg.discount,
-                           cfg.mcts.num_samples)
-        return cfg.search
+        """How the run acts at training ``progress`` in [0, 1] (:func:`run_acting` of its config)."""
+        return run_acting(self.cfg, progress, explore)
 
     def _learn(self, learner: Learner, batches: list[Batch], rng: np.random.Generator) -> StepResult:
         """The learn part: the replay batch alone, or with what :attr:`tasks` adds."""

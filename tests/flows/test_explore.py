@@ -29,7 +29,8 @@ def test_flow_runs_the_real_exploration_pipeline_and_dvc_records_it(prefect_serv
     result = state.result()
     assert [s["stage"] for s in result["stages"]] == [
         "code", *(f"explore/dvc.yaml:{s}" for s in ("explore@UpNDown-mz-0", "random@UpNDown-0",
-                                                    "transfer@UpNDown-mz-all-0", "scratch@UpNDown-mz-0", "report"))]
+                                                    "transfer@UpNDown-mz-all-0", "scratch@UpNDown-mz-0", "evaluate",
+                                                    "report"))]
     assert all(s["status"] == "ran" for s in result["stages"])
     summary = json.loads((repo / "explore" / "metrics" / "summary.json").read_text())
     assert set(summary["games"]) == {"UpNDown"} and set(summary["games"]["UpNDown"]["agents"]) == {"mz"}
@@ -103,9 +104,9 @@ def test_explore_stages_map_to_their_pipeline_and_pool_and_the_stage_flow_takes_
 
     stages = ["explore/dvc.yaml:explore@UpNDown-mz-0", "explore/dvc.yaml:random@UpNDown-0",
               "explore/dvc.yaml:transfer@UpNDown-mz-all-0", "explore/dvc.yaml:scratch@UpNDown-mz-0",
-              "explore/dvc.yaml:report"]
+              "explore/dvc.yaml:evaluate", "explore/dvc.yaml:report"]
     assert order_stages(stages) == stages  # explore/dvc.yaml's own order (`dvc stage list`)
-    assert [pool_for_stage(s) for s in stages] == ["gpu", "cpu", "gpu", "gpu", "cpu"]
+    assert [pool_for_stage(s) for s in stages] == ["gpu", "cpu", "gpu", "gpu", "gpu", "cpu"]
     assert {stage_pipeline(s) for s in stages} == {"explore"}
     assert PIPELINE_DIRS["explore"] == Path("explore")
     adapter = TypeAdapter(AnyParams)

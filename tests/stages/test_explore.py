@@ -1,5 +1,5 @@
 """The exploration pipeline's params and its stages on the real game (UpNDown, micro budgets): explore,
-random, transfer, scratch and the report, run in-process in a folder holding explore/dvc.yaml."""
+random, transfer, scratch, evaluate and the report, run in-process in a folder holding explore/dvc.yaml."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import yaml
 from tests.pipeline_repo import ROOT
 from xfer.exploration.config import ExplorePipelineConfig
 from xfer.params import build_params
-from xfer.stages import explore, explore_random, explore_report, explore_transfer
-from xfer.stages.common import StageInputError
+from xfer.stages import explore, explore_evaluate, explore_random, explore_report, explore_transfer
+from xfer.stages.common import StageInputError, write_json
 
 PRESETS = ROOT / "presets" / "explore"
 MICRO = [
@@ -21,7 +21,7 @@ MICRO = [
     "random_episodes=1", "explore.env_steps=40", "finetune.env_steps=40", "train.start_transitions=16",
     "train.num_envs=2", "train.batch_size=8", "train.eval_every=40", "train.eval_episodes=1", "train.eval_max_steps=20",
     "train.checkpoint_every=40", "train.replay.segment_length=10", "train.mcts.num_simulations=2",
-    "coverage.every=10", "intrinsic.frame_size=36",
+    "coverage.every=10", "intrinsic.frame_size=36", "evaluate.episodes=2",
 ]
 
 
@@ -89,8 +89,27 @@ def test_stages_explore_transfer_and_report_on_the_real_game(pipeline_dir):
                               pipeline_dir / "w-scratch", False)
     assert sc["parts"] == []
 
+    with pytest.raises(StageInputError, match="run `dvc repro evaluate` first"):
+        explore_report.run(p)
+    shutil.move(explore.RUNS / "scratch", pipeline_dir / "aside")
+    with pytest.raises(StageInputError, match="dvc repro scratch@UpNDown-mz-0"):
+        explore_evaluate.run(p)
+    shutil.move(pipeline_dir / "aside", explore.RUNS / "scratch")
+    ev = explore_evaluate.run(p)
+    assert list(ev["runs"]) == ["explore:UpNDown-mz-0", "scratch:UpNDown-mz-0", "transfer:UpNDown-mz-all-0",
+                                "transfer:UpNDown-mz-encoder-0"]
+    assert ev["protocol"] == {"episodes": 2, "max_steps": 20}
+    assert all(len(r["scores"]) == 2 and r["mean_score"] == pytest.approx(sum(r["scores"]) / 2)
+               for r in ev["runs"].values())
+    write_json(explore_evaluate.METRICS, ev)
+
     summary = explore_report.run(p)
     game = summary["games"]["UpNDown"]
+    agent = game["agents"]["mz"]
+    assert agent["zero_shot"]["values"] == [ev["runs"]["explore:UpNDown-mz-0"]["mean_score"]]
+    assert agent["scratch"]["final_score"]["values"] == [ev["runs"]["scratch:UpNDown-mz-0"]["mean_score"]]
+    assert agent["transfers"]["all"]["vs_scratch"]["final_score"]["difference"] == pytest.approx(
+        ev["runs"]["transfer:UpNDown-mz-all-0"]["mean_score"] - ev["runs"]["scratch:UpNDown-mz-0"]["mean_score"])
     assert set(game["agents"]["mz"]["transfers"]) == {"all", "encoder"}
     diff = game["agents"]["mz"]["transfers"]["all"]["vs_scratch"]["mean_score"]
     assert diff["difference"] == pytest.approx(game["agents"]["mz"]["transfers"]["all"]["mean_score"]["mean"]
@@ -99,5 +118,6 @@ def test_stages_explore_transfer_and_report_on_the_real_game(pipeline_dir):
         s["exploration"]["cells"] - r["exploration"]["cells"]
     report = (pipeline_dir / "reports" / "report.md").read_text()
     assert "| mz | all | encoder, dynamics, reward_head, prior_heads |" in report and "uniform random" in report
+    assert "| mz | exploration checkpoint, zero-shot |" in report and "the `evaluate` stage, 2 episodes" in report
     assert {"exploration_UpNDown.png", "transfer_UpNDown_mz.png"} <= {f.name for f in (pipeline_dir / "reports").iterdir()}
     assert json.loads((pipeline_dir / "metrics" / "summary.json").read_text()) == json.loads(json.dumps(summary))

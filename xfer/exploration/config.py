@@ -83,6 +83,14 @@ class CoverageConfig(_Frozen):
 
 # ---- the exploration pipeline (explore/params.yaml) -----------------------------------------------
 
+class ExploreEvaluateConfig(_Frozen):
+    """The ``evaluate`` stage's protocol: every final model (the exploration checkpoints zero-shot, every
+    transfer and scratch run) greedily, on fresh seeds independent of training, for ``episodes`` episodes
+    of at most the finetuning phase's ``eval_max_steps`` agent steps (the random agent's protocol too)."""
+
+    episodes: int = Field(16, ge=1, description="evaluation episodes per final model")
+
+
 TransferPart = Literal["encoder", "dynamics", "reward_head", "prior_heads"]
 """Parts of a model transferred from exploration (Walker et al. 2023's observation encoder, model,
 dynamics heads and prior heads; :data:`xfer.transfer.PARTS`)."""
@@ -98,7 +106,8 @@ class ExplorePipelineConfig(_Frozen):
     agent for the same budget (the exploration floor: distinct cells, extrinsic reward collected) and
     under the evaluation protocol; ``transfer@<game>-<agent>-<transfer>-<seed>`` starts from the
     exploration checkpoint with the transfer's parts (the rest fresh) and finetunes on the extrinsic
-    reward, ``scratch@<game>-<agent>-<seed>`` does the same from fresh weights; ``report`` pools them.
+    reward, ``scratch@<game>-<agent>-<seed>`` does the same from fresh weights; ``evaluate`` scores every
+    final model under one protocol (``evaluate``); ``report`` pools them.
 
     ``train`` is a complete :class:`TrainConfig` of any suite (``env.game``, ``seed`` and ``device`` are
     set per run); each ``agents`` entry is a dict of TrainConfig keys over it (``mz: {}`` the MuZero
@@ -124,6 +133,7 @@ class ExplorePipelineConfig(_Frozen):
         "(the rest keeps its fresh initialisation); scratch runs are always there to compare with")
     random_episodes: int = Field(16, ge=1, description="evaluation episodes of the uniform-random agent per game "
                                  "and seed")
+    evaluate: ExploreEvaluateConfig = ExploreEvaluateConfig()
 
     @model_validator(mode="after")
     def _check(self) -> ExplorePipelineConfig:

@@ -27,7 +27,7 @@ from pathlib import Path
 ENTRY_POINTS = {name: f"xfer/stages/{name}.py" for name in
                 ("collect", "teacher", "distill", "bc", "offline_rl", "init", "finetune", "evaluate", "report",
                  "procgen_train", "procgen_report", "metaworld_pretrain", "metaworld_finetune", "metaworld_report",
-                 "explore", "explore_random", "explore_transfer", "explore_report")}
+                 "explore", "explore_random", "explore_transfer", "explore_evaluate", "explore_report")}
 OUT = Path("code-deps")
 PACKAGE = "xfer"
 

@@ -2,7 +2,8 @@
 
 Reads every run's ``summary.json`` (``runs/explore``, ``runs/random``, ``runs/transfer``,
 ``runs/scratch``; :mod:`xfer.stages.explore`, :mod:`xfer.stages.explore_random`,
-:mod:`xfer.stages.explore_transfer`) and reports, per game, mean ± standard error over seeds:
+:mod:`xfer.stages.explore_transfer`) and the final evaluation of every model (``metrics/evaluate.json``,
+:mod:`xfer.stages.explore_evaluate`), and reports, per game, mean ± standard error over seeds:
 
 - exploration (seed 001, phase 1): distinct cells visited and extrinsic reward collected (not
   optimised) by each exploring agent, against the uniform-random agent with the same budget, with
@@ -11,8 +12,9 @@ Reads every run's ``summary.json`` (``runs/explore``, ``runs/random``, ``runs/tr
   its scratch run and the random agent (``transfer_<game>_<agent>.png``; the Q-learning agent is the
   controlled model-free baseline with the same exploration phase);
 - which parts' transfer helped: transfer minus scratch, on the mean evaluation score over the run
-  (the area under the curve: how much sooner the agent scores) and on the final one, with the
-  standard error of the difference (seeds as independent samples).
+  (the area under the curve: how much sooner the agent scores) and on the final evaluation (the
+  ``evaluate`` stage's protocol), with the standard error of the difference (seeds as independent
+  samples); and what each exploration checkpoint scores zero-shot under the same protocol.
 
 Writes ``reports/report.md`` + plots and ``metrics/summary.json``, replaced together or not at all.
 Run from ``explore/``.
@@ -28,11 +30,13 @@ from pathlib import Path
 from xfer.exploration.config import ExplorePipelineConfig, explore_run_name
 from xfer.metrics import plot_seed_curves
 from xfer.stages.common import StageInputError, load_explore_params, stage_cli, write_json
+from xfer.stages.explore_evaluate import final_models
 from xfer.stages.outputs import replace_together
 from xfer.stats import difference, mean_se
 
 REPORTS = Path("reports")
 RUNS = Path("runs")
+EVALUATE = Path("metrics") / "evaluate.json"
 
 
 def _load(path: Path, target: str) -> dict:
@@ -67,14 +71,24 @@ def _stat(values: list[float]) -> dict:
     return {"mean": mean, "se": se, "values": values}
 
 
-def _final(summary: dict) -> float:
-    """The last evaluation's mean score of a transfer or scratch run."""
-    return float(summary["curve"][-1][1])
+def load_evaluation(p: ExplorePipelineConfig, path: Path = EVALUATE) -> dict[str, float]:
+    """``"<kind>:<run name>" -> mean final score`` from the ``evaluate`` stage's metrics, for every model of ``p``.
+
+    Raises:
+        StageInputError: no metrics file, or one without a model of ``p`` (params changed since: rerun it).
+    """
+    runs = _load(path, "evaluate")["runs"]
+    missing = [m.key for m in final_models(p) if m.key not in runs]
+    if missing:
+        raise StageInputError(f"{path} has no evaluation of {missing[:3]}{'...' if len(missing) > 3 else ''}; "
+                              "run `dvc repro evaluate` first")
+    return {key: float(r["mean_score"]) for key, r in runs.items()}
 
 
-def build_summary(p: ExplorePipelineConfig, runs: dict[str, dict[str, dict]]) -> dict:
+def build_summary(p: ExplorePipelineConfig, runs: dict[str, dict[str, dict]], final: dict[str, float]) -> dict:
     """The report's figures as a JSON-able dict: ``games -> game -> {random, agents -> agent -> {exploration,
-    scratch, transfers -> name -> {parts, mean_score, final_score, vs_scratch}}}``."""
+    zero_shot, scratch, transfers -> name -> {parts, mean_score, final_score, vs_scratch}}}``; ``final`` is
+    :func:`load_evaluation`'s (the final scores and the exploration checkpoints' zero-shot ones)."""
     games = {}
     for game in p.games:
         rnd = [runs["random"][f"{game}-{s}"] for s in p.seeds]
@@ -90,12 +104,15 @@ def build_summary(p: ExplorePipelineConfig, runs: dict[str, dict[str, dict]]) ->
             scratch = [runs["scratch"][explore_run_name(game, agent, s)] for s in p.seeds]
             a: dict = {"exploration": {"cells": _stat(cells), "cells_vs_random": difference(cells, rnd_cells),
                                        "extrinsic_total": _stat(ext), "extrinsic_vs_random": difference(ext, rnd_ext)},
+                       "zero_shot": _stat([final[f"explore:{explore_run_name(game, agent, s)}"] for s in p.seeds]),
                        "scratch": {"mean_score": _stat([r["mean_eval_score"] for r in scratch]),
-                                   "final_score": _stat([_final(r) for r in scratch])},
+                                   "final_score": _stat([final[f"scratch:{explore_run_name(game, agent, s)}"]
+                                                         for s in p.seeds])},
                        "transfers": {}}
             for transfer, parts in p.transfers.items():
                 tr = [runs["transfer"][explore_run_name(game, agent, s, transfer)] for s in p.seeds]
-                mean_scores, finals = [r["mean_eval_score"] for r in tr], [_final(r) for r in tr]
+                mean_scores = [r["mean_eval_score"] for r in tr]
+                finals = [final[f"transfer:{explore_run_name(game, agent, s, transfer)}"] for s in p.seeds]
                 a["transfers"][transfer] = {
                     "parts": list(parts), "mean_score": _stat(mean_scores), "final_score": _stat(finals),
                     "vs_scratch": {"mean_score": difference(mean_scores, a["scratch"]["mean_score"]["values"]),
@@ -119,7 +136,8 @@ def render_markdown(p: ExplorePipelineConfig, summary: dict, plots: list[str]) -
     """The report as Markdown: the exploration table, the transfer table and the plots."""
     n = len(p.seeds)
     explore_steps = p.explore_config(p.games[0], next(iter(p.agents)), p.seeds[0]).env_steps
-    finetune_steps = p.finetune_config(p.games[0], next(iter(p.agents)), p.seeds[0]).env_steps
+    ft = p.finetune_config(p.games[0], next(iter(p.agents)), p.seeds[0])
+    finetune_steps = ft.env_steps
     lines = [f"# Exploration then transfer (preset `{p.preset}`)", "",
              f"Reward-free exploration on **{p.intrinsic.kind}** for {explore_steps} agent steps, then finetuning on "
              f"the extrinsic reward for {finetune_steps} agent steps; mean ± standard error over {n} seed(s) "
@@ -136,11 +154,17 @@ def render_markdown(p: ExplorePipelineConfig, summary: dict, plots: list[str]) -
             lines.append(f"| {agent} | {_pm(e['cells'])} | {_diff(e['cells_vs_random'])} | "
                          f"{_pm(e['extrinsic_total'])} | {_diff(e['extrinsic_vs_random'])} |")
         lines += ["", "### Transfer (phase 2): extrinsic evaluation score", "",
-                  f"Uniform random under the same protocol: {_pm(g['random']['eval_score'])}.", "",
+                  f"*Mean over the run*: the periodic greedy evaluations while finetuning ({ft.eval_episodes} "
+                  f"episodes each, the curves below). *Final*: the `evaluate` stage, {p.evaluate.episodes} "
+                  f"episodes of at most {ft.eval_max_steps} agent steps per model on fresh seeds; the exploration "
+                  "checkpoint is scored zero-shot (no finetuning) the same way. Uniform random with that step "
+                  f"cap: {_pm(g['random']['eval_score'])}.", "",
                   "| agent | start | parts transferred | mean over the run | vs scratch | final | vs scratch |",
                   "|---|---|---|---|---|---|---|"]
         for agent, a in g["agents"].items():
             s = a["scratch"]
+            lines.append(f"| {agent} | exploration checkpoint, zero-shot | all, not finetuned | | | "
+                         f"{_pm(a['zero_shot'])} | |")
             lines.append(f"| {agent} | scratch | none | {_pm(s['mean_score'])} | | {_pm(s['final_score'])} | |")
             for name, t in a["transfers"].items():
                 lines.append(f"| {agent} | {name} | {', '.join(t['parts'])} | {_pm(t['mean_score'])} | "
@@ -157,14 +181,15 @@ def _curve(rows: list) -> tuple[list[float], list[float]]:
     return [float(x) for x, _ in rows], [float(y) for _, y in rows]
 
 
-def run(p: ExplorePipelineConfig, out: Path = REPORTS, runs_dir: Path = RUNS) -> dict:
-    """Build the report from the runs; returns the summary (also ``metrics/summary.json``).
+def run(p: ExplorePipelineConfig, out: Path = REPORTS, runs_dir: Path = RUNS, evaluation: Path = EVALUATE) -> dict:
+    """Build the report from the runs and their final evaluation; returns the summary (also
+    ``metrics/summary.json``).
 
     Raises:
-        StageInputError: a missing run summary.
+        StageInputError: a missing run summary or final evaluation.
     """
     runs = load_runs(p, runs_dir)
-    summary = build_summary(p, runs)
+    summary = build_summary(p, runs, load_evaluation(p, evaluation))
     plots = []
     with replace_together([out]) as staged:
         report_dir = staged[out]
