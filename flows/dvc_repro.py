@@ -1,7 +1,7 @@
 """``dvc repro`` of one stage through DVC's Python API, recording what happened as JSON.
 
 Run as a script in the DVC checkout (``python flows/dvc_repro.py STAGE --report FILE``); the Prefect
-tasks of ``flows/pipeline.py`` call it in a child process (DVC holds a repo lock per process, and the
+tasks of ``flows/stage_tasks.py`` call it in a child process (DVC holds a repo lock per process, and the
 stage commands' output streams into the task's log). Instead of reading DVC's printed messages, it
 watches the two points where DVC decides a stage's fate:
 

@@ -28,8 +28,9 @@ if __package__ in (None, ""):  # `python flows/explore.py`: make `flows` importa
 
 from prefect import flow
 
+from flows.cli import add_run_options, csv_list, pipeline_main
 from flows.explore_params import ExploreParams, ExplorePreset
-from flows.pipeline import _csv, add_run_options, pipeline_main, run_pipeline
+from flows.pipeline import run_pipeline
 
 DVCFILE = "explore/dvc.yaml"
 
@@ -66,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  python flows/explore.py --preset gpu_atari --distributed # explore/transfer/scratch on the gpu pool",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(get_args(ExplorePreset)))
-    p.add_argument("--games", type=_csv, help="games (tasks) of the preset's suite, comma separated "
+    p.add_argument("--games", type=csv_list, help="games (tasks) of the preset's suite, comma separated "
                    "(default: preset's)")
-    p.add_argument("--seeds", type=lambda t: [int(x) for x in _csv(t)], help="seeds, comma separated")
+    p.add_argument("--seeds", type=lambda t: [int(x) for x in csv_list(t)], help="seeds, comma separated")
     p.add_argument("--device", choices=["cpu", "cuda"], help="where the runs train (default: preset's)")
     p.add_argument("--explore-env-steps", type=int, help="agent steps of reward-free exploration per run "
                    "(explore.env_steps; also the random agent's)")

@@ -1,6 +1,6 @@
 """What an exploration pipeline run asks for (the Prefect UI's form): a preset of ``presets/explore/`` plus
 overrides, written to ``explore/params.yaml`` by ``xfer params --pipeline explore`` (plain pydantic, no
-Prefect: :mod:`flows.pipeline` and :mod:`flows.explore` both use it)."""
+Prefect: :mod:`flows.params` and :mod:`flows.explore` both use it)."""
 
 from __future__ import annotations
 

@@ -25,8 +25,9 @@ if __package__ in (None, ""):  # `python flows/metaworld.py`: make `flows` impor
 
 from prefect import flow
 
+from flows.cli import add_run_options, csv_list, pipeline_main
 from flows.metaworld_params import MetaWorldParams
-from flows.pipeline import _csv, add_run_options, pipeline_main, run_pipeline
+from flows.pipeline import run_pipeline
 
 DVCFILE = "metaworld/dvc.yaml"
 
@@ -62,11 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=["default", "paper_ml10", "paper_ml45"])
     p.add_argument("--benchmark", choices=["ML1", "ML10", "ML45"], help="Meta-World benchmark (default: preset's)")
-    p.add_argument("--train-tasks", type=_csv, help="training-split tasks to pretrain on, comma separated, or all "
+    p.add_argument("--train-tasks", type=csv_list, help="training-split tasks to pretrain on, comma separated, or all "
                    "(default: preset's)")
-    p.add_argument("--test-tasks", type=_csv, help="test-split tasks for zero-shot and finetuning, comma separated, "
+    p.add_argument("--test-tasks", type=csv_list, help="test-split tasks for zero-shot and finetuning, comma separated, "
                    "or all (default: preset's)")
-    p.add_argument("--seeds", type=lambda t: [int(x) for x in _csv(t)], help="seeds, comma separated")
+    p.add_argument("--seeds", type=lambda t: [int(x) for x in csv_list(t)], help="seeds, comma separated")
     p.add_argument("--device", choices=["cpu", "cuda"], help="where the runs train (default: preset's)")
     p.add_argument("--pretrain-env-steps", type=int, help="agent steps per pretraining run (pretrain.env_steps)")
     p.add_argument("--finetune-env-steps", type=int, help="agent steps per finetuning and scratch run "

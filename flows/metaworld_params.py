@@ -1,6 +1,6 @@
 """What a Meta-World pipeline run asks for (the Prefect UI's form): a preset of ``presets/metaworld/`` plus
 overrides, written to ``metaworld/params.yaml`` by ``xfer params --pipeline metaworld`` (plain pydantic, no
-Prefect: :mod:`flows.pipeline` and :mod:`flows.metaworld` both use it)."""
+Prefect: :mod:`flows.params` and :mod:`flows.metaworld` both use it)."""
 
 from __future__ import annotations
 

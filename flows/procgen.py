@@ -23,7 +23,8 @@ if __package__ in (None, ""):  # `python flows/procgen.py`: make `flows` importa
 
 from prefect import flow
 
-from flows.pipeline import _csv, add_run_options, pipeline_main, run_pipeline
+from flows.cli import add_run_options, csv_list, pipeline_main
+from flows.pipeline import run_pipeline
 from flows.procgen_params import ProcgenParams
 
 DVCFILE = "procgen/dvc.yaml"
@@ -57,10 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         "  python flows/procgen.py --preset paper --distributed     # train stages on the gpu pool's workers",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=["default", "paper", "planning"])
-    p.add_argument("--games", type=_csv, help="Procgen games, comma separated (default: preset's)")
-    p.add_argument("--levels", type=lambda t: [x if x == "all" else int(x) for x in _csv(t)],
+    p.add_argument("--games", type=csv_list, help="Procgen games, comma separated (default: preset's)")
+    p.add_argument("--levels", type=lambda t: [x if x == "all" else int(x) for x in csv_list(t)],
                    help="training levels per run, comma separated, e.g. 10,100,500,all (default: preset's)")
-    p.add_argument("--seeds", type=lambda t: [int(x) for x in _csv(t)], help="seeds, comma separated")
+    p.add_argument("--seeds", type=lambda t: [int(x) for x in csv_list(t)], help="seeds, comma separated")
     p.add_argument("--env-steps", type=int, help="frames per run (train.env_steps; default: preset's)")
     add_run_options(p, "procgen/params.yaml")
     return p

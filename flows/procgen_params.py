@@ -1,6 +1,6 @@
 """What a Procgen pipeline run asks for (the Prefect UI's form): a preset of ``presets/procgen/`` plus
 overrides, written to ``procgen/params.yaml`` by ``xfer params --pipeline procgen`` (plain pydantic, no
-Prefect: :mod:`flows.pipeline` and :mod:`flows.procgen` both use it)."""
+Prefect: :mod:`flows.params` and :mod:`flows.procgen` both use it)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def test_flow_runs_the_real_exploration_pipeline_and_dvc_records_it(prefect_serv
 def test_the_explore_command_line_builds_the_form_and_xfer_params_takes_its_overrides():
     from flows import explore
     from flows.explore_params import ExploreParams
-    from flows.pipeline import params_command
+    from flows.params import params_command
     from xfer.exploration.config import ExplorePipelineConfig
     from xfer.params import PIPELINE_FILES, build_params
 
@@ -100,7 +100,8 @@ def test_explore_stages_map_to_their_pipeline_and_pool_and_the_stage_flow_takes_
     from flows.artifacts import PIPELINE_DIRS
     from flows.explore_params import ExploreParams
     from flows.metaworld_params import MetaWorldParams
-    from flows.pipeline import AnyParams, order_stages, pool_for_stage, stage_pipeline
+    from flows.params import AnyParams
+    from flows.routing import order_stages, pool_for_stage, stage_pipeline
 
     stages = ["explore/dvc.yaml:explore@UpNDown-mz-0", "explore/dvc.yaml:random@UpNDown-0",
               "explore/dvc.yaml:transfer@UpNDown-mz-all-0", "explore/dvc.yaml:scratch@UpNDown-mz-0",

@@ -15,7 +15,7 @@ from tests.metaworld_repo import make_metaworld_repo
 def test_flow_runs_the_real_metaworld_pipeline_and_dvc_records_it(prefect_server, tmp_path, monkeypatch):
     from flows import metaworld
     from flows.metaworld_params import MetaWorldParams
-    from flows.pipeline import params_command
+    from flows.params import params_command
     from tests.metaworld_repo import MICRO
     from tests.pipeline_repo import published_artifacts, sh
 
@@ -58,7 +58,7 @@ def test_flow_runs_the_real_metaworld_pipeline_and_dvc_records_it(prefect_server
 def test_the_metaworld_command_line_builds_the_form_and_refuses_bad_lists():
     from flows import metaworld
     from flows.metaworld_params import MetaWorldParams
-    from flows.pipeline import params_command
+    from flows.params import params_command
 
     args = metaworld.build_parser().parse_args(["--benchmark", "ML10", "--train-tasks", "reach-v3,push-v3",
                                                 "--test-tasks", "all", "--seeds", "0,1", "--device", "cuda",
@@ -88,8 +88,10 @@ def test_metaworld_stages_map_to_their_pipeline_and_pool_and_the_stage_flow_take
 
     from flows.artifacts import summary_tables
     from flows.metaworld_params import MetaWorldParams
-    from flows.pipeline import AnyParams, PipelineParams, pool_for_stage, stage_pipeline
+    from flows.params import AnyParams
     from flows.procgen_params import ProcgenParams
+    from flows.routing import pool_for_stage, stage_pipeline
+    from flows.xtra_params import PipelineParams
 
     assert stage_pipeline("metaworld/dvc.yaml:report") == "metaworld"
     assert stage_pipeline("procgen/dvc.yaml:train@bigfish-mz-all-0") == "procgen"

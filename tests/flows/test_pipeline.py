@@ -150,48 +150,6 @@ def test_bad_input_exit_code_2_is_not_retried(prefect_server, fast_retries, tmp_
     assert _attempts(repo) == {"collect@g1": 1}
 
 
-def test_order_and_routing_helpers():
-    from flows.pipeline import order_stages, pool_for_stage
-
-    listed = ["report", "finetune@a", "extra", "bc", "collect@x", "teacher@x", "collect@y", "offline_rl", "distill",
-              "evaluate", "code", "init@a"]
-    assert order_stages(listed) == ["code", "collect@x", "collect@y", "teacher@x", "distill", "bc", "offline_rl",
-                                    "init@a", "finetune@a", "evaluate", "report", "extra"]
-    assert [pool_for_stage(s) for s in ("collect@x", "teacher@x", "distill", "finetune@a")] == ["gpu"] * 4
-    assert [pool_for_stage(s) for s in ("code", "evaluate", "report", "extra")] == ["cpu"] * 4
-
-
-def test_params_command_builds_xfer_params_argv():
-    from flows.pipeline import PipelineParams, params_command
-
-    argv = params_command(PipelineParams(preset="shooter", pretrain_games=["Pong", "Breakout"], target="yes",
-                                         seed=4, seeds=[1, 2], teacher_train_steps=500))
-    assert argv[1:] == ["-m", "xfer.cli", "params", "--preset", "shooter",
-                        "--set", 'pretrain_games=["Pong", "Breakout"]', "--set", 'targets=["yes"]',
-                        "--set", "seed=4", "--set", "seeds=[1, 2]", "--set", "teacher.train_steps=500"]
-    assert params_command(PipelineParams())[1:] == ["-m", "xfer.cli", "params", "--preset", "default"]
-    assert PipelineParams(seeds=[]).seeds is None  # an emptied form field: the preset's
-    for bad in ({"seeds": [0, 0]}, {"seeds": [-1]}, {"distill_train_steps": 0}, {"preset": "huge"},
-                {"pretrain_games": ["Pong", "Pong"]}):
-        with pytest.raises(ValueError):
-            PipelineParams(**bad)
-
-
-def test_params_command_is_accepted_by_xfer_params(tmp_path):
-    """The argv the flow builds passes the real `xfer params` validation (keys as in params.yaml)."""
-    from flows.pipeline import PipelineParams, params_command
-
-    params = PipelineParams(pretrain_games=["Assault", "Phoenix"], targets=["Breakout"], seed=3, seeds=[0, 5],
-                            collect_env_steps=500, teacher_train_steps=50, distill_train_steps=50,
-                            finetune_env_steps=500)
-    out = tmp_path / "params.yaml"
-    proc = subprocess.run([*params_command(params), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    written = yaml.safe_load(out.read_text())
-    assert written["targets"] == ["Breakout"] and written["seed"] == 3 and written["seeds"] == [0, 5]
-    assert written["collect"]["env_steps"] == 500 and written["finetune"]["env_steps"] == 500
-
-
 def _clones(tmp_path: Path, *names: str, s3=None) -> dict[str, Path]:
     """An origin toy repo (committed; its DVC remote a local directory, or with ``s3`` (tests/conftest.py's
     server) a prefix of that S3 bucket) and git clones of it, one per host."""
@@ -232,8 +190,10 @@ def test_a_second_checkout_restores_every_upstream_stage_including_cache_false_m
     assert pipeline.xtra_stage("report", repo=str(hosts["cpu"]), pull=True, push=True)["status"] == "ran"
     assert _attempts(hosts["cpu"]) == {"evaluate": 1, "report": 1}
     # after a distributed run, `dvc repro --pull` anywhere re-runs nothing
+    from flows.stage_tasks import command_env
+
     res = subprocess.run([sys.executable, "-m", "dvc", "repro", "--pull"], cwd=hosts["third"],
-                         env=pipeline._env(), capture_output=True, text=True, timeout=300)
+                         env=command_env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Running stage" not in res.stdout and not (hosts["third"] / "attempts").exists()
     assert (hosts["third"] / "reports" / "report.md").read_text().startswith("# Toy report")

@@ -40,7 +40,7 @@ def test_flow_runs_the_real_procgen_pipeline_and_dvc_records_it(prefect_server, 
 
 def test_the_procgen_command_line_builds_the_form_and_refuses_bad_lists():
     from flows import procgen
-    from flows.pipeline import params_command
+    from flows.params import params_command
     from flows.procgen_params import ProcgenParams
 
     args = procgen.build_parser().parse_args(["--games", "coinrun,bigfish", "--levels", "10,all", "--seeds", "0,1",
