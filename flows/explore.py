@@ -37,7 +37,7 @@ DVCFILE = "explore/dvc.yaml"
 
 @flow(name="explore-pipeline", log_prints=True)
 def explore_pipeline(params: ExploreParams = ExploreParams(), repo: str = ".",  # noqa: B008
-                     distributed: bool = False) -> dict[str, Any]:
+                     distributed: bool = False, parallel: int = 1) -> dict[str, Any]:
     """The exploration pipeline: write explore/params.yaml, then run the `code` stage and every stage of
     explore/dvc.yaml in order (explore, random, transfer, scratch, evaluate, report), one task per stage. Publishes
     the report (markdown) and the summary (table) as artifacts (keys explore-report, explore-summary).
@@ -50,8 +50,10 @@ def explore_pipeline(params: ExploreParams = ExploreParams(), repo: str = ".",  
         distributed: send each explore, transfer, scratch and evaluate stage to the xtra-stage/gpu deployment and the
             random and report stages to xtra-stage/cpu instead of running them here; hosts exchange outputs
             through the DVC remote.
+        parallel: distributed mode: run up to this many items of one stage group at once (one checkout
+            per worker: docs/gpu-workers.md); local mode runs one stage at a time.
     """
-    return run_pipeline(params, repo, distributed, DVCFILE, "Exploration pipeline")
+    return run_pipeline(params, repo, distributed, DVCFILE, "Exploration pipeline", parallel)
 
 
 def build_parser() -> argparse.ArgumentParser:

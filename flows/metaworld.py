@@ -34,7 +34,7 @@ DVCFILE = "metaworld/dvc.yaml"
 
 @flow(name="metaworld-pipeline", log_prints=True)
 def metaworld_pipeline(params: MetaWorldParams = MetaWorldParams(), repo: str = ".",  # noqa: B008
-                       distributed: bool = False) -> dict[str, Any]:
+                       distributed: bool = False, parallel: int = 1) -> dict[str, Any]:
     """The Meta-World pipeline: write metaworld/params.yaml, then run the `code` stage and every stage of
     metaworld/dvc.yaml in order (pretrain, finetune, scratch, report), one task per stage. Publishes the
     report (markdown) and the summary (tables) as artifacts (keys metaworld-report, metaworld-summary,
@@ -46,8 +46,10 @@ def metaworld_pipeline(params: MetaWorldParams = MetaWorldParams(), repo: str = 
             deployment's working directory (the worker's XFER_REPO).
         distributed: send each pretrain, finetune and scratch stage to the xtra-stage/gpu deployment and the
             report to xtra-stage/cpu instead of running them here; hosts exchange outputs through the DVC remote.
+        parallel: distributed mode: run up to this many items of one stage group at once (one checkout
+            per worker: docs/gpu-workers.md); local mode runs one stage at a time.
     """
-    return run_pipeline(params, repo, distributed, DVCFILE, "Meta-World pipeline")
+    return run_pipeline(params, repo, distributed, DVCFILE, "Meta-World pipeline", parallel)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextvars
 import os
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from flows.artifacts import publish_artifacts
 from flows.cli import add_run_options, csv_list, pipeline_main
 from flows.params import AnyParams, SomeParams
-from flows.routing import STAGE_DEPLOYMENTS, pool_for_stage, stage_group, stage_pipeline
+from flows.routing import STAGE_DEPLOYMENTS, pool_for_stage, stage_group, stage_pipeline, waves
 from flows.stage_tasks import apply_params, list_stages, run_stage, worker_info
 from flows.xtra_params import PipelineParams
 
@@ -103,7 +106,7 @@ def _run_remote(stage: str, params: SomeParams, pull: bool, push: bool) -> dict[
 
 @flow(name="xtra-pipeline", log_prints=True)
 def xtra_pipeline(params: PipelineParams = PipelineParams(), repo: str = ".",  # noqa: B008
-                  distributed: bool = False) -> dict[str, Any]:
+                  distributed: bool = False, parallel: int = 1) -> dict[str, Any]:
     """The XTRA pipeline: write params.yaml, then run every DVC stage in order, one task per stage.
 
     ``distributed``: run each stage as a run of the ``xtra-stage/gpu`` (collect, teacher, distill, bc, offline_rl,
@@ -117,41 +120,90 @@ def xtra_pipeline(params: PipelineParams = PipelineParams(), repo: str = ".",  #
             deployment's working directory (the worker's XFER_REPO).
         distributed: send each stage to the xtra-stage/gpu (heavy stages) or xtra-stage/cpu (evaluate,
             report) deployment instead of running it here; hosts exchange outputs through the DVC remote.
+        parallel: distributed mode: run up to this many items of one stage group at once (one checkout
+            per worker: docs/gpu-workers.md); local mode runs one stage at a time.
     """
     if params.write_params:
         apply_params(params, repo)
-    return run_stages(list_stages(repo), params, repo, distributed, "XTRA pipeline")
+    return run_stages(list_stages(repo), params, repo, distributed, "XTRA pipeline", parallel)
 
 
-def run_pipeline(params: SomeParams, repo: str, distributed: bool, dvcfile: str, title: str) -> dict[str, Any]:
+def run_pipeline(params: SomeParams, repo: str, distributed: bool, dvcfile: str, title: str,
+                 parallel: int = 1) -> dict[str, Any]:
     """The body of the flow of a pipeline with a dvc.yaml of its own (Procgen, Meta-World, exploration): write
     its params file from ``params`` (unless ``params.write_params`` is off), then run the root ``code`` stage
     (each stage's code fingerprint) and every stage of ``dvcfile`` in order (:func:`run_stages`)."""
     if params.write_params:
         apply_params(params, repo)
-    return run_stages(["code", *list_stages(repo, dvcfile)], params, repo, distributed, title)
+    return run_stages(["code", *list_stages(repo, dvcfile)], params, repo, distributed, title, parallel)
 
 
 def run_stages(stages: list[str], params: SomeParams, repo: str, distributed: bool,
-               title: str) -> dict[str, Any]:
+               title: str, parallel: int = 1) -> dict[str, Any]:
     """Run ``stages`` in order, here (one task each) or on the pools' workers (``distributed``), with a
-    progress artifact; then publish the pipeline's report and summary artifacts. Returns the flow's summary."""
+    progress artifact; then publish the pipeline's report and summary artifacts. Returns the flow's summary.
+
+    ``parallel`` (distributed mode): up to this many items of one stage group run at once, each on whichever
+    worker picks it up (:func:`flows.routing.waves`; a group starts once the one before it finished). Local
+    mode runs one stage at a time whatever ``parallel`` says: DVC runs one command at a time per checkout.
+
+    Raises:
+        ValueError: ``parallel`` < 1.
+        StageFailed, NotRestored, RuntimeError: the first stage that failed (in distributed mode, after the
+            other stages of its wave finished).
+    """
+    if parallel < 1:
+        raise ValueError(f"parallel must be at least 1, got {parallel}")
     log = get_run_logger()
     n = len(stages)
-    log.info("%d stages (%s mode): %s", n, "distributed" if distributed else "local", ", ".join(stages))
+    mode = f"distributed, up to {parallel} at once" if distributed and parallel > 1 else \
+        "distributed" if distributed else "local"
+    log.info("%d stages (%s mode): %s", n, mode, ", ".join(stages))
+    if parallel > 1 and not distributed:
+        log.warning("parallel=%d applies to distributed mode only: running one stage at a time here", parallel)
     progress_id = create_progress_artifact(0.0, description=f"{title}: {n} stages")
     results: list[dict[str, Any]] = []
-    for i, stage in enumerate(stages, 1):
-        log.info("stage %d/%d: %s%s", i, n, stage, f" -> {pool_for_stage(stage)} pool" if distributed else "")
-        if distributed:
-            results.append(_run_remote(stage, params, pull=True, push=True))
-        else:
-            results.append(run_stage(stage, repo, params.pull, params.push))
-        update_progress_artifact(progress_id, 100.0 * i / n, description=f"{title}: {i}/{n} stages done")
+
+    def done(result: dict[str, Any]) -> None:
+        results.append(result)
+        update_progress_artifact(progress_id, 100.0 * len(results) / n,
+                                 description=f"{title}: {len(results)}/{n} stages done")
+
+    if distributed:
+        for wave in waves(stages):
+            for stage in wave:
+                log.info("stage %d/%d: %s -> %s pool", stages.index(stage) + 1, n, stage, pool_for_stage(stage))
+            _run_wave(wave, params, parallel, done)
+    else:
+        for i, stage in enumerate(stages, 1):
+            log.info("stage %d/%d: %s", i, n, stage)
+            done(run_stage(stage, repo, params.pull, params.push))
     artifacts = publish_artifacts(repo, params.pipeline) if not distributed else {}
     counts = collections.Counter(r["status"] for r in results)
     log.info("done: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return {"mode": "distributed" if distributed else "local", "stages": results, "artifacts": artifacts}
+
+
+def _run_wave(wave: list[str], params: SomeParams, parallel: int, done: Callable[[dict[str, Any]], None]) -> None:
+    """Run one wave's stages on the pools (:func:`_run_remote`), up to ``parallel`` at once, calling ``done``
+    with each result as it comes; raise the first failure once every stage of the wave has finished (a
+    stage already running elsewhere is not abandoned half-way)."""
+    if parallel == 1 or len(wave) == 1:
+        for stage in wave:
+            done(_run_remote(stage, params, pull=True, push=True))
+        return
+    failures: list[BaseException] = []
+    with ThreadPoolExecutor(min(parallel, len(wave)), thread_name_prefix="xfer-stage") as pool:
+        # each thread runs in a copy of this flow run's context, so the stage runs are its sub-flows
+        futures = [pool.submit(contextvars.copy_context().run, _run_remote, stage, params, True, True)
+                   for stage in wave]
+        for future in as_completed(futures):
+            if future.exception() is not None:
+                failures.append(future.exception())
+            else:
+                done(future.result())
+    if failures:
+        raise failures[0]
 
 
 # ---------------------------------------------------------------------------------------------------

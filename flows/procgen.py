@@ -32,7 +32,7 @@ DVCFILE = "procgen/dvc.yaml"
 
 @flow(name="procgen-pipeline", log_prints=True)
 def procgen_pipeline(params: ProcgenParams = ProcgenParams(), repo: str = ".",  # noqa: B008
-                     distributed: bool = False) -> dict[str, Any]:
+                     distributed: bool = False, parallel: int = 1) -> dict[str, Any]:
     """The Procgen pipeline: write procgen/params.yaml, then run the `code` stage and every stage of
     procgen/dvc.yaml in order, one task per stage. Publishes the report (markdown) and the summary
     (tables) as artifacts (keys procgen-report, procgen-summary, procgen-aggregate). Returns a JSON summary.
@@ -43,8 +43,10 @@ def procgen_pipeline(params: ProcgenParams = ProcgenParams(), repo: str = ".",  
             deployment's working directory (the worker's XFER_REPO).
         distributed: send each train stage to the xtra-stage/gpu deployment and the report to
             xtra-stage/cpu instead of running them here; hosts exchange outputs through the DVC remote.
+        parallel: distributed mode: run up to this many items of one stage group at once (one checkout
+            per worker: docs/gpu-workers.md); local mode runs one stage at a time.
     """
-    return run_pipeline(params, repo, distributed, DVCFILE, "Procgen pipeline")
+    return run_pipeline(params, repo, distributed, DVCFILE, "Procgen pipeline", parallel)
 
 
 def build_parser() -> argparse.ArgumentParser:

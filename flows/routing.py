@@ -55,3 +55,19 @@ def order_stages(names: list[str]) -> list[str]:
     indexed = list(enumerate(names))
     indexed.sort(key=lambda p: (rank.get(stage_group(p[1]), len(GROUP_ORDER)), p[0]))
     return [n for _, n in indexed]
+
+
+def waves(stages: list[str]) -> list[list[str]]:
+    """``stages`` (in pipeline order) cut into runs of consecutive items of one group: ``["code",
+    "collect@a", "collect@b", "teacher@a"]`` -> ``[["code"], ["collect@a", "collect@b"], ["teacher@a"]]``.
+
+    The items of one ``foreach`` / ``matrix`` stage never depend on each other, so a wave's stages may run
+    at the same time (distributed mode with ``parallel`` > 1); a wave starts once the one before finished.
+    """
+    out: list[list[str]] = []
+    for stage in stages:
+        if out and stage_group(out[-1][-1]) == stage_group(stage):
+            out[-1].append(stage)
+        else:
+            out.append([stage])
+    return out

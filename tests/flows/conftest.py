@@ -31,10 +31,10 @@ def prefect_server():
 @pytest.fixture
 def fast_retries(monkeypatch):
     """run_stage with no delay between retries (same retry count and retry condition)."""
-    from flows import pipeline
+    from flows import pipeline, stage_tasks
 
     monkeypatch.setattr(pipeline, "run_stage", pipeline.run_stage.with_options(retry_delay_seconds=0))
-    monkeypatch.setattr(pipeline, "params_command", toy_params_command)
+    monkeypatch.setattr(stage_tasks, "params_command", toy_params_command)
     return pipeline
 
 

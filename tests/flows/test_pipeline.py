@@ -52,11 +52,12 @@ def toy_run(prefect_server, tmp_path_factory):
     """One toy repo, the flow run twice on it. The report stage fails once (exit 1) on purpose, so its
     task run retries once within the first flow run."""
     import flows.pipeline as pipeline
+    import flows.stage_tasks as stage_tasks
     from tests.flows.toyrepo import toy_params_command
 
     mp = pytest.MonkeyPatch()
     mp.setattr(pipeline, "run_stage", pipeline.run_stage.with_options(retry_delay_seconds=0))
-    mp.setattr(pipeline, "params_command", toy_params_command)
+    mp.setattr(stage_tasks, "params_command", toy_params_command)
     repo = make_toy_repo(tmp_path_factory.mktemp("toy") / "repo")
     (repo / "control").mkdir()
     (repo / "control" / "report.exit").write_text("1 1")
@@ -212,3 +213,52 @@ def test_an_upstream_stage_that_would_run_on_a_worker_is_fatal_and_not_retried(
     runs = _task_runs(state.state_details.flow_run_id, expected=1)
     (stage_run,) = [r for r in runs if r.name == "distill"]
     assert stage_run.run_count == 1  # not retried
+
+
+def test_distributed_mode_runs_up_to_parallel_items_of_a_wave_at_once(prefect_server, monkeypatch, tmp_path):
+    """The dispatch logic of run_stages, with a stand-in for the pools' workers (the real workers:
+    tests/flows/test_deployments.py): a wave's items overlap up to `parallel`, never across waves."""
+    import threading
+
+    from prefect import flow
+
+    from flows import pipeline
+    from flows.xtra_params import PipelineParams
+
+    lock, running, events, peak = threading.Lock(), set(), [], [0]
+
+    def fake_remote(stage, params, pull, push):
+        with lock:
+            running.add(stage)
+            peak[0] = max(peak[0], len(running))
+            events.append(("start", stage))
+        time.sleep(0.4)
+        with lock:
+            running.discard(stage)
+            events.append(("end", stage))
+        if stage == "collect@bad":
+            raise RuntimeError("stage 'collect@bad' failed on the 'gpu' pool")
+        return {"stage": stage, "status": "remote"}
+
+    monkeypatch.setattr(pipeline, "_run_remote", fake_remote)
+
+    @flow
+    def run(stages: list[str], parallel: int) -> dict:
+        return pipeline.run_stages(stages, PipelineParams(write_params=False), str(tmp_path), True, "test", parallel)
+
+    stages = ["code", "collect@a", "collect@b", "collect@c", "teacher@a"]
+    result = run(stages, 2)
+    assert peak[0] == 2 and sorted(r["stage"] for r in result["stages"]) == sorted(stages)
+    at = {(kind, stage): i for i, (kind, stage) in enumerate(events)}
+    assert all(at[("end", "code")] < at[("start", s)] for s in stages[1:])
+    assert all(at[("end", s)] < at[("start", "teacher@a")] for s in stages[1:4])
+
+    events.clear()
+    peak[0] = 0
+    result = run(stages, 1)
+    assert peak[0] == 1 and [r["stage"] for r in result["stages"]] == stages
+
+    events.clear()
+    state = run(["collect@a", "collect@bad", "teacher@a"], 2, return_state=True)
+    assert state.is_failed() and "collect@bad" in state.message
+    assert ("end", "collect@a") in events and ("start", "teacher@a") not in events  # the wave finished, no more

@@ -12,3 +12,16 @@ def test_order_and_routing_helpers():
                                     "init@a", "finetune@a", "evaluate", "report", "extra"]
     assert [pool_for_stage(s) for s in ("collect@x", "teacher@x", "distill", "finetune@a")] == ["gpu"] * 4
     assert [pool_for_stage(s) for s in ("code", "evaluate", "report", "extra")] == ["cpu"] * 4
+
+
+def test_waves_cut_pipeline_order_into_runs_of_one_group():
+    from flows.routing import waves
+
+    assert waves(["code", "collect@a", "collect@b", "teacher@a", "teacher@b", "distill", "finetune@x"]) == [
+        ["code"], ["collect@a", "collect@b"], ["teacher@a", "teacher@b"], ["distill"], ["finetune@x"]]
+    explore = ["explore/dvc.yaml:explore@U-mz-0", "explore/dvc.yaml:explore@U-ql-0", "explore/dvc.yaml:random@U-0",
+               "explore/dvc.yaml:evaluate", "explore/dvc.yaml:report"]
+    assert waves(["code", *explore]) == [["code"], explore[:2], [explore[2]], [explore[3]], [explore[4]]]
+    # a group that comes back later is a new wave: waves never reorder
+    assert waves(["a@1", "b", "a@2"]) == [["a@1"], ["b"], ["a@2"]]
+    assert waves([]) == []

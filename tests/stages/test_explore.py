@@ -119,5 +119,6 @@ def test_stages_explore_transfer_and_report_on_the_real_game(pipeline_dir):
     report = (pipeline_dir / "reports" / "report.md").read_text()
     assert "| mz | all | encoder, dynamics, reward_head, prior_heads |" in report and "uniform random" in report
     assert "| mz | exploration checkpoint, zero-shot |" in report and "the `evaluate` stage, 2 episodes" in report
-    assert {"exploration_UpNDown.png", "transfer_UpNDown_mz.png"} <= {f.name for f in (pipeline_dir / "reports").iterdir()}
+    assert {"exploration_UpNDown.png", "transfer_UpNDown_mz.png", "variant_UpNDown_all.png",
+            "variant_UpNDown_encoder.png"} <= {f.name for f in (pipeline_dir / "reports").iterdir()}
     assert json.loads((pipeline_dir / "metrics" / "summary.json").read_text()) == json.loads(json.dumps(summary))

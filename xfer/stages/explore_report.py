@@ -9,8 +9,9 @@ Reads every run's ``summary.json`` (``runs/explore``, ``runs/random``, ``runs/tr
   optimised) by each exploring agent, against the uniform-random agent with the same budget, with
   the difference and its standard error; the cell curves against agent steps (``exploration_<game>.png``);
 - transfer (phase 2): the extrinsic evaluation curves of every transfer variant of every agent against
-  its scratch run and the random agent (``transfer_<game>_<agent>.png``; the Q-learning agent is the
-  controlled model-free baseline with the same exploration phase);
+  its scratch run and the random agent (``transfer_<game>_<agent>.png``), and of each variant across the
+  agents, each with its scratch run (``variant_<game>_<transfer>.png``: MuZero against the Q-learning
+  agent, the controlled model-free baseline with the same exploration phase);
 - which parts' transfer helped: transfer minus scratch, on the mean evaluation score over the run
   (the area under the curve: how much sooner the agent scores) and on the final evaluation (the
   ``evaluate`` stage's protocol), with the standard error of the difference (seeds as independent
@@ -202,15 +203,26 @@ def run(p: ExplorePipelineConfig, out: Path = REPORTS, runs_dir: Path = RUNS, ev
                              f"({p.intrinsic.kind})", "agent steps", "distinct cells")
             plots.append(f"exploration_{game}.png")
             rnd = g["random"]["eval_score"]["mean"]
-            for agent in p.agents:
-                curves = {"scratch": [_curve(runs["scratch"][explore_run_name(game, agent, s)]["curve"])
-                                      for s in p.seeds]}
-                for transfer in p.transfers:
-                    curves[transfer] = [_curve(runs["transfer"][explore_run_name(game, agent, s, transfer)]["curve"])
-                                        for s in p.seeds]
+            random_line = {f"uniform random ({rnd:.1f})": rnd}
+
+            def curves_of(kind: str, agent: str, transfer: str | None = None, game: str = game) -> list:
+                return [_curve(runs[kind][explore_run_name(game, agent, s, transfer)]["curve"]) for s in p.seeds]
+
+            for agent in p.agents:  # which parts' transfer helps this agent
+                curves = {"scratch": curves_of("scratch", agent)}
+                curves.update({t: curves_of("transfer", agent, t) for t in p.transfers})
                 name = f"transfer_{game}_{agent}.png"
                 plot_seed_curves(curves, report_dir / name, f"{game}, {agent}: finetuning after exploration",
-                                 "agent steps", "raw episode score", hlines={f"uniform random ({rnd:.1f})": rnd})
+                                 "agent steps", "raw episode score", hlines=random_line)
+                plots.append(name)
+            for transfer in p.transfers:  # each variant against scratch and the baseline agent
+                curves = {}
+                for agent in p.agents:
+                    curves[f"{agent}, {transfer}"] = curves_of("transfer", agent, transfer)
+                    curves[f"{agent}, scratch"] = curves_of("scratch", agent)
+                name = f"variant_{game}_{transfer}.png"
+                plot_seed_curves(curves, report_dir / name, f"{game}: transfer '{transfer}' vs scratch, every agent",
+                                 "agent steps", "raw episode score", hlines=random_line)
                 plots.append(name)
         (report_dir / "report.md").write_text(render_markdown(p, summary, plots))
     write_json(Path("metrics") / "summary.json", summary)
