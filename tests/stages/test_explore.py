@@ -122,3 +122,22 @@ def test_stages_explore_transfer_and_report_on_the_real_game(pipeline_dir):
     assert {"exploration_UpNDown.png", "transfer_UpNDown_mz.png", "variant_UpNDown_all.png",
             "variant_UpNDown_encoder.png"} <= {f.name for f in (pipeline_dir / "reports").iterdir()}
     assert json.loads((pipeline_dir / "metrics" / "summary.json").read_text()) == json.loads(json.dumps(summary))
+
+
+@pytest.mark.parametrize("preset, game", [("gpu_procgen", "bigfish"), ("gpu_metaworld", "reach-v3")])
+def test_explore_and_transfer_stages_run_on_procgen_and_metaworld(preset, game, pipeline_dir):
+    """The GPU presets' other suites through the same stages (micro budgets, tiny network, on the CPU):
+    Procgen from pixels, and Meta-World from states with Sampled MuZero (RND on the state vector, cells
+    on a grid of it)."""
+    data = build_params(preset, [f"games=[{game}]", "device=cpu", "train.net.size=tiny", "train.replay.capacity=2000",
+                                 "intrinsic.rnd={feature_dim: 16, hidden: 32, channels: 8}", *MICRO],
+                        PRESETS, pipeline="explore")
+    data["agents"], data["transfers"] = {"mz": {}}, {"all": ["encoder", "dynamics", "reward_head", "prior_heads"]}
+    p = ExplorePipelineConfig.model_validate(data)
+    s = explore.run(p, game, "mz", 0, explore.RUNS / "explore" / f"{game}-mz-0", pipeline_dir / "w-explore", False)
+    assert s["env_steps"] == 40 and s["exploration"]["cells"] >= 1
+    assert s["exploration"]["curve"][-1] == [40, s["exploration"]["cells"]]
+    t = explore_transfer.run(p, game, "mz", "all", 0, explore.RUNS / "transfer" / f"{game}-mz-all-0",
+                             pipeline_dir / "w-transfer", False)
+    assert t["parts"] == p.transfers["all"] and t["curve"][-1][0] == 40
+    assert (explore.RUNS / "transfer" / f"{game}-mz-all-0" / "model.safetensors").exists()
