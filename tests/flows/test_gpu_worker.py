@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,9 +97,24 @@ def test_auto_reads_nvidia_smi_and_fails_clearly_without_it(monkeypatch, tmp_pat
     assert [ln.split()[0] for ln in lines] == [f"CUDA_VISIBLE_DEVICES={i}" for i in range(3)]
 
 
-def test_a_launched_worker_runs_a_stage_on_its_gpu_and_the_summary_says_so(deployed, tmp_path):
+def _flow_run_logs(flow_run_id, until: str, timeout: float = 60.0) -> str:
+    """The flow run's log messages on the server, one per line, polled until one holds ``until`` (or
+    ``timeout`` s): a flow run's own log lines reach the server in batches, possibly after its state
+    already says Completed."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        text = "\n".join(entry.message for entry in logs)
+        if until in text or time.monotonic() > deadline:
+            return text
+        time.sleep(1)
+
+
+def test_a_launched_worker_runs_a_stage_on_its_gpu_and_the_summary_says_so(deployed, tmp_path):
     from prefect.deployments import run_deployment
 
     # a GPU host's checkout (a clone, with this repo's flows/, the launcher included)
@@ -121,6 +137,8 @@ def test_a_launched_worker_runs_a_stage_on_its_gpu_and_the_summary_says_so(deplo
     try:
         fr = run_deployment("xtra-stage/gpu", parameters={"stage": "collect@g1"}, as_subflow=False,
                             timeout=300, poll_interval=1)
+        completed = fr.state is not None and fr.state.is_completed()
+        text = _flow_run_logs(fr.id, until="stage collect@g1 on host") if completed else ""  # worker still up
     finally:
         launcher.send_signal(signal.SIGINT)  # forwarded to the worker, which shuts down
         try:
@@ -134,9 +152,6 @@ def test_a_launched_worker_runs_a_stage_on_its_gpu_and_the_summary_says_so(deplo
     assert summary["stage"] == "collect@g1" and summary["status"] == "ran" and summary["pushed"]
     assert summary["worker"] == {"host": socket.gethostname(), "cuda_visible_devices": "3"}
     assert (checkout / "attempts" / "collect@g1.count").read_text() == "1"  # ran in the launcher's checkout
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[fr.id])))
-    text = "\n".join(entry.message for entry in logs)
     assert f"Worker 'testhost-gpu3' submitting flow run '{fr.id}'" in text
     assert "stage collect@g1 on host" in text and "CUDA_VISIBLE_DEVICES=3" in text
     assert "started testhost-gpu3" in out and "SIGINT: forwarding to 1 worker" in out
