@@ -82,6 +82,8 @@ def test_the_explore_command_line_builds_the_form_and_xfer_params_takes_its_over
         ExploreParams(intrinsic="count")
     assert explore.main(["--seeds", "0,0"]) == 2
     assert explore.main(["--explore-env-steps", "0"]) == 2
+    assert explore.main(["--parallel", "2"]) == 2  # parallel dispatch is for distributed mode only
+    assert explore.main(["--distributed", "--parallel", "0"]) == 2
     res = subprocess.run([sys.executable, "flows/explore.py", "--help"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0 and "explore/dvc.yaml" in res.stdout and "--intrinsic" in res.stdout, res.stderr
