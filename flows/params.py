@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
+import yaml
 from pydantic import Field
 
 from flows.explore_params import ExploreParams
@@ -31,3 +33,20 @@ def params_command(params: SomeParams) -> list[str]:
     for key, val in params.overrides().items():
         argv += ["--set", f"{key}={json.dumps(val)}"]
     return argv
+
+
+def params_file(repo: str | Path, pipeline: str) -> Path:
+    """The params file of ``pipeline`` in checkout ``repo``: ``params.yaml`` (``xtra``), else
+    ``<pipeline>/params.yaml`` (``procgen``, ``metaworld``, ``explore``)."""
+    return Path(repo) / ("params.yaml" if pipeline == "xtra" else f"{pipeline}/params.yaml")
+
+
+def params_device(repo: str | Path, pipeline: str) -> str:
+    """The ``device`` the pipeline's params file in ``repo`` names (``cpu`` where it names none or there is no
+    file yet): what the stages that run on the params' device need from their pool
+    (:func:`flows.routing.pool_for_stage`)."""
+    path = params_file(repo, pipeline)
+    if not path.exists():
+        return "cpu"
+    data = yaml.safe_load(path.read_text()) or {}
+    return str(data.get("device", "cpu")) if isinstance(data, dict) else "cpu"

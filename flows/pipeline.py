@@ -42,7 +42,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from flows.artifacts import publish_artifacts
 from flows.cli import add_run_options, csv_list, pipeline_main
-from flows.params import AnyParams, SomeParams
+from flows.params import AnyParams, SomeParams, params_device
 from flows.routing import STAGE_DEPLOYMENTS, pool_for_stage, stage_group, stage_pipeline, waves
 from flows.stage_tasks import apply_params, list_stages, run_stage, worker_info
 from flows.xtra_params import PipelineParams
@@ -88,11 +88,12 @@ def xtra_stage(stage: str, repo: str = ".", pull: bool = True, push: bool = True
     return summary
 
 
-def _run_remote(stage: str, params: SomeParams, pull: bool, push: bool) -> dict[str, Any]:
-    """Run ``stage`` as a run of its pool's xtra-stage deployment; wait; raise naming it if it failed."""
+def _run_remote(stage: str, params: SomeParams, pull: bool, push: bool, device: str = "cpu") -> dict[str, Any]:
+    """Run ``stage`` as a run of its pool's xtra-stage deployment (:func:`flows.routing.pool_for_stage` with the
+    params' ``device``); wait; raise naming it if it failed."""
     from prefect.deployments import run_deployment
 
-    pool = pool_for_stage(stage)
+    pool = pool_for_stage(stage, device)
     name = STAGE_DEPLOYMENTS[pool]
     fr = run_deployment(name=name, parameters={"stage": stage, "repo": ".", "pull": pull, "push": push,
                                                "params": params.model_dump(mode="json"), "single_item": False},
@@ -170,10 +171,12 @@ def run_stages(stages: list[str], params: SomeParams, repo: str, distributed: bo
                                  description=f"{title}: {len(results)}/{n} stages done")
 
     if distributed:
+        device = params_device(repo, params.pipeline)  # the XTRA evaluate needs a gpu worker with device cuda
         for wave in waves(stages):
             for stage in wave:
-                log.info("stage %d/%d: %s -> %s pool", stages.index(stage) + 1, n, stage, pool_for_stage(stage))
-            _run_wave(wave, params, parallel, done)
+                log.info("stage %d/%d: %s -> %s pool", stages.index(stage) + 1, n, stage,
+                         pool_for_stage(stage, device))
+            _run_wave(wave, params, parallel, done, device)
     else:
         for i, stage in enumerate(stages, 1):
             log.info("stage %d/%d: %s", i, n, stage)
@@ -184,18 +187,19 @@ def run_stages(stages: list[str], params: SomeParams, repo: str, distributed: bo
     return {"mode": "distributed" if distributed else "local", "stages": results, "artifacts": artifacts}
 
 
-def _run_wave(wave: list[str], params: SomeParams, parallel: int, done: Callable[[dict[str, Any]], None]) -> None:
+def _run_wave(wave: list[str], params: SomeParams, parallel: int, done: Callable[[dict[str, Any]], None],
+              device: str = "cpu") -> None:
     """Run one wave's stages on the pools (:func:`_run_remote`), up to ``parallel`` at once, calling ``done``
     with each result as it comes; raise the first failure once every stage of the wave has finished (a
     stage already running elsewhere is not abandoned half-way)."""
     if parallel == 1 or len(wave) == 1:
         for stage in wave:
-            done(_run_remote(stage, params, pull=True, push=True))
+            done(_run_remote(stage, params, pull=True, push=True, device=device))
         return
     failures: list[BaseException] = []
     with ThreadPoolExecutor(min(parallel, len(wave)), thread_name_prefix="xfer-stage") as pool:
         # each thread runs in a copy of this flow run's context, so the stage runs are its sub-flows
-        futures = [pool.submit(contextvars.copy_context().run, _run_remote, stage, params, True, True)
+        futures = [pool.submit(contextvars.copy_context().run, _run_remote, stage, params, True, True, device)
                    for stage in wave]
         for future in as_completed(futures):
             if future.exception() is not None:

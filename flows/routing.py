@@ -21,6 +21,9 @@ HEAVY_GROUPS: frozenset[str] = frozenset({"collect", "teacher", "distill", "bc",
                                           "metaworld/dvc.yaml:finetune", "metaworld/dvc.yaml:scratch",
                                           "explore/dvc.yaml:explore", "explore/dvc.yaml:transfer",
                                           "explore/dvc.yaml:scratch", "explore/dvc.yaml:evaluate"})
+# Groups that run on the params' `device` but are light on CPU hosts: the XTRA evaluate stage (it searches
+# with every finetuned model) goes to gpu when the run's params say `device: cuda`, else to cpu.
+DEVICE_GROUPS: frozenset[str] = frozenset({"evaluate"})
 # Deployments (flow name/deployment name, see prefect.yaml) that run one stage on a pool's worker.
 STAGE_DEPLOYMENTS: dict[str, str] = {"gpu": "xtra-stage/gpu", "cpu": "xtra-stage/cpu"}
 
@@ -41,12 +44,16 @@ def stage_pipeline(stage: str) -> str:
     return folder if sep and slash and folder and name == "dvc.yaml" else "xtra"
 
 
-def pool_for_stage(stage: str) -> Literal["gpu", "cpu"]:
+def pool_for_stage(stage: str, device: str = "cpu") -> Literal["gpu", "cpu"]:
     """Which work pool a stage belongs on: :data:`HEAVY_GROUPS` (collect, teacher, distill, bc, offline_rl,
     finetune; Procgen's train; Meta-World's pretrain, finetune, scratch; the exploration pipeline's explore,
-    transfer, scratch, evaluate) -> gpu; the rest (the XTRA evaluate, the reports, the exploration pipeline's
-    random agent) -> cpu."""
-    return "gpu" if stage_group(stage) in HEAVY_GROUPS else "cpu"
+    transfer, scratch, evaluate) -> gpu; :data:`DEVICE_GROUPS` (the XTRA evaluate) -> gpu when ``device``
+    (the run's params' ``device``: ``cpu``, ``cuda``, ``cuda:1``) is not ``cpu``, else cpu; the rest (the
+    reports, the exploration pipeline's random agent) -> cpu."""
+    group = stage_group(stage)
+    if group in HEAVY_GROUPS or (group in DEVICE_GROUPS and device != "cpu"):
+        return "gpu"
+    return "cpu"
 
 
 def order_stages(names: list[str]) -> list[str]:

@@ -41,3 +41,17 @@ def test_params_command_is_accepted_by_xfer_params(tmp_path):
     written = yaml.safe_load(out.read_text())
     assert written["targets"] == ["Breakout"] and written["seed"] == 3 and written["seeds"] == [0, 5]
     assert written["collect"]["env_steps"] == 500 and written["finetune"]["env_steps"] == 500
+
+
+def test_params_device_reads_the_pipelines_own_params_file(tmp_path):
+    """The device distributed routing sends the XTRA evaluate by: the written params file's, ``cpu`` without one."""
+    from flows.params import params_command, params_device
+    from flows.xtra_params import PipelineParams
+
+    assert params_device(tmp_path, "xtra") == "cpu"  # nothing written yet
+    subprocess.run([*params_command(PipelineParams(preset="diverse")), "--out", str(tmp_path / "params.yaml")],
+                   cwd=ROOT, check=True, capture_output=True)
+    assert params_device(tmp_path, "xtra") == "cuda"  # the paper presets set device: cuda
+    (tmp_path / "explore").mkdir()
+    (tmp_path / "explore" / "params.yaml").write_text("device: cpu\n")
+    assert params_device(tmp_path, "explore") == "cpu"

@@ -227,7 +227,7 @@ def test_distributed_mode_runs_up_to_parallel_items_of_a_wave_at_once(prefect_se
 
     lock, running, events, peak = threading.Lock(), set(), [], [0]
 
-    def fake_remote(stage, params, pull, push):
+    def fake_remote(stage, params, pull, push, device="cpu"):
         with lock:
             running.add(stage)
             peak[0] = max(peak[0], len(running))

@@ -14,6 +14,16 @@ def test_order_and_routing_helpers():
     assert [pool_for_stage(s) for s in ("code", "evaluate", "report", "extra")] == ["cpu"] * 4
 
 
+def test_the_xtra_evaluate_follows_the_params_device_and_nothing_else_does():
+    from flows.routing import pool_for_stage
+
+    assert pool_for_stage("evaluate", "cuda") == pool_for_stage("evaluate", "cuda:1") == "gpu"
+    assert pool_for_stage("evaluate", "cpu") == "cpu"
+    # light stages stay on cpu and heavy stages on gpu whatever the device
+    assert [pool_for_stage(s, "cuda") for s in ("code", "report", "extra", "explore/dvc.yaml:random@U-0")] == ["cpu"] * 4
+    assert [pool_for_stage(s, "cpu") for s in ("collect@x", "finetune@a", "explore/dvc.yaml:evaluate")] == ["gpu"] * 3
+
+
 def test_waves_cut_pipeline_order_into_runs_of_one_group():
     from flows.routing import waves
 
