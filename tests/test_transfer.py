@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from tests.specs import ATARI_INPUT
-from xfer.config import TaskWeightConfig
 from xfer.nets.efficientzero import build_network
 from xfer.nets.sizes import net_spec
 from xfer.transfer import TaskWeights, freeze_representation, transfer_parts
+from xfer.xtra_config import TaskWeightConfig
 
 
 def test_task_weights_follow_appendix_b_by_hand():

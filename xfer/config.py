@@ -1,9 +1,12 @@
-"""Typed, frozen configuration for every part of xfer.
+"""Typed, frozen configuration of xfer's core: environments, search, replay, network, optimiser, losses,
+agent and training loop (one task's ``TrainConfig``, ``xfer train``), shared by every pipeline.
 
-Each section of ``params.yaml`` maps to one pydantic model below. Models are frozen and forbid
-unknown keys, so a typo in ``params.yaml`` fails loudly (``pydantic.ValidationError`` naming the
-key) before any work starts. Defaults follow ``shared/reference.md`` section 2 (EfficientZero,
-Ye et al. 2021; XTRA appendix I), except where a field says it is a CPU-scale default.
+Each section maps to one pydantic model below. Models are frozen and forbid unknown keys, so a typo in
+a params file fails loudly (``pydantic.ValidationError`` naming the key) before any work starts.
+Defaults follow ``shared/reference.md`` section 2 (EfficientZero, Ye et al. 2021; XTRA appendix I),
+except where a field says it is a CPU-scale default. Each pipeline's whole params file is a model of
+its own module built from these: :mod:`xfer.xtra_config` (XTRA, ``params.yaml``),
+:mod:`xfer.procgen_config`, :mod:`xfer.metaworld_config` and :mod:`xfer.exploration.config`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -39,11 +41,11 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-class _Frozen(BaseModel):
+class FrozenModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class AtariProtocol(_Frozen):
+class AtariProtocol(FrozenModel):
     """Atari100k protocol (reference.md section 1) without the game: the ``env`` section of params.yaml.
 
     Units: agent steps unless named ``frames``.
@@ -73,7 +75,7 @@ class AtariConfig(AtariProtocol):
     clip_rewards: bool = True
 
 
-class ProcgenProtocol(_Frozen):
+class ProcgenProtocol(FrozenModel):
     """Procgen protocol without the game (seed 000 sec 4, reference.md section 4): the ``env``
     section of a Procgen run. Units: agent steps (Procgen has no frame skip: 1 agent step = 1 frame).
     """
@@ -99,7 +101,7 @@ class ProcgenConfig(ProcgenProtocol):
     clip_rewards: bool = Field(False, description="learn from sign(r) (the paper learns from raw rewards)")
 
 
-class MetaWorldProtocol(_Frozen):
+class MetaWorldProtocol(FrozenModel):
     """Meta-World protocol without the task (seed 000 sec 4, reference.md section 5): the ``env``
     section of a Meta-World run. Units: agent steps (500 per episode, Meta-World's ``max_path_length``).
     """
@@ -189,7 +191,7 @@ def _reject_moved(section: str, data: object) -> object:
     return data
 
 
-class MCTSConfig(_Frozen):
+class MCTSConfig(FrozenModel):
     """Batched MCTS with EfficientZero semantics, plus the planning-ablation knobs of seed 001.
 
     The discount and the value-prefix horizon are not here: they are defined once, at the top
@@ -261,17 +263,17 @@ class SearchConfig(MCTSConfig):
         return data
 
 
-def _search(mcts: MCTSConfig, discount: float, horizon: int) -> SearchConfig:
+def search_config(mcts: MCTSConfig, discount: float, horizon: int) -> SearchConfig:
     return SearchConfig(**mcts.model_dump(), discount=discount, value_prefix_horizon=horizon)
 
 
-_DISCOUNT_FIELD = Field(DISCOUNT, gt=0.0, le=1.0, description="per agent step (0.997 per frame = 0.997^4 "
+DISCOUNT_FIELD = Field(DISCOUNT, gt=0.0, le=1.0, description="per agent step (0.997 per frame = 0.997^4 "
                         "per agent step in EfficientZero and XTRA): search backups and value targets")
-_HORIZON_FIELD = Field(5, ge=1, description="agent steps between value-prefix LSTM resets: the model's unroll, "
+HORIZON_FIELD = Field(5, ge=1, description="agent steps between value-prefix LSTM resets: the model's unroll, "
                        "the search and the value-prefix targets")
 
 
-class ReplayConfig(_Frozen):
+class ReplayConfig(FrozenModel):
     """Prioritised replay of game segments and target construction (reference.md section 2)."""
 
     capacity: int = Field(100_000, ge=100, description="transitions kept")
@@ -298,7 +300,7 @@ class ReplayConfig(_Frozen):
         return _reject_moved("replay", data)
 
 
-class NetConfig(_Frozen):
+class NetConfig(FrozenModel):
     """World-model size (XTRA appendix H); ``tiny`` is the same code at CPU scale."""
 
     size: NetSize = "tiny"
@@ -330,7 +332,7 @@ class NetConfig(_Frozen):
                         self.decoder)
 
 
-class OptimConfig(_Frozen):
+class OptimConfig(FrozenModel):
     """SGD schedule of EfficientZero; ``adam`` is offered for small CPU runs."""
 
     kind: Literal["sgd", "adam"] = "sgd"
@@ -343,7 +345,7 @@ class OptimConfig(_Frozen):
     grad_clip: float = Field(5.0, gt=0.0)
 
 
-class LossConfig(_Frozen):
+class LossConfig(FrozenModel):
     """Loss weights: EfficientZero's four (reference.md section 2) and the self-supervised terms of
     seed 000 (sec 3; reference.md section 4), off at weight 0 (:func:`xfer.losses.loss_terms`)."""
 
@@ -375,7 +377,7 @@ def check_decoder(net: NetConfig, loss: LossConfig) -> None:
                          "set net.decoder=true (or loss.reconstruction=0)")
 
 
-class AgentConfig(_Frozen):
+class AgentConfig(FrozenModel):
     """Which agent learns and acts: MuZero/EfficientZero (search), or the controlled Q-learning
     baseline of seed 000 appendix A.2 (:mod:`xfer.qlearning`): the same network and replay, acting
     epsilon-greedy on one-step ``Q(s, a) = r_hat + gamma V(g(s, a))``, value targets from Eq. 2
@@ -396,7 +398,7 @@ class AgentConfig(_Frozen):
         return self.epsilon_start + f * (self.epsilon_end - self.epsilon_start)
 
 
-class LoopConfig(_Frozen):
+class LoopConfig(FrozenModel):
     """The online loop: how many environments act, when and how often it learns, refreshes its
     networks, evaluates and checkpoints. Units: agent steps (1 agent step = 4 frames) unless named
     otherwise. ``xfer train`` takes these keys at the top level of its config (:class:`TrainConfig`);
@@ -445,8 +447,8 @@ class TrainConfig(LoopConfig):
     replay: ReplayConfig = ReplayConfig()
     optim: OptimConfig = OptimConfig()
     loss: LossConfig = LossConfig()
-    discount: float = _DISCOUNT_FIELD
-    value_prefix_horizon: int = _HORIZON_FIELD
+    discount: float = DISCOUNT_FIELD
+    value_prefix_horizon: int = HORIZON_FIELD
     seed: int = 0
     env_steps: int = Field(100_000, ge=1, description="agent steps collected in total")
     keep_eval_models: bool = Field(
@@ -475,7 +477,7 @@ class TrainConfig(LoopConfig):
     @property
     def search(self) -> SearchConfig:
         """The search settings of this run (``mcts`` + discount + value-prefix horizon)."""
-        return _search(self.mcts, self.discount, self.value_prefix_horizon)
+        return search_config(self.mcts, self.discount, self.value_prefix_horizon)
 
 
 def config_hash(cfg: BaseModel) -> str:
@@ -484,402 +486,6 @@ def config_hash(cfg: BaseModel) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-class StageLoopConfig(LoopConfig):
-    """A pipeline stage's online loop (``collect.train``: the behaviour agent; ``finetune.train``: the
-    target game's online part): every :class:`LoopConfig` key, plus this loop's reanalyse fraction.
-    The stage's :class:`TrainConfig` is the shared sections (env, net, mcts, replay, ...) with these
-    keys over them (:meth:`overrides`)."""
-
-    reanalyse_fraction: float | None = Field(
-        None, ge=0.0, le=1.0, description="replay.reanalyse_fraction of this loop; None = the replay section's")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: object) -> object:
-        if isinstance(data, dict) and "replay" in data:
-            raise ValueError("train.replay moved to train.reanalyse_fraction (the one replay key a stage's loop "
-                             "sets); rewrite params with `xfer params`")
-        return data
-
-    def overrides(self) -> dict:
-        """The :class:`TrainConfig` keys this section sets (a nested ``replay`` for the reanalyse fraction)."""
-        out = self.model_dump(exclude={"reanalyse_fraction"})
-        if self.reanalyse_fraction is not None:
-            out["replay"] = {"reanalyse_fraction": self.reanalyse_fraction}
-        return out
-
-
-
-# ---- XTRA pipeline (params.yaml) ------------------------------------------------------------------
-
-
-class EvalConfig(_Frozen):
-    """Evaluation protocol: argmax visit counts, no noise (reference.md section 1)."""
-
-    episodes: int = Field(32, ge=1, description="episodes per finetuned model")
-    random_episodes: int | None = Field(
-        None, ge=1, description="episodes of the uniform-random agent per target (null = episodes): it needs no "
-        "search, so many episodes cost little, and its spread otherwise dominates the standard error of a run's "
-        "difference to it"
-    )
-    max_steps: int = Field(27_000, ge=1, description="agent-step cap per episode (27k = 108k frames)")
-    zero_shot_episodes: int = Field(
-        32, ge=1, description="episodes of the evaluations of pretrained models without finetuning (teachers, "
-        "student, pretraining baselines) per game"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_zero_shot(cls, data: object) -> object:
-        # params files written before the field had its own value said null for "= episodes"
-        if isinstance(data, dict) and "zero_shot_episodes" in data and data["zero_shot_episodes"] is None:
-            data = {**data, "zero_shot_episodes": data.get("episodes", 32)}
-        return data
-
-    @property
-    def random_agent_episodes(self) -> int:
-        """Episodes of the uniform-random agent per target (``random_episodes``, else ``episodes``)."""
-        return self.random_episodes or self.episodes
-
-    @property
-    def pretrained_episodes(self) -> int:
-        """Episodes per game of an evaluation of a pretrained model (``zero_shot_episodes``): the
-        pretraining stages read this and ``max_steps`` only, never ``episodes``."""
-        return self.zero_shot_episodes
-
-
-class CollectConfig(_Frozen):
-    """Stage 0, ``collect@<game>``: an offline dataset from a behaviour policy with search statistics."""
-
-    policy: Literal["efficientzero", "random"] = "efficientzero"
-    env_steps: int = Field(100_000, ge=10, description="agent steps of behaviour data per game")
-    train: StageLoopConfig = Field(StageLoopConfig(), description="the behaviour agent's online loop")
-    shard_transitions: int = Field(2_000, ge=100, description="transitions per shard (bounds sampler memory)")
-
-
-class OfflineTrainConfig(_Frozen):
-    """Offline training (teachers: offline RL with reanalyse; student: distillation)."""
-
-    train_steps: int = Field(100_000, ge=1)
-    batch_size: int = Field(256, ge=2)
-    reanalyse_fraction: float = Field(1.0, ge=0.0, le=1.0, description="teacher only")
-    checkpoint_every: int = Field(1000, ge=1, description="training steps between resume checkpoints")
-    target_refresh: int = Field(200, ge=1)
-    max_cached_shards: int = Field(2, ge=1, description="per game, for memory-bounded sampling")
-    rotate_every: int = Field(2_000, ge=1, description="sampled transitions per game between shard rotations")
-    size: NetSize | None = Field(None, description="student size (distill); None = net.size")
-
-
-class BaselinesConfig(_Frozen):
-    """Pretraining baselines: multi-game models trained on the behaviour datasets themselves instead of
-    distilled from teachers, each evaluated zero-shot on the pretraining and target games (stages
-    ``bc`` and ``offline_rl``). ``size`` None = the student's size."""
-
-    bc: OfflineTrainConfig = Field(
-        default_factory=lambda: OfflineTrainConfig(reanalyse_fraction=0.0),
-        description="multi-game behaviour cloning (XTRA section 4): the policy imitates the dataset's actions",
-    )
-    offline_rl: OfflineTrainConfig = Field(
-        default_factory=OfflineTrainConfig,
-        description="multi-game offline RL instead of distillation (XTRA appendix C): EfficientZero + "
-        "Reanalyse on all pretraining datasets at once, its own bootstrap",
-    )
-
-
-class TaskWeightConfig(_Frozen):
-    """Periodic task re-weighting by gradient cosine similarity (XTRA Appendix B).
-
-    Units are gradient (training) steps. Cycle ``T``, window ``N`` at the start of each cycle,
-    counter of steps with cosine > ``threshold``; ``eta_i = count_i / N`` at the window's end.
-    Weights are 1 before ``start``.
-    """
-
-    cycle: int = Field(5000, ge=1)
-    window: int = Field(500, ge=1)
-    threshold: float = 0.1
-    start: int = Field(10_000, ge=0)
-
-    @model_validator(mode="after")
-    def _check(self) -> TaskWeightConfig:
-        if self.window > self.cycle:
-            raise ValueError(f"task_weights.window ({self.window}) must not exceed cycle ({self.cycle})")
-        return self
-
-
-class FinetuneRun(_Frozen):
-    """One finetuning variant (XTRA Table 1 ablations and baselines, Fig. 7-8)."""
-
-    init: str = Field(
-        "student", pattern=r"^(none|student|bc|offline_rl|teacher:[A-Za-z0-9]+)$",
-        description="the model the run starts from: none (fresh weights), student (XTRA), bc or offline_rl "
-        "(the pretraining baselines), teacher:<game> (one pretraining game's teacher); stage init@<run> "
-        "copies it to runs/init/<run>")
-    cross_task: bool = True
-    task_weights: bool = True
-    transfer: list[Literal["h", "g", "f"]] = Field(default_factory=lambda: ["h", "g", "f"])
-    freeze_representation: bool = False
-    size: NetSize | None = Field(None, description="network size when init is none; None = net.size")
-    batch_size: int | None = Field(
-        None, ge=2, description="target-task batch of this run; None = finetune.train's (XTRA appendix D: "
-        "EfficientZero with a 2x batch, the compute of XTRA's target + offline batches)"
-    )
-    extra_train_steps: int = Field(
-        0, ge=0, description="gradient steps at lr / 10 after the last agent step (XTRA appendix I, Table 2)"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> FinetuneRun:
-        if self.init != "none" and not self.transfer:
-            raise ValueError(f"a run with init: {self.init} must transfer at least one of h, g, f")
-        return self
-
-
-class FinetuneConfig(_Frozen):
-    """Stage 2, ``finetune@<run>``: concurrent cross-task finetuning (XTRA Eq. 1)."""
-
-    env_steps: int = Field(100_000, ge=10)
-    offline_batch_size: int = Field(256, ge=1, description="split evenly over offline games")
-    offline_value_target: Literal["nstep", "public"] = Field(
-        "nstep", description="nstep: proper n-step with teacher root value; public: public code's variant"
-    )
-    loss_balance: Literal["pooled", "sum"] = Field(
-        "pooled", description="pooled: 0.5 * mean(target) + 0.5 * (1/m) * sum_i eta_i * mean(offline_i) (XTRA's "
-        "code); sum: mean(target) + sum_i eta_i * mean(offline_i) (the literal Eq. 1)"
-    )
-    task_weights: TaskWeightConfig = TaskWeightConfig()
-    train: StageLoopConfig = Field(StageLoopConfig(), description="the online loop on the target game")
-    runs: dict[str, FinetuneRun] = Field(default_factory=lambda: {"xtra": FinetuneRun(),
-                                                                  "scratch": FinetuneRun(init="none", cross_task=False)})
-
-    @model_validator(mode="after")
-    def _check(self) -> FinetuneConfig:
-        if not self.runs:
-            raise ValueError("finetune.runs must name at least one run")
-        return self
-
-
-class PipelineConfig(_Frozen):
-    """The whole ``params.yaml`` of the XTRA pipeline. Unknown keys anywhere are errors."""
-
-    preset: str = "default"
-    pretrain_games: list[str] = Field(min_length=1)
-    targets: list[str] = Field(min_length=1, description="target games of finetuning (unseen in pretraining)")
-    seed: int = Field(0, description="seed of the pretraining stages (collect, teacher, distill)")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
-                             description="every finetuning run is repeated once per seed (dvc.yaml fans "
-                             "finetune@<target>-<run>-<seed> out over them); the report pools over seeds")
-    device: Literal["cpu", "cuda"] = "cpu"
-    env: AtariProtocol = AtariProtocol()
-    net: NetConfig = NetConfig()
-    mcts: MCTSConfig = MCTSConfig()
-    replay: ReplayConfig = ReplayConfig()
-    optim: OptimConfig = OptimConfig()
-    loss: LossConfig = LossConfig()
-    discount: float = _DISCOUNT_FIELD
-    value_prefix_horizon: int = _HORIZON_FIELD
-    collect: CollectConfig = CollectConfig()
-    teacher: OfflineTrainConfig = OfflineTrainConfig()
-    distill: OfflineTrainConfig = OfflineTrainConfig(size="ez-l", reanalyse_fraction=0.0)
-    finetune: FinetuneConfig = FinetuneConfig()
-    baselines: BaselinesConfig = BaselinesConfig()
-    evaluate: EvalConfig = EvalConfig()
-    baseline_run: str = Field("scratch", description="finetune run the report compares against")
-
-    @model_validator(mode="after")
-    def _check(self) -> PipelineConfig:
-        check_decoder(self.net, self.loss)
-        if len(set(self.pretrain_games)) != len(self.pretrain_games):
-            raise ValueError(f"pretrain_games has duplicates: {self.pretrain_games}")
-        overlap = sorted(set(self.targets) & set(self.pretrain_games))
-        if overlap:
-            raise ValueError(f"targets {overlap} are also pretraining games; XTRA transfers to unseen games")
-        if len(set(self.targets)) != len(self.targets):
-            raise ValueError(f"targets has duplicates: {self.targets}")
-        if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-            raise ValueError(f"seeds must be distinct non-negative ints, got {self.seeds}")
-        ft = self.finetune
-        if any(r.cross_task for r in ft.runs.values()) and ft.offline_batch_size < len(self.pretrain_games):
-            raise ValueError(
-                f"finetune.offline_batch_size ({ft.offline_batch_size}) is smaller than the number of pretraining "
-                f"games ({len(self.pretrain_games)}): every game must draw at least one sample per step; "
-                f"set it to at least {len(self.pretrain_games)} (a multiple splits evenly)")
-        for name, run in self.finetune.runs.items():
-            game = run.init.removeprefix("teacher:") if run.init.startswith("teacher:") else None
-            if game is not None and game not in self.pretrain_games:
-                raise ValueError(f"finetune.runs.{name}.init: {run.init!r} names no pretraining game; "
-                                 f"teachers exist for {self.pretrain_games}")
-        if self.baseline_run not in self.finetune.runs:
-            raise ValueError(f"baseline_run {self.baseline_run!r} is not in finetune.runs {sorted(self.finetune.runs)}")
-        return self
-
-    @property
-    def search(self) -> SearchConfig:
-        """The search settings of every stage (``mcts`` + discount + value-prefix horizon)."""
-        return _search(self.mcts, self.discount, self.value_prefix_horizon)
-
-
 def describe_validation_error(exc: ValidationError) -> str:
     """One line listing every problem of a pydantic error as ``dotted.key: message``."""
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
-
-
-# ---- Procgen pipeline (procgen/params.yaml) -------------------------------------------------------
-
-Levels = Annotated[int, Field(ge=1)] | Literal["all"]
-"""Training levels of a Procgen run: ``num_levels`` levels from level 0, or ``all`` (the full
-distribution, ``num_levels = 0``)."""
-
-
-class ProcgenPipelineConfig(_Frozen):
-    """The whole ``procgen/params.yaml`` of the Procgen pipeline (seed 000 sections 3-4, appendix A):
-    every ``game`` x ``variant`` x ``levels`` x ``seed`` is one run (``procgen/dvc.yaml`` fans
-    ``train@<game>-<variant>-<levels>-<seed>`` out over them), evaluated on its training levels and
-    zero-shot on the full level distribution; ``report`` pools them. Unknown keys anywhere are errors.
-
-    ``train`` is a complete :class:`TrainConfig` (``env.game``, ``env.num_levels``, ``seed`` and
-    ``device`` are set per run); each variant is a dict of :class:`TrainConfig` keys merged over it
-    (dicts key by key), e.g. ``{loss: {spr: 10.0}}`` or the Q-learning baseline's
-    ``{agent: {kind: ql}, loss: {policy: 0.0}, replay: {unroll_steps: 1}}``.
-    """
-
-    preset: str = "procgen"
-    games: list[str] = Field(min_length=1, description="Procgen games (xfer.envs.procgen.GAMES)")
-    levels: list[Levels] = Field(min_length=1, description="training levels per run: counts from level 0, or all")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    device: Literal["cpu", "cuda"] = "cpu"
-    train: TrainConfig = TrainConfig(env=ProcgenConfig())
-    variants: dict[str, dict[str, Any]] = Field(min_length=1, description="variant name -> TrainConfig keys over train")
-    random_episodes: int = Field(32, ge=1, description="episodes of the uniform-random agent per run and split")
-    reference: dict[str, float] = Field(
-        default_factory=dict, description="paper figures shown beside each variant's mean normalised test score "
-        "over games (Table A.2 of seed 000 at 500 levels, 30M frames; set by the paper preset only)")
-
-    @model_validator(mode="after")
-    def _check(self) -> ProcgenPipelineConfig:
-        if self.train.env.suite != "procgen":
-            raise ValueError("train.env must be a Procgen env config (env.suite: procgen)")
-        for key, values in (("games", self.games), ("levels", self.levels), ("seeds", self.seeds)):
-            if len(set(values)) != len(values):
-                raise ValueError(f"{key} has duplicates: {values}")
-        if min(self.seeds) < 0:
-            raise ValueError(f"seeds must be non-negative, got {self.seeds}")
-        for name in self.variants:
-            if not re.fullmatch(r"[a-z0-9_]+", name):
-                raise ValueError(f"variant name {name!r}: use lower-case letters, digits and _ (it names run folders)")
-            try:
-                self.run_config(self.games[0], name, self.levels[0], self.seeds[0])
-            except ValidationError as exc:
-                raise ValueError(f"variants.{name} does not validate over train: "
-                                 f"{describe_validation_error(exc)}") from None
-        unknown = sorted(set(self.reference) - set(self.variants))
-        if unknown:
-            raise ValueError(f"reference names variants that do not exist: {unknown} (variants: {sorted(self.variants)})")
-        return self
-
-    def run_config(self, game: str, variant: str, levels: int | str, seed: int) -> TrainConfig:
-        """The :class:`TrainConfig` of one run: ``train``, the variant's keys over it, then the game,
-        its training levels (``all``: ``num_levels = 0``), the seed and the device.
-
-        Raises:
-            KeyError: an unknown variant. pydantic.ValidationError: a variant that does not validate.
-        """
-        env = {"game": game, "split": "train", "num_levels": 0 if levels == "all" else int(levels)}
-        merged = deep_merge(self.train.model_dump(), self.variants[variant])
-        return TrainConfig.model_validate(deep_merge(merged, {"env": env, "seed": seed, "device": self.device}))
-
-
-def procgen_run_name(game: str, variant: str, levels: int | str, seed: int) -> str:
-    """``<game>-<variant>-<levels>-<seed>``: a Procgen run's folder and DVC item name."""
-    return f"{game}-{variant}-{levels}-{seed}"
-
-
-TaskSet = list[str] | Literal["all"]
-
-
-class MetaWorldPipelineConfig(_Frozen):
-    """The whole ``metaworld/params.yaml`` of the Meta-World pipeline (seed 000 section 4, appendix A,
-    Table A.6): per ``variant`` x ``seed``, ``pretrain@<variant>-<seed>`` trains one agent on every
-    ``train_tasks`` task of the benchmark's training split at once and evaluates it there (train
-    success) and zero-shot on the ``test_tasks`` of the test split; ``finetune@<variant>-<seed>`` trains
-    on the test tasks from that agent and ``scratch@<variant>-<seed>`` the same from fresh weights (the
-    baseline of the cumulative regret), both evaluated there; ``report`` pools them. Unknown keys
-    anywhere are errors.
-
-    ML1 (one task, different goals): ``train_tasks`` and ``test_tasks`` name the same single task; the
-    test split holds its other goals. Units: agent steps (Meta-World has no frame skip: 1 step = 1 frame).
-    """
-
-    preset: str = "metaworld"
-    benchmark: Literal["ML1", "ML10", "ML45"] = "ML10"
-    train_tasks: TaskSet = Field("all", description="tasks of the training split to pretrain on (list, or all)")
-    test_tasks: TaskSet = Field("all", description="tasks of the test split for zero-shot and finetuning (list, or all)")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    device: Literal["cpu", "cuda"] = "cpu"
-    pretrain: TrainConfig = TrainConfig(env=MetaWorldConfig(), mcts=MCTSConfig(policy_target="visits"))
-    finetune: dict[str, Any] = Field(
-        default_factory=dict, description="TrainConfig keys over pretrain (and the variant) for the finetuning runs, "
-        "e.g. {env_steps: 10000000} (the paper: 50M frames pretraining, 10M finetuning)")
-    variants: dict[str, dict[str, Any]] = Field(min_length=1, description="variant name -> TrainConfig keys over pretrain")
-    eval_episodes: int = Field(8, ge=1, description="greedy evaluation episodes per task (success rate = their mean)")
-    random_episodes: int = Field(8, ge=1, description="episodes of the uniform-random agent per test task")
-    reference: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="paper success rates beside each variant: variant -> {train, zero_shot, "
-        "finetuned} in [0, 1] (Table A.6 of seed 000; set by the paper presets only)")
-
-    @model_validator(mode="after")
-    def _check(self) -> MetaWorldPipelineConfig:
-        if self.pretrain.env.suite != "metaworld":
-            raise ValueError("pretrain.env must be a Meta-World env config (env.suite: metaworld)")
-        if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-            raise ValueError(f"seeds must be distinct and non-negative, got {self.seeds}")
-        for key in ("train_tasks", "test_tasks"):
-            tasks = getattr(self, key)
-            if isinstance(tasks, list) and (not tasks or len(set(tasks)) != len(tasks)):
-                raise ValueError(f"{key} must be 'all' or a non-empty list without repeats, got {tasks}")
-        if self.benchmark == "ML1" and not (isinstance(self.train_tasks, list) and len(self.train_tasks) == 1
-                                            and self.test_tasks == self.train_tasks):
-            raise ValueError("ML1 is one task with different goals: set train_tasks and test_tasks to the same "
-                             "single task, e.g. [reach-v3]")
-        for name in self.variants:
-            if not re.fullmatch(r"[a-z0-9_]+", name):
-                raise ValueError(f"variant name {name!r}: use lower-case letters, digits and _ (it names run folders)")
-            try:
-                self.pretrain_config(name, self.seeds[0])
-                self.finetune_config(name, self.seeds[0])
-            except ValidationError as exc:
-                raise ValueError(f"variants.{name} does not validate over pretrain (and finetune): "
-                                 f"{describe_validation_error(exc)}") from None
-        unknown = sorted(set(self.reference) - set(self.variants))
-        if unknown:
-            raise ValueError(f"reference names variants that do not exist: {unknown} (variants: {sorted(self.variants)})")
-        return self
-
-    def tasks(self, split: Literal["train", "test"]) -> str | list[str]:
-        """``train_tasks`` or ``test_tasks`` as an env config's ``task`` (a list, or ``all``)."""
-        return self.train_tasks if split == "train" else self.test_tasks
-
-    def pretrain_config(self, variant: str, seed: int) -> TrainConfig:
-        """The :class:`TrainConfig` of a pretraining run: ``pretrain`` with the variant's keys over it, on
-        ``train_tasks`` of the training split, with the benchmark, the seed and the device.
-
-        Raises:
-            KeyError: an unknown variant. pydantic.ValidationError: keys that do not validate.
-        """
-        return self._run_config(self.variants[variant], {}, self.train_tasks, "train", seed)
-
-    def finetune_config(self, variant: str, seed: int) -> TrainConfig:
-        """The :class:`TrainConfig` of a finetuning run (and of its scratch baseline): as
-        :meth:`pretrain_config` with ``finetune``'s keys over the variant's, on ``test_tasks`` of the test
-        split."""
-        return self._run_config(self.variants[variant], self.finetune, self.test_tasks, "test", seed)
-
-    def _run_config(self, keys: dict, more: dict, tasks: str | list[str], split: str, seed: int) -> TrainConfig:
-        merged = deep_merge(deep_merge(self.pretrain.model_dump(), keys), more)
-        env = {"task": tasks, "split": split, "benchmark": self.benchmark}
-        return TrainConfig.model_validate(deep_merge(merged, {"env": env, "seed": seed, "device": self.device}))
-
-
-def metaworld_run_name(variant: str, seed: int) -> str:
-    """``<variant>-<seed>``: a Meta-World run's folder (under ``runs/pretrain``, ``runs/finetune`` or
-    ``runs/scratch``) and DVC item name."""
-    return f"{variant}-{seed}"

@@ -7,7 +7,7 @@ EfficientZero Atari100k settings, and names only its games (and runs it adds). A
 ``extends: NAME`` merges it over ``presets/NAME.yaml`` (dicts merge key by key, lists and scalars
 replace); files whose name starts with ``_`` are bases only, never offered as presets. Overrides use dotted keys with YAML values, e.g.
 ``--set targets=[Phoenix] --set finetune.env_steps=5000``. The result is validated
-(:class:`xfer.config.PipelineConfig`) before ``params.yaml`` is replaced atomically, so a bad
+(:class:`xfer.xtra_config.PipelineConfig`) before ``params.yaml`` is replaced atomically, so a bad
 override never leaves a broken params file behind.
 """
 
@@ -19,19 +19,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from xfer.config import (
-    MetaWorldPipelineConfig,
-    PipelineConfig,
-    ProcgenPipelineConfig,
-    deep_merge,
-    describe_validation_error,
-)
+from xfer.config import deep_merge, describe_validation_error
 from xfer.envs.atari import validate_game
 from xfer.envs.metaworld import check_metaworld_tasks
 from xfer.envs.suites import env_spec
 from xfer.exploration.config import ExplorePipelineConfig
 from xfer.fileio import atomic_write_text
+from xfer.metaworld_config import MetaWorldPipelineConfig
 from xfer.presets import parse_overrides
+from xfer.procgen_config import ProcgenPipelineConfig
+from xfer.xtra_config import PipelineConfig
 
 PRESET_DIR = Path("presets")
 
@@ -65,8 +62,8 @@ def load_preset(name: str, preset_dir: Path = PRESET_DIR, _chain: tuple[str, ...
 def build_params(preset: str, overrides: list[str], preset_dir: Path = PRESET_DIR,
                  pipeline: str = "xtra") -> dict[str, Any]:
     """Merge ``presets/<preset>.yaml`` (:func:`load_preset`) with ``key=value`` overrides, validate, fill
-    in defaults. ``pipeline``: ``xtra`` (:class:`~xfer.config.PipelineConfig`, ``params.yaml``) or
-    ``procgen`` (:class:`~xfer.config.ProcgenPipelineConfig`, ``procgen/params.yaml``; its presets are in
+    in defaults. ``pipeline``: ``xtra`` (:class:`~xfer.xtra_config.PipelineConfig`, ``params.yaml``) or
+    ``procgen`` (:class:`~xfer.procgen_config.ProcgenPipelineConfig`, ``procgen/params.yaml``; its presets are in
     ``presets/procgen/``: pass that folder as ``preset_dir``).
 
     Raises:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xfer.config import TaskWeightConfig
 from xfer.nets.efficientzero import EfficientZeroNet
+from xfer.xtra_config import TaskWeightConfig
 
 _ENCODER = ("representation_net", "projection", "projection_head")
 _DYNAMICS = ("dynamics_net.conv", "dynamics_net.bn", "dynamics_net.blocks")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xfer.config import PipelineConfig
 from xfer.stages.common import StageInputError, declared_params, params_hash
+from xfer.xtra_config import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 

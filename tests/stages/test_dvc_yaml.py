@@ -98,8 +98,9 @@ def test_cached_outputs_are_ignored_by_git_not_committed():
 PYDANTIC_WHOLE = {"model_dump", "model_copy", "model_dump_json"}  # methods that read a whole section
 
 
-CONFIG_MODULES = ("xfer/config.py", "xfer/exploration/config.py")
-"""The modules that hold params models (the exploration pipeline's import xfer/config.py's)."""
+CONFIG_MODULES = ("xfer/config.py", "xfer/xtra_config.py", "xfer/procgen_config.py", "xfer/metaworld_config.py",
+                  "xfer/exploration/config.py")
+"""The modules that hold params models (the pipelines' models import xfer/config.py's core models)."""
 
 
 def _config_classes() -> dict[str, dict]:

@@ -99,6 +99,7 @@ def test_stages_explore_transfer_and_report_on_the_real_game(pipeline_dir):
     assert list(ev["runs"]) == ["explore:UpNDown-mz-0", "scratch:UpNDown-mz-0", "transfer:UpNDown-mz-all-0",
                                 "transfer:UpNDown-mz-encoder-0"]
     assert ev["protocol"] == {"episodes": 2, "max_steps": 20}
+    assert {r["max_steps"] for r in ev["runs"].values()} == {20}  # each model's own cap is recorded
     assert all(len(r["scores"]) == 2 and r["mean_score"] == pytest.approx(sum(r["scores"]) / 2)
                for r in ev["runs"].values())
     write_json(explore_evaluate.METRICS, ev)

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from tests.specs import ATARI
 from xfer import checkpoint as ckpt
 from xfer.agent import build_model, model_meta
-from xfer.config import NetConfig, PipelineConfig
+from xfer.config import NetConfig
 from xfer.stages import init
+from xfer.xtra_config import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 

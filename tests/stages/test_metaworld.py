@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from tests.pipeline_repo import ROOT
-from xfer.config import MetaWorldPipelineConfig, deep_merge, metaworld_run_name
+from xfer.config import deep_merge
+from xfer.metaworld_config import MetaWorldPipelineConfig, metaworld_run_name
 from xfer.params import build_params
 from xfer.stages import metaworld_finetune, metaworld_pretrain, metaworld_report
 from xfer.stages.common import ParamsError, StageInputError, load_metaworld_params

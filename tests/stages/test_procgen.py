@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from tests.pipeline_repo import ROOT
-from xfer.config import ProcgenPipelineConfig, procgen_run_name
 from xfer.params import build_params
+from xfer.procgen_config import ProcgenPipelineConfig, procgen_run_name
 from xfer.stages import procgen_report, procgen_train
 from xfer.stages.common import ParamsError, StageInputError, load_procgen_params
 

@@ -33,13 +33,16 @@ import os
 import subprocess
 import sys
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xfer.config import MetaWorldConfig, MetaWorldPipelineConfig, MetaWorldProtocol
+from xfer.config import MetaWorldConfig, MetaWorldProtocol
 from xfer.envs.spec import Box, EnvSpec, ObservationSpec
 from xfer.envs.vector import VectorStep
+
+if TYPE_CHECKING:  # the pipeline's params model; an env module does not import pipeline code
+    from xfer.metaworld_config import MetaWorldPipelineConfig
 
 STATE_SIZE = 39
 """Length of Meta-World's state vector."""

@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from xfer.config import TrainConfig, _Frozen, deep_merge, describe_validation_error
+from xfer.config import FrozenModel, TrainConfig, deep_merge, describe_validation_error
 
 
-class RNDConfig(_Frozen):
+class RNDConfig(FrozenModel):
     """Random Network Distillation (Burda et al. 2019): a fixed random target network ``f`` and a trained
     predictor ``f_hat`` map the normalised next observation to ``feature_dim`` numbers; the bonus is
     ``mean_j (f_hat(o')_j - f(o')_j)^2`` (the squared error of reference.md section 6 divided by
@@ -33,7 +33,7 @@ class RNDConfig(_Frozen):
     obs_clip: float = Field(5.0, gt=0.0, description="normalised observations are clipped to [-obs_clip, obs_clip]")
 
 
-class DisagreementConfig(_Frozen):
+class DisagreementConfig(FrozenModel):
     """Ensemble disagreement (Pathak et al. 2019): ``ensemble`` forward models predict the fixed random
     features ``phi(o')`` of the next observation from ``phi(o)`` and the action; the bonus is the
     variance of their predictions, averaged over features. Each model trains on its own bootstrap
@@ -46,7 +46,7 @@ class DisagreementConfig(_Frozen):
     lr: float = Field(1e-4, gt=0.0, description="Adam learning rate of the forward models")
 
 
-class IntrinsicConfig(_Frozen):
+class IntrinsicConfig(FrozenModel):
     """The reward of the exploration phase: ``scale * r_int / sigma_R + extrinsic_scale * r_ext``.
 
     ``r_int`` is the bonus of ``kind`` on each transition's next observation; ``sigma_R`` the running
@@ -68,7 +68,7 @@ class IntrinsicConfig(_Frozen):
     disagreement: DisagreementConfig = DisagreementConfig()
 
 
-class CoverageConfig(_Frozen):
+class CoverageConfig(FrozenModel):
     """How distinct states are counted (Go-Explore-style cells): pixels keep the last frame, averaged
     over its channels, area-downsampled to ``cell_height x cell_width`` and quantised to ``levels``
     grey levels; state vectors are rounded to multiples of ``state_resolution``. A cell is the hash
@@ -83,7 +83,7 @@ class CoverageConfig(_Frozen):
 
 # ---- the exploration pipeline (explore/params.yaml) -----------------------------------------------
 
-class ExploreEvaluateConfig(_Frozen):
+class ExploreEvaluateConfig(FrozenModel):
     """The ``evaluate`` stage's protocol: every final model (the exploration checkpoints zero-shot, every
     transfer and scratch run) greedily, on fresh seeds independent of training, for ``episodes`` episodes
     of at most the finetuning phase's ``eval_max_steps`` agent steps (the random agent's protocol too)."""
@@ -98,7 +98,7 @@ dynamics heads and prior heads; :data:`xfer.transfer.PARTS`)."""
 _NAME = r"[a-z0-9_]+"
 
 
-class ExplorePipelineConfig(_Frozen):
+class ExplorePipelineConfig(FrozenModel):
     """The whole ``explore/params.yaml`` of the exploration pipeline (seed 001; reference.md section 6).
 
     Per ``game`` x ``agent`` x ``seed``: ``explore@<game>-<agent>-<seed>`` trains the agent reward-free

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from xfer.agent import build_agent
-from xfer.config import LossConfig, PipelineConfig
+from xfer.config import LossConfig
 from xfer.data import OfflineSampler
 from xfer.envs.spec import shared_spaces
 from xfer.offline import train_offline
@@ -36,6 +36,7 @@ from xfer.stages.common import (
 from xfer.stages.multigame import open_datasets, zero_shot
 from xfer.stages.outputs import probe_writable, replace_model
 from xfer.stages.teacher import make_meta
+from xfer.xtra_config import PipelineConfig
 
 
 def baseline_model(name: str) -> Path:

@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from xfer.actor import SelfPlay
 from xfer.agent import build_model
-from xfer.config import PipelineConfig
 from xfer.data import atari_env_info, write_dataset
 from xfer.replay.segment import Segment
 from xfer.stages.common import StageInputError, dataset_dir, stage_cli, train_config, work_dir, write_json
 from xfer.train import Trainer, task_spec
+from xfer.xtra_config import PipelineConfig
 
 log = logging.getLogger(__name__)
 

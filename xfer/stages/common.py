@@ -20,21 +20,17 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from xfer.checkpoint import CheckpointError
-from xfer.config import (
-    MetaWorldPipelineConfig,
-    PipelineConfig,
-    ProcgenPipelineConfig,
-    TrainConfig,
-    deep_merge,
-    describe_validation_error,
-)
+from xfer.config import TrainConfig, deep_merge, describe_validation_error
 from xfer.data.format import DatasetError
 from xfer.envs.atari import validate_game
 from xfer.envs.spec import EnvSpec
 from xfer.envs.suites import env_spec
 from xfer.exploration.config import ExplorePipelineConfig
 from xfer.fileio import atomic_write_text
+from xfer.metaworld_config import MetaWorldPipelineConfig
+from xfer.procgen_config import ProcgenPipelineConfig
 from xfer.stages.guard import StageBusyError, exclusive_lock, stop_when_parent_dies
+from xfer.xtra_config import PipelineConfig
 
 log = logging.getLogger("xfer.stages")
 
@@ -49,8 +45,10 @@ class ParamsError(StageInputError):
     """params.yaml is missing, not YAML, or does not validate (message names the key)."""
 
 
-def _read_params(path: Path, model: type[BaseModel], preset: str) -> Any:
-    """``path`` read as YAML and validated as ``model``; :class:`ParamsError` naming the key otherwise."""
+def _read_params(path: Path, model: type[BaseModel], preset: str, check: Callable[[Any], None]) -> Any:
+    """``path`` read as YAML, validated as ``model`` and then by ``check`` (names of games or tasks, which
+    the model alone cannot know); :class:`ParamsError` naming the key or the name otherwise. ``preset``: the
+    ``xfer params`` arguments that write a valid file, for the error of a missing one."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found; create it with `xfer params --preset {preset}`")
@@ -59,10 +57,39 @@ def _read_params(path: Path, model: type[BaseModel], preset: str) -> Any:
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
     try:
-        return model.model_validate(raw)
+        cfg = model.model_validate(raw)
     except ValidationError as exc:
         problems = describe_validation_error(exc)
         raise ParamsError(f"{path} does not validate: {problems}") from exc
+    try:
+        check(cfg)
+    except ValueError as exc:
+        raise ParamsError(f"{path}: {exc}") from exc
+    return cfg
+
+
+def _check_xtra_games(cfg: PipelineConfig) -> None:
+    for game in [*cfg.pretrain_games, *cfg.targets]:
+        validate_game(game)
+
+
+def _check_procgen_games(cfg: ProcgenPipelineConfig) -> None:
+    from xfer.envs.procgen import validate_game as validate_procgen_game
+
+    for game in cfg.games:
+        validate_procgen_game(game)
+
+
+def _check_metaworld_tasks(cfg: MetaWorldPipelineConfig) -> None:
+    from xfer.envs.metaworld import check_metaworld_tasks
+
+    check_metaworld_tasks(cfg)
+
+
+def _check_explore_games(cfg: ExplorePipelineConfig) -> None:
+    from xfer.params import check_explore_games
+
+    check_explore_games(cfg)
 
 
 def load_params(path: Path = Path("params.yaml")) -> PipelineConfig:
@@ -71,13 +98,7 @@ def load_params(path: Path = Path("params.yaml")) -> PipelineConfig:
     Raises:
         ParamsError: missing file, bad YAML, unknown keys, bad values or unknown games.
     """
-    cfg = _read_params(path, PipelineConfig, "default")
-    try:
-        for game in [*cfg.pretrain_games, *cfg.targets]:
-            validate_game(game)
-    except ValueError as exc:
-        raise ParamsError(f"{path}: {exc}") from exc
-    return cfg
+    return _read_params(path, PipelineConfig, "default", _check_xtra_games)
 
 
 def load_procgen_params(path: Path = Path("params.yaml")) -> ProcgenPipelineConfig:
@@ -87,15 +108,7 @@ def load_procgen_params(path: Path = Path("params.yaml")) -> ProcgenPipelineConf
         ParamsError: missing file, bad YAML, unknown keys, bad values or unknown games (named with the
             valid choices).
     """
-    from xfer.envs.procgen import validate_game as validate_procgen_game
-
-    cfg = _read_params(path, ProcgenPipelineConfig, "default --pipeline procgen")
-    try:
-        for game in cfg.games:
-            validate_procgen_game(game)
-    except ValueError as exc:
-        raise ParamsError(f"{path}: {exc}") from exc
-    return cfg
+    return _read_params(path, ProcgenPipelineConfig, "default --pipeline procgen", _check_procgen_games)
 
 
 def load_metaworld_params(path: Path = Path("params.yaml")) -> MetaWorldPipelineConfig:
@@ -106,14 +119,7 @@ def load_metaworld_params(path: Path = Path("params.yaml")) -> MetaWorldPipeline
         ParamsError: missing file, bad YAML, unknown keys, bad values or unknown tasks (named with the
             valid choices).
     """
-    from xfer.envs.metaworld import check_metaworld_tasks
-
-    cfg = _read_params(path, MetaWorldPipelineConfig, "default --pipeline metaworld")
-    try:
-        check_metaworld_tasks(cfg)
-    except ValueError as exc:
-        raise ParamsError(f"{path}: {exc}") from exc
-    return cfg
+    return _read_params(path, MetaWorldPipelineConfig, "default --pipeline metaworld", _check_metaworld_tasks)
 
 
 def load_explore_params(path: Path = Path("params.yaml")) -> ExplorePipelineConfig:
@@ -123,14 +129,7 @@ def load_explore_params(path: Path = Path("params.yaml")) -> ExplorePipelineConf
     Raises:
         ParamsError: missing file, bad YAML, unknown keys, bad values or unknown games.
     """
-    from xfer.params import check_explore_games
-
-    cfg = _read_params(path, ExplorePipelineConfig, "default --pipeline explore")
-    try:
-        check_explore_games(cfg)
-    except ValueError as exc:
-        raise ParamsError(f"{path}: {exc}") from exc
-    return cfg
+    return _read_params(path, ExplorePipelineConfig, "default --pipeline explore", _check_explore_games)
 
 
 # ---- paths (kept in sync with dvc.yaml) ----------------------------------------------------------
@@ -153,7 +152,7 @@ def student_model() -> Path:
 
 
 def init_source(init: str) -> Path | None:
-    """The weights a finetune run's ``init`` names (see :class:`xfer.config.FinetuneRun`), None for ``none``:
+    """The weights a finetune run's ``init`` names (see :class:`xfer.xtra_config.FinetuneRun`), None for ``none``:
     ``student`` -> ``models/student``, ``bc`` / ``offline_rl`` -> ``models/baselines/<name>``,
     ``teacher:<game>`` -> ``models/teachers/<game>`` (each ``.../model.safetensors``)."""
     if init == "none":

@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 from xfer import checkpoint as ckpt
-from xfer.config import PipelineConfig
 from xfer.envs.scores import REFERENCE_SCORES, human_normalised_score
 from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.stages.common import (
@@ -33,6 +32,7 @@ from xfer.stages.common import (
     student_model,
     write_json,
 )
+from xfer.xtra_config import PipelineConfig
 
 RANDOM_CHUNK = 64  # episodes per evaluation job of the uniform-random agent
 

@@ -11,7 +11,9 @@ saw). The uniform-random agent's floor under the same step cap comes from ``rand
 
 Run from ``explore/``. Output: ``metrics/evaluate.json`` (written whole or not at all):
 ``{"runs": {"<kind>:<run name>": {kind, game, agent, transfer, seed, mean_score, std_score, episodes,
-scores}}, "protocol": {episodes, max_steps}}`` with kind ``explore``, ``transfer`` or ``scratch``.
+max_steps, scores}}, "protocol": {episodes, max_steps}}`` with kind ``explore``, ``transfer`` or ``scratch``;
+each model's ``max_steps`` is its finetuning phase's ``eval_max_steps`` (an agent's keys may set their own),
+``protocol.max_steps`` the largest of them.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def run(p: ExplorePipelineConfig, runs: Path = RUNS) -> dict:
     """
     models = final_models(p)
     jobs = []
-    max_steps = None
+    max_steps: dict[str, int] = {}
     for i, m in enumerate(models):
         path = m.path(runs)
         if not path.exists():
@@ -92,17 +94,17 @@ def run(p: ExplorePipelineConfig, runs: Path = RUNS) -> dict:
             raise StageInputError(f"{path} was trained on {meta.games}, not on {m.game!r}")
         phase = p.explore_config if m.kind == "explore" else p.finetune_config
         cfg = phase(m.game, m.agent, m.seed)
-        max_steps = p.finetune_config(m.game, m.agent, m.seed).eval_max_steps
-        jobs.append(EvalJob(m.key, net, cfg.env, run_acting(cfg, explore=False), p.evaluate.episodes, max_steps,
-                            m.seed + SEED_OFFSET + 1000 * i))
+        max_steps[m.key] = p.finetune_config(m.game, m.agent, m.seed).eval_max_steps
+        jobs.append(EvalJob(m.key, net, cfg.env, run_acting(cfg, explore=False), p.evaluate.episodes,
+                            max_steps[m.key], m.seed + SEED_OFFSET + 1000 * i))
     scores = run_evaluations(jobs, device=p.device)
     out = {}
     for m in models:
         s = scores[m.key]
         out[m.key] = {"kind": m.kind, "game": m.game, "agent": m.agent, "transfer": m.transfer, "seed": m.seed,
                       "mean_score": float(s.mean()), "std_score": float(s.std()), "episodes": len(s),
-                      "scores": s.tolist()}
-    return {"runs": out, "protocol": {"episodes": p.evaluate.episodes, "max_steps": max_steps}}
+                      "max_steps": max_steps[m.key], "scores": s.tolist()}
+    return {"runs": out, "protocol": {"episodes": p.evaluate.episodes, "max_steps": max(max_steps.values())}}
 
 
 def _run(p: ExplorePipelineConfig, args: argparse.Namespace) -> dict:

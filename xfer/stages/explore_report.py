@@ -182,6 +182,13 @@ def _curve(rows: list) -> tuple[list[float], list[float]]:
     return [float(x) for x, _ in rows], [float(y) for _, y in rows]
 
 
+def _seed_curves(p: ExplorePipelineConfig, runs: dict, kind: str, game: str, agent: str,
+                 transfer: str | None = None) -> list:
+    """The evaluation curve of run ``kind`` (``scratch`` / ``transfer``) of ``game`` x ``agent`` (x ``transfer``)
+    for every seed, as ``[(agent steps, scores), ...]``."""
+    return [_curve(runs[kind][explore_run_name(game, agent, s, transfer)]["curve"]) for s in p.seeds]
+
+
 def run(p: ExplorePipelineConfig, out: Path = REPORTS, runs_dir: Path = RUNS, evaluation: Path = EVALUATE) -> dict:
     """Build the report from the runs and their final evaluation; returns the summary (also
     ``metrics/summary.json``).
@@ -205,12 +212,9 @@ def run(p: ExplorePipelineConfig, out: Path = REPORTS, runs_dir: Path = RUNS, ev
             rnd = g["random"]["eval_score"]["mean"]
             random_line = {f"uniform random ({rnd:.1f})": rnd}
 
-            def curves_of(kind: str, agent: str, transfer: str | None = None, game: str = game) -> list:
-                return [_curve(runs[kind][explore_run_name(game, agent, s, transfer)]["curve"]) for s in p.seeds]
-
             for agent in p.agents:  # which parts' transfer helps this agent
-                curves = {"scratch": curves_of("scratch", agent)}
-                curves.update({t: curves_of("transfer", agent, t) for t in p.transfers})
+                curves = {"scratch": _seed_curves(p, runs, "scratch", game, agent)}
+                curves.update({t: _seed_curves(p, runs, "transfer", game, agent, t) for t in p.transfers})
                 name = f"transfer_{game}_{agent}.png"
                 plot_seed_curves(curves, report_dir / name, f"{game}, {agent}: finetuning after exploration",
                                  "agent steps", "raw episode score", hlines=random_line)
@@ -218,8 +222,8 @@ def run(p: ExplorePipelineConfig, out: Path = REPORTS, runs_dir: Path = RUNS, ev
             for transfer in p.transfers:  # each variant against scratch and the baseline agent
                 curves = {}
                 for agent in p.agents:
-                    curves[f"{agent}, {transfer}"] = curves_of("transfer", agent, transfer)
-                    curves[f"{agent}, scratch"] = curves_of("scratch", agent)
+                    curves[f"{agent}, {transfer}"] = _seed_curves(p, runs, "transfer", game, agent, transfer)
+                    curves[f"{agent}, scratch"] = _seed_curves(p, runs, "scratch", game, agent)
                 name = f"variant_{game}_{transfer}.png"
                 plot_seed_curves(curves, report_dir / name, f"{game}: transfer '{transfer}' vs scratch, every agent",
                                  "agent steps", "raw episode score", hlines=random_line)

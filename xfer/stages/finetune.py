@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from xfer.checkpoint import read_model_meta
-from xfer.config import PipelineConfig, config_hash
+from xfer.config import config_hash
 from xfer.data import OfflineSampler
 from xfer.learner import Learner, StepResult
 from xfer.metrics import TsvLog, plot_curves, read_tsv
@@ -54,6 +54,7 @@ from xfer.stages.distill import open_teacher_data, stored_target_batches
 from xfer.stages.outputs import probe_writable, replace_together
 from xfer.train import Trainer, WeightsInit
 from xfer.transfer import TaskWeights
+from xfer.xtra_config import PipelineConfig
 
 log = logging.getLogger(__name__)
 

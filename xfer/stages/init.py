@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 from xfer.checkpoint import read_model_meta
-from xfer.config import PipelineConfig
 from xfer.stages.common import StageInputError, init_dir, init_source, stage_cli
 from xfer.stages.outputs import probe_writable, replace_together
+from xfer.xtra_config import PipelineConfig
 
 
 def run(p: PipelineConfig, name: str, out: Path) -> dict:

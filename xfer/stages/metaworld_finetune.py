@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from xfer.checkpoint import read_model_meta
-from xfer.config import MetaWorldPipelineConfig, metaworld_run_name
+from xfer.metaworld_config import MetaWorldPipelineConfig, metaworld_run_name
 from xfer.metrics import read_tsv
 from xfer.stages.common import StageInputError, load_metaworld_params, stage_cli, work_dir
 from xfer.stages.metaworld_eval import cumulative_regret, task_success

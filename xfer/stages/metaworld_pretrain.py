@@ -23,7 +23,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from xfer.config import MetaWorldPipelineConfig, TrainConfig, config_hash, metaworld_run_name
+from xfer.config import TrainConfig, config_hash
+from xfer.metaworld_config import MetaWorldPipelineConfig, metaworld_run_name
 from xfer.metrics import TsvLog, plot_curves, read_tsv
 from xfer.stages.common import (
     StageInputError,

@@ -26,7 +26,7 @@ import json
 import sys
 from pathlib import Path
 
-from xfer.config import MetaWorldPipelineConfig, metaworld_run_name
+from xfer.metaworld_config import MetaWorldPipelineConfig, metaworld_run_name
 from xfer.metrics import plot_seed_curves, read_tsv
 from xfer.stages.common import StageInputError, load_metaworld_params, stage_cli, write_json
 from xfer.stages.outputs import replace_together

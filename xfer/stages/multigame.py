@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xfer.config import PipelineConfig, SearchConfig
+from xfer.config import SearchConfig
 from xfer.data import DatasetReader
 from xfer.envs.atari import action_mask
 from xfer.nets.efficientzero import EfficientZeroNet
 from xfer.parallel_eval import EvalJob, run_evaluations
 from xfer.stages.common import StageInputError, dataset_dir
+from xfer.xtra_config import PipelineConfig
 
 
 def open_datasets(games: list[str], where: Callable[[str], Path] = dataset_dir, producer: str = "collect",

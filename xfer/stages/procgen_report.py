@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xfer.config import ProcgenPipelineConfig, procgen_run_name
 from xfer.envs.procgen import normalised_score
 from xfer.metrics import plot_train_test, read_tsv
+from xfer.procgen_config import ProcgenPipelineConfig, procgen_run_name
 from xfer.stages.common import StageInputError, load_procgen_params, stage_cli, write_json
 from xfer.stages.outputs import replace_together
 from xfer.stats import interval_estimates, mean_se

@@ -26,10 +26,11 @@ import numpy as np
 
 from xfer import checkpoint as ckpt
 from xfer.actor import evaluate_random
-from xfer.config import ProcgenPipelineConfig, config_hash, procgen_run_name
+from xfer.config import config_hash
 from xfer.envs.procgen import normalised_score
 from xfer.metrics import TsvLog, plot_curves, read_tsv
 from xfer.parallel_eval import EvalJob, run_evaluations
+from xfer.procgen_config import ProcgenPipelineConfig, procgen_run_name
 from xfer.stages.common import (
     StageInputError,
     load_procgen_params,

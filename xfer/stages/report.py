@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import trim_mean
 
-from xfer.config import PipelineConfig
 from xfer.metrics import plot_seed_curves, read_tsv, write_tsv
 from xfer.stages.common import finetune_dir, finetune_name, stage_cli, write_json
 from xfer.stages.outputs import replace_together
 from xfer.stats import difference, interval_estimates, mean_se
+from xfer.xtra_config import PipelineConfig
 
 REPORTS = Path("reports")
 

@@ -26,7 +26,6 @@ from tqdm import tqdm
 
 from xfer import checkpoint as ckpt
 from xfer.agent import build_agent, model_meta
-from xfer.config import PipelineConfig
 from xfer.data import DatasetReader, DatasetWriter, OfflineSampler
 from xfer.envs.spec import EnvSpec, shared_spaces
 from xfer.inference import reanalyse_policy_fn, search_policy
@@ -51,6 +50,7 @@ from xfer.stages.common import (
     write_json,
 )
 from xfer.stages.outputs import probe_writable, replace_together
+from xfer.xtra_config import PipelineConfig
 
 
 def make_meta(p: PipelineConfig, size: str, tasks: dict[str, EnvSpec], steps: int, cfg_hash: str) -> ckpt.ModelMeta:
